@@ -1,0 +1,163 @@
+package bigcachestore
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gintoki/gintoki/usecase/inventory"
+)
+
+func newStore(t testing.TB) *Store {
+	t.Helper()
+	s, err := New(Config{SizeMB: 16, LifeWindow: time.Hour, Shards: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func sample() *inventory.Entry {
+	return &inventory.Entry{ExpiresAt: 1_700_000_000_123_456_789, Rows: []inventory.EntryRow{
+		{WarehouseID: 1, QtySalable: 12, Version: 3},
+		{WarehouseID: 2, QtySalable: -4, Version: 1 << 63, Deleted: true},
+		{WarehouseID: 9_000_000_000, QtySalable: 2147483647, Version: ^uint64(0)},
+	}}
+}
+
+func TestSetGetRoundTrip(t *testing.T) {
+	s := newStore(t)
+	want := sample()
+	if err := s.Set(42, want); err != nil {
+		t.Fatal(err)
+	}
+	got := &inventory.Entry{Rows: make([]inventory.EntryRow, 5)}
+	if !s.Get(42, got) {
+		t.Fatal("miss after set")
+	}
+	if got.ExpiresAt != want.ExpiresAt || !slices.Equal(got.Rows, want.Rows) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	if s.Get(43, got) {
+		t.Fatal("hit for a key never set")
+	}
+	s.Delete(42)
+	if s.Get(42, got) || s.Len() != 0 {
+		t.Fatal("hit after delete")
+	}
+}
+
+func TestNegativeEntryRoundTrip(t *testing.T) {
+	s := newStore(t)
+	if err := s.Set(7, &inventory.Entry{ExpiresAt: 5}); err != nil {
+		t.Fatal(err)
+	}
+	var got inventory.Entry
+	if !s.Get(7, &got) || len(got.Rows) != 0 || got.ExpiresAt != 5 {
+		t.Fatalf("negative entry: %+v", got)
+	}
+}
+
+func TestResetDropsEverything(t *testing.T) {
+	s := newStore(t)
+	for id := int64(1); id <= 100; id++ {
+		if err := s.Set(id, sample()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Len() != 100 {
+		t.Fatalf("len %d", s.Len())
+	}
+	s.Reset()
+	if s.Len() != 0 {
+		t.Fatalf("len %d after reset", s.Len())
+	}
+}
+
+// Ids that a plain 64-bit hash could map together must stay apart: the
+// hasher is a bijection on the 8-byte key, so every id is its own hash.
+func TestNoTwoIDsShareAHash(t *testing.T) {
+	h := idHasher{}
+	seen := make(map[uint64]int64, 1<<18)
+	var kb keyBuf
+	check := func(id int64) {
+		v := h.Sum64(kb.key(id))
+		if other, dup := seen[v]; dup && other != id {
+			t.Fatalf("ids %d and %d share hash %x", other, id, v)
+		}
+		seen[v] = id
+	}
+	for id := int64(1); id <= 1<<17; id++ {
+		check(id)
+		check(id << 20)
+	}
+	check(-1)
+	check(1 << 62)
+	s := newStore(t)
+	for id := int64(1); id <= 20000; id++ {
+		if err := s.Set(id, &inventory.Entry{ExpiresAt: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var e inventory.Entry
+	for id := int64(1); id <= 20000; id++ {
+		if !s.Get(id, &e) || e.ExpiresAt != id {
+			t.Fatalf("id %d read back %d", id, e.ExpiresAt)
+		}
+	}
+	if st := s.Stats(); st.Collisions != 0 {
+		t.Fatalf("%d collisions", st.Collisions)
+	}
+}
+
+func TestCorruptBytesAreAMissNotAPanic(t *testing.T) {
+	for _, b := range [][]byte{nil, {1}, {2, 0, 0, 0, 0, 0, 0, 0, 0, 0}, append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0x0f)} {
+		var e inventory.Entry
+		if err := decodeEntry(b, &e); err == nil {
+			t.Errorf("%x decoded", b)
+		}
+	}
+}
+
+func TestRejectsBadConfig(t *testing.T) {
+	for _, c := range []Config{{SizeMB: 0}, {SizeMB: 8, Shards: 3}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(appendEntry(nil, sample()))
+	f.Add(appendEntry(nil, &inventory.Entry{}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e inventory.Entry
+		if decodeEntry(b, &e) != nil {
+			return
+		}
+		again := appendEntry(nil, &e)
+		var e2 inventory.Entry
+		if err := decodeEntry(again, &e2); err != nil || !slices.Equal(e.Rows, e2.Rows) || e.ExpiresAt != e2.ExpiresAt {
+			t.Fatalf("re-encoding changed the entry: %v", err)
+		}
+	})
+}
+
+func BenchmarkGetHit(b *testing.B) {
+	s := newStore(b)
+	for id := int64(1); id <= 1000; id++ {
+		_ = s.Set(id, sample())
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		e := &inventory.Entry{Rows: make([]inventory.EntryRow, 0, 8)}
+		id := int64(0)
+		for pb.Next() {
+			id = id%1000 + 1
+			if !s.Get(id, e) {
+				b.Fatal("miss")
+			}
+		}
+	})
+}

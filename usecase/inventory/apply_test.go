@@ -1,0 +1,276 @@
+package inventory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+func stockChange(op domain.Op, p, w int64, qty int32, v uint64) domain.StockChange {
+	return domain.StockChange{Op: op, Row: domain.StockRow{ProductID: p, WarehouseID: w, QtySalable: qty, Version: v}}
+}
+
+func qtyIn(t *testing.T, s *Service, p int64, code string) (int32, bool) {
+	t.Helper()
+	inv, err := s.GetProductInventory(context.Background(), p)
+	if errors.Is(err, domain.ErrNotFound) {
+		return 0, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range inv.Warehouses {
+		if l.WarehouseCode == code {
+			return l.QtySalable, true
+		}
+	}
+	return 0, false
+}
+
+// Each case starts with product 1 cached (WH-B qty 11 v1, WH-A qty 12 v1,
+// WH-C inactive) and applies events in order; the DB is not touched again.
+func TestApplyRulesOnCachedProduct(t *testing.T) {
+	cases := []struct {
+		name     string
+		events   []domain.StockChange
+		outcomes []Outcome
+		code     string
+		wantQty  int32
+		wantRow  bool
+	}{
+		{"update patches in place", []domain.StockChange{stockChange('u', 1, 2, 500, 2)}, []Outcome{Applied}, "WH-A", 500, true},
+		{"older version ignored", []domain.StockChange{stockChange('u', 1, 2, 500, 3), stockChange('u', 1, 2, 7, 2)}, []Outcome{Applied, Older}, "WH-A", 500, true},
+		{"duplicate ignored", []domain.StockChange{stockChange('u', 1, 2, 500, 3), stockChange('u', 1, 2, 500, 3)}, []Outcome{Applied, Older}, "WH-A", 500, true},
+		{"same version as cached ignored", []domain.StockChange{stockChange('u', 1, 2, 999, 1)}, []Outcome{Older}, "WH-A", 12, true},
+		{"delete removes row", []domain.StockChange{stockChange('d', 1, 2, 12, 2)}, []Outcome{Applied}, "WH-A", 0, false},
+		{"tombstone blocks older update", []domain.StockChange{stockChange('d', 1, 2, 12, 5), stockChange('u', 1, 2, 40, 4)}, []Outcome{Applied, Older}, "WH-A", 0, false},
+		{"reinsert after delete with newer version", []domain.StockChange{stockChange('d', 1, 2, 12, 5), stockChange('c', 1, 2, 40, 6)}, []Outcome{Applied, Applied}, "WH-A", 40, true},
+		{"snapshot read is an upsert", []domain.StockChange{stockChange('r', 1, 2, 77, 9)}, []Outcome{Applied}, "WH-A", 77, true},
+		{"insert into another warehouse", []domain.StockChange{stockChange('c', 1, 4, 3, 2)}, []Outcome{Applied}, "WH-D", 3, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := seeded(1)
+			repo.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
+			s, _, _ := newTestService(t, repo, testConfig())
+			if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			q := repo.queryCount()
+			for i, ev := range tc.events {
+				if got := s.ApplyStock(ev); got != tc.outcomes[i] {
+					t.Fatalf("event %d: outcome %v, want %v", i, got, tc.outcomes[i])
+				}
+			}
+			qty, ok := qtyIn(t, s, 1, tc.code)
+			if ok != tc.wantRow || qty != tc.wantQty {
+				t.Fatalf("%s: qty %d present %v, want %d %v", tc.code, qty, ok, tc.wantQty, tc.wantRow)
+			}
+			if repo.queryCount() != q {
+				t.Fatal("applying events went to the database")
+			}
+		})
+	}
+}
+
+func TestInsertOverCachedNotFoundMakesItFound(t *testing.T) {
+	repo := seeded(1)
+	s, _, _ := newTestService(t, repo, testConfig())
+	if _, ok := qtyIn(t, s, 50, "WH-A"); ok {
+		t.Fatal("product 50 found before insert")
+	}
+	if out := s.ApplyStock(stockChange('c', 50, 2, 8, 1)); out != Applied {
+		t.Fatalf("outcome %v, want applied to the negative entry", out)
+	}
+	if qty, ok := qtyIn(t, s, 50, "WH-A"); !ok || qty != 8 {
+		t.Fatalf("after insert: qty %d found %v", qty, ok)
+	}
+	if repo.loadsOf(50) != 1 {
+		t.Fatal("insert was not applied in place")
+	}
+}
+
+func TestTruncateFlushesStockEntries(t *testing.T) {
+	repo := seeded(1)
+	s, store, _ := newTestService(t, repo, testConfig())
+	if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if s.ApplyStock(domain.StockChange{Op: domain.OpTruncate}) != Flushed || store.Len() != 0 {
+		t.Fatal("truncate did not flush")
+	}
+}
+
+func TestWarehouseChangesReachEveryProductWithoutEviction(t *testing.T) {
+	repo := seeded(3)
+	s, store, _ := newTestService(t, repo, testConfig())
+	for p := int64(1); p <= 3; p++ {
+		if _, err := s.GetProductInventory(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := repo.queryCount()
+	steps := []struct {
+		change domain.WarehouseChange
+		want   string // codes of product 2, in order
+	}{
+		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 2, Code: "WH-Z", Active: true, Version: 2}}, "[{WH-B 21} {WH-Z 22}]"},
+		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 3, Code: "WH-C", Active: true, Version: 2}}, "[{WH-B 21} {WH-C 23} {WH-Z 22}]"},
+		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 1, Code: "WH-B", Active: false, Version: 2}}, "[{WH-C 23} {WH-Z 22}]"},
+		// an older rename arriving late changes nothing
+		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 2, Code: "WH-OLD", Active: true, Version: 1}}, "[{WH-C 23} {WH-Z 22}]"},
+		{domain.WarehouseChange{Op: 'd', Row: domain.Warehouse{ID: 3, Version: 3}}, "[{WH-Z 22}]"},
+	}
+	for i, st := range steps {
+		s.ApplyWarehouse(st.change)
+		inv, err := s.GetProductInventory(context.Background(), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprint(inv.Warehouses); got != st.want {
+			t.Fatalf("step %d: %s, want %s", i, got, st.want)
+		}
+	}
+	if store.Len() != 3 || repo.queryCount() != q {
+		t.Fatalf("entries %d, extra queries %d: warehouse changes must not evict or reload", store.Len(), repo.queryCount()-q)
+	}
+}
+
+// No stale fill: the fill's query reads the old row, the change's event is
+// handled while the query is in flight, then the query returns. The answer
+// may be the old value (it was true when read) but it must not be cached.
+func TestFillThatReadBeforeAHandledEventIsNotCached(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		event domain.StockChange
+		db    func(r *fakeRepo)
+	}{
+		{"update", stockChange('u', 1, 2, 99, 2), func(r *fakeRepo) { r.putStock(domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 99, Version: 2}) }},
+		{"delete", stockChange('d', 1, 2, 12, 2), func(r *fakeRepo) { r.deleteStock(1, 2) }},
+		{"insert", stockChange('c', 1, 4, 5, 1), func(r *fakeRepo) { r.putStock(domain.StockRow{ProductID: 1, WarehouseID: 4, QtySalable: 5, Version: 1}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := seeded(1)
+			repo.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
+			s, store, _ := newTestService(t, repo, testConfig())
+			// The event is handled first (product not cached), then a fill
+			// reads a source that has not seen the change yet.
+			s.ApplyStock(tc.event) // product not cached: a marker is recorded
+			old := seeded(1)
+			old.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
+			s.repo = old // a replica that has not seen the change yet
+			if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			if store.Len() != 0 {
+				t.Fatal("a fill older than a handled event was cached")
+			}
+			// Once the read source has the change, the fill caches it.
+			tc.db(repo)
+			s.repo = repo
+			if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			if store.Len() != 1 {
+				t.Fatal("an up-to-date fill was not cached")
+			}
+		})
+	}
+}
+
+func TestEventWaitsForFillInFlightAndThenPatchesIt(t *testing.T) {
+	repo := seeded(1)
+	s, _, _ := newTestService(t, repo, testConfig())
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	repo.hold = func(ctx context.Context, ids []int64) error {
+		close(entered)
+		<-release
+		return nil
+	}
+	readDone := make(chan error)
+	go func() { _, err := s.GetProductInventory(context.Background(), 1); readDone <- err }()
+	<-entered
+	applied := make(chan Outcome)
+	go func() { applied <- s.ApplyStock(stockChange('u', 1, 2, 321, 2)) }()
+	select {
+	case out := <-applied:
+		t.Fatalf("event applied (%v) while the product's fill was in flight", out)
+	case <-time.After(20 * time.Millisecond):
+	}
+	repo.mu.Lock()
+	repo.hold = nil
+	repo.mu.Unlock()
+	close(release)
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
+	if out := <-applied; out != Applied {
+		t.Fatalf("outcome %v, want the event to patch the fresh entry", out)
+	}
+	if qty, _ := qtyIn(t, s, 1, "WH-A"); qty != 321 {
+		t.Fatalf("qty %d, want 321", qty)
+	}
+}
+
+func TestBypassFlushesAndReadsFromDatabase(t *testing.T) {
+	repo := seeded(1)
+	s, store, _ := newTestService(t, repo, testConfig())
+	if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	s.SetCacheUsable(false)
+	if store.Len() != 0 {
+		t.Fatal("bypass kept entries")
+	}
+	q := repo.queryCount()
+	for i := 0; i < 2; i++ {
+		if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if repo.queryCount()-q != 2 || store.Len() != 0 {
+		t.Fatal("reads during bypass must go to the DB and fill nothing")
+	}
+	s.SetCacheUsable(true)
+	if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 1 {
+		t.Fatal("cache not used after it became usable again")
+	}
+}
+
+func TestFlushDuringFillDiscardsTheFill(t *testing.T) {
+	repo := seeded(1)
+	s, store, _ := newTestService(t, repo, testConfig())
+	repo.hold = func(ctx context.Context, ids []int64) error {
+		s.Flush()
+		return nil
+	}
+	if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 0 {
+		t.Fatal("a fill that straddled a flush was cached")
+	}
+}
+
+func TestMarkersExpire(t *testing.T) {
+	repo := seeded(1)
+	s, _, _ := newTestService(t, repo, testConfig())
+	clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+	s.now = clock.Now
+	s.ApplyStock(stockChange('u', 7, 1, 1, 1))
+	if n := s.SweepMarkers(); n != 1 {
+		t.Fatalf("%d markers, want 1", n)
+	}
+	clock.Advance(2 * time.Minute)
+	if n := s.SweepMarkers(); n != 0 {
+		t.Fatalf("%d markers after their TTL", n)
+	}
+}

@@ -1,0 +1,185 @@
+package inventory
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// fakeRepo is an in-memory database with hooks to hold queries in flight.
+type fakeRepo struct {
+	mu         sync.Mutex
+	stock      map[[2]int64]domain.StockRow
+	warehouses map[int64]domain.Warehouse
+	queries    int
+	loads      map[int64]int // product id -> how many queries asked for it
+	err        error
+	// hold, when set, is called inside each stock query before it reads.
+	hold func(ctx context.Context, ids []int64) error
+}
+
+func newFakeRepo() *fakeRepo {
+	return &fakeRepo{stock: map[[2]int64]domain.StockRow{}, warehouses: map[int64]domain.Warehouse{}, loads: map[int64]int{}}
+}
+
+func (r *fakeRepo) putWarehouse(w domain.Warehouse) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.warehouses[w.ID] = w
+}
+
+func (r *fakeRepo) putStock(s domain.StockRow) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stock[[2]int64{s.ProductID, s.WarehouseID}] = s
+}
+
+func (r *fakeRepo) deleteStock(p, w int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.stock, [2]int64{p, w})
+}
+
+func (r *fakeRepo) setErr(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.err = err
+}
+
+func (r *fakeRepo) loadsOf(id int64) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.loads[id]
+}
+
+func (r *fakeRepo) queryCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queries
+}
+
+func (r *fakeRepo) StockByProducts(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
+	r.mu.Lock()
+	r.queries++
+	for _, id := range ids {
+		r.loads[id]++
+	}
+	hold, err := r.hold, r.err
+	r.mu.Unlock()
+	if hold != nil {
+		if err := hold(ctx, ids); err != nil {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []domain.StockWithWarehouse
+	for _, s := range r.stock {
+		if !slices.Contains(ids, s.ProductID) {
+			continue
+		}
+		w, ok := r.warehouses[s.WarehouseID]
+		out = append(out, domain.StockWithWarehouse{Stock: s, Warehouse: w, HasWarehouse: ok})
+	}
+	return out, nil
+}
+
+func (r *fakeRepo) Warehouses(ctx context.Context) ([]domain.Warehouse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		return nil, r.err
+	}
+	var out []domain.Warehouse
+	for _, w := range r.warehouses {
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+func (r *fakeRepo) Ping(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// fakeStore is a map-backed EntryStore that copies entries in and out, as a
+// serialising store would.
+type fakeStore struct {
+	mu sync.Mutex
+	m  map[int64]Entry
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{m: map[int64]Entry{}} }
+
+func (s *fakeStore) Get(id int64, dst *Entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[id]
+	if !ok {
+		return false
+	}
+	dst.ExpiresAt = e.ExpiresAt
+	dst.Rows = append(dst.Rows[:0], e.Rows...)
+	return true
+}
+
+func (s *fakeStore) Set(id int64, e *Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows)}
+	return nil
+}
+
+func (s *fakeStore) Delete(id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, id)
+}
+
+func (s *fakeStore) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = map[int64]Entry{}
+}
+
+func (s *fakeStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.m)
+}
+
+// countingMetrics records what the service reports.
+type countingMetrics struct {
+	mu                                           sync.Mutex
+	hits, misses, coalesced, dbQueries, rejected int
+}
+
+func (m *countingMetrics) CacheHit()  { m.mu.Lock(); m.hits++; m.mu.Unlock() }
+func (m *countingMetrics) CacheMiss() { m.mu.Lock(); m.misses++; m.mu.Unlock() }
+func (m *countingMetrics) Coalesced() { m.mu.Lock(); m.coalesced++; m.mu.Unlock() }
+func (m *countingMetrics) DBQuery(time.Duration, error) {
+	m.mu.Lock()
+	m.dbQueries++
+	m.mu.Unlock()
+}
+func (m *countingMetrics) DBRejected() { m.mu.Lock(); m.rejected++; m.mu.Unlock() }
+
+// manualClock is a clock tests move by hand.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}

@@ -1,0 +1,60 @@
+// Package inventory is the read path: cache lookups, coalesced fills from the
+// database under per-product locks, and the policy that protects the database.
+package inventory
+
+import (
+	"context"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// StockRepository reads the source of truth.
+type StockRepository interface {
+	// StockByProducts returns every stock row of the given products (any
+	// warehouse, active or not) joined with its warehouse, in one query.
+	StockByProducts(ctx context.Context, productIDs []int64) ([]domain.StockWithWarehouse, error)
+	// Warehouses returns the whole warehouse directory.
+	Warehouses(ctx context.Context) ([]domain.Warehouse, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}
+
+// EntryStore keeps cache entries by product id. Implementations are safe for
+// concurrent use; the service serialises writers of one key with its locks.
+type EntryStore interface {
+	// Get decodes the entry of productID into dst, reusing dst's memory, and
+	// reports whether one was present.
+	Get(productID int64, dst *Entry) bool
+	Set(productID int64, e *Entry) error
+	Delete(productID int64)
+	// Reset drops every entry.
+	Reset()
+	// Len is the number of entries held.
+	Len() int
+}
+
+// Metrics receives what the read path observes. Calls on the hit path must
+// be cheap (an atomic add).
+type Metrics interface {
+	CacheHit()
+	CacheMiss()
+	// Coalesced counts a miss that waited for another caller's fill instead
+	// of querying the database itself.
+	Coalesced()
+	DBQuery(d time.Duration, err error)
+	// DBRejected counts queries refused because the database was saturated.
+	DBRejected()
+}
+
+// Clock tells the time; tests move it by hand.
+type Clock interface{ Now() time.Time }
+
+// NopMetrics discards every observation.
+type NopMetrics struct{}
+
+func (NopMetrics) CacheHit()                    {}
+func (NopMetrics) CacheMiss()                   {}
+func (NopMetrics) Coalesced()                   {}
+func (NopMetrics) DBQuery(time.Duration, error) {}
+func (NopMetrics) DBRejected()                  {}

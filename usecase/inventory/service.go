@@ -1,0 +1,364 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/keylock"
+)
+
+// Config tunes the read path.
+type Config struct {
+	// CacheEnabled false serves every read straight from the database.
+	CacheEnabled bool
+	// TTL is the last-resort lifetime of an entry; TTLJitter (0..1) spreads
+	// it so entries filled together expire apart.
+	TTL       time.Duration
+	TTLJitter float64
+	// MarkerTTL is how long a change seen for an uncached product keeps
+	// vetoing older fills.
+	MarkerTTL time.Duration
+	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
+	// read waits for a slot; DBQueryTimeout is each query's deadline.
+	DBMaxInFlight  int
+	DBQueueTimeout time.Duration
+	DBQueryTimeout time.Duration
+}
+
+// Service answers reads from the cache and fills it from the database.
+// It is also where change events land (see apply.go): both sides take the
+// same per-product locks, which is what keeps a fill and an event for one
+// product from interleaving.
+type Service struct {
+	cfg     Config
+	repo    StockRepository
+	store   EntryStore
+	dir     *Directory
+	locks   keylock.Locker
+	marks   *markers
+	guard   *dbGuard
+	metrics Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	// usable is false while the cache cannot be trusted (change feed not
+	// caught up, or away for too long): reads then bypass it entirely.
+	usable atomic.Bool
+	// generation grows at every flush; a fill that started in an older
+	// generation does not store what it read. flushMu makes "check the
+	// generation, then store" atomic against a flush.
+	generation atomic.Uint64
+	flushMu    sync.RWMutex
+
+	entries sync.Pool
+}
+
+// NewService builds the read path. store may be nil when the cache is off.
+func NewService(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slog.Logger) *Service {
+	if m == nil {
+		m = NopMetrics{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if store == nil {
+		cfg.CacheEnabled = false
+	}
+	s := &Service{
+		cfg:     cfg,
+		repo:    repo,
+		store:   store,
+		dir:     NewDirectory(),
+		marks:   newMarkers(cfg.MarkerTTL),
+		guard:   newDBGuard(cfg.DBMaxInFlight, cfg.DBQueueTimeout, cfg.DBQueryTimeout, m),
+		metrics: m,
+		log:     log,
+		now:     time.Now,
+	}
+	s.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
+	s.usable.Store(cfg.CacheEnabled)
+	return s
+}
+
+// Directory exposes the warehouse directory (the change feed updates it).
+func (s *Service) Directory() *Directory { return s.dir }
+
+// CacheEnabled reports whether the service was built with a cache.
+func (s *Service) CacheEnabled() bool { return s.cfg.CacheEnabled }
+
+// CacheUsable reports whether reads currently use the cache.
+func (s *Service) CacheUsable() bool { return s.usable.Load() }
+
+// LoadDirectory reads the whole warehouse table into the directory.
+func (s *Service) LoadDirectory(ctx context.Context) error {
+	var ws []domain.Warehouse
+	err := s.guard.do(ctx, "load warehouses", func(ctx context.Context) error {
+		var err error
+		ws, err = s.repo.Warehouses(ctx)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("load warehouse directory: %w", err)
+	}
+	s.dir.Load(ws)
+	return nil
+}
+
+// Ping checks the database through the same guard reads use.
+func (s *Service) Ping(ctx context.Context) error {
+	return s.guard.do(ctx, "ping database", s.repo.Ping)
+}
+
+// GetProductInventory answers one product.
+func (s *Service) GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error) {
+	if err := domain.ValidateProductID(productID); err != nil {
+		return domain.ProductInventory{}, err
+	}
+	if !s.usable.Load() {
+		return s.fromDatabase(ctx, productID)
+	}
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	if s.lookup(productID, e) {
+		s.metrics.CacheHit()
+		return s.view(productID, e)
+	}
+	s.metrics.CacheMiss()
+
+	if s.locks.Lock(productID) {
+		// Someone else was filling this key; their result is likely there.
+		if s.lookup(productID, e) {
+			s.locks.Unlock(productID)
+			s.metrics.Coalesced()
+			return s.view(productID, e)
+		}
+	} else if s.lookup(productID, e) { // filled between our lookup and our lock
+		s.locks.Unlock(productID)
+		return s.view(productID, e)
+	}
+	defer s.locks.Unlock(productID)
+
+	gen := s.generation.Load()
+	rows, err := s.load(ctx, []int64{productID})
+	if err != nil {
+		return domain.ProductInventory{}, err
+	}
+	s.fill(productID, rows, e, gen)
+	return s.view(productID, e)
+}
+
+// BatchGetProductInventory answers many products; misses are loaded with one
+// query, under the same per-product locks single reads take.
+func (s *Service) BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error) {
+	if err := domain.ValidateBatch(productIDs); err != nil {
+		return domain.BatchResult{}, err
+	}
+	ids := uniqueInOrder(productIDs)
+	answers := make([]answer, len(ids))
+
+	var misses []int64
+	if s.usable.Load() {
+		e := s.entries.Get().(*Entry)
+		for i, id := range ids {
+			if s.lookup(id, e) {
+				s.metrics.CacheHit()
+				answers[i] = s.answerFrom(id, e)
+				continue
+			}
+			s.metrics.CacheMiss()
+			misses = append(misses, id)
+		}
+		s.entries.Put(e)
+		if len(misses) > 0 {
+			if err := s.fillMisses(ctx, misses, ids, answers); err != nil {
+				return domain.BatchResult{}, err
+			}
+		}
+	} else {
+		rows, err := s.load(ctx, ids)
+		if err != nil {
+			return domain.BatchResult{}, err
+		}
+		byProduct := groupByProduct(rows)
+		for i, id := range ids {
+			inv, ok := domain.InventoryFromJoined(id, byProduct[id])
+			answers[i] = answer{inv: inv, found: ok}
+		}
+	}
+
+	res := domain.BatchResult{Found: make([]domain.ProductInventory, 0, len(ids))}
+	for i, a := range answers {
+		if a.found {
+			res.Found = append(res.Found, a.inv)
+		} else {
+			res.NotFound = append(res.NotFound, ids[i])
+		}
+	}
+	return res, nil
+}
+
+type answer struct {
+	inv   domain.ProductInventory
+	found bool
+}
+
+// fillMisses locks the missed keys in ascending order (the one global order
+// that rules out deadlock), looks again, loads what is still missing in one
+// query and fills it.
+func (s *Service) fillMisses(ctx context.Context, misses, ids []int64, answers []answer) error {
+	sorted := slices.Clone(misses)
+	slices.Sort(sorted)
+	s.locks.LockAll(sorted)
+	defer s.locks.UnlockAll(sorted)
+
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	index := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	var need []int64
+	for _, id := range sorted {
+		if s.lookup(id, e) {
+			s.metrics.Coalesced()
+			answers[index[id]] = s.answerFrom(id, e)
+			continue
+		}
+		need = append(need, id)
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	gen := s.generation.Load()
+	rows, err := s.load(ctx, need)
+	if err != nil {
+		return err
+	}
+	byProduct := groupByProduct(rows)
+	for _, id := range need {
+		s.fill(id, byProduct[id], e, gen)
+		answers[index[id]] = s.answerFrom(id, e)
+	}
+	return nil
+}
+
+func (s *Service) answerFrom(id int64, e *Entry) answer {
+	inv, err := s.view(id, e)
+	return answer{inv: inv, found: err == nil}
+}
+
+// lookup reads a live entry into e. An expired one counts as a miss.
+func (s *Service) lookup(productID int64, e *Entry) bool {
+	if !s.store.Get(productID, e) {
+		return false
+	}
+	return e.ExpiresAt > s.now().UnixNano()
+}
+
+// fill turns rows into an entry in e and caches it unless the change feed
+// has seen something newer than what was read, or the cache was flushed
+// while the query ran. Callers hold the product's lock.
+func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Entry, gen uint64) {
+	for _, r := range rows {
+		if r.HasWarehouse {
+			s.dir.Observe(r.Warehouse)
+		}
+	}
+	entryFromRows(e, rows)
+	now := s.now()
+	e.ExpiresAt = s.expiry(now)
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	if !s.usable.Load() || s.generation.Load() != gen {
+		return
+	}
+	if !s.marks.check(now, productID, e) {
+		return
+	}
+	if err := s.store.Set(productID, e); err != nil {
+		s.log.Warn("cache entry not stored", "product_id", productID, "err", err)
+	}
+}
+
+func (s *Service) expiry(now time.Time) int64 {
+	ttl := s.cfg.TTL
+	if j := s.cfg.TTLJitter; j > 0 {
+		// Shorten by up to j of the TTL: never longer than configured.
+		ttl -= time.Duration(rand.Float64() * j * float64(ttl))
+	}
+	return now.Add(ttl).UnixNano()
+}
+
+// view joins an entry with the warehouse directory.
+func (s *Service) view(productID int64, e *Entry) (domain.ProductInventory, error) {
+	var lines []domain.WarehouseStock
+	for _, r := range e.Rows {
+		if r.Deleted {
+			continue
+		}
+		w, ok := s.dir.Lookup(r.WarehouseID)
+		if !ok || !w.Active {
+			continue
+		}
+		if lines == nil {
+			lines = make([]domain.WarehouseStock, 0, len(e.Rows))
+		}
+		lines = append(lines, domain.WarehouseStock{WarehouseCode: w.Code, QtySalable: r.QtySalable})
+	}
+	inv, ok := domain.NewProductInventory(productID, lines)
+	if !ok {
+		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
+	}
+	return inv, nil
+}
+
+// fromDatabase answers without the cache: one query, joined in the database.
+func (s *Service) fromDatabase(ctx context.Context, productID int64) (domain.ProductInventory, error) {
+	rows, err := s.load(ctx, []int64{productID})
+	if err != nil {
+		return domain.ProductInventory{}, err
+	}
+	inv, ok := domain.InventoryFromJoined(productID, rows)
+	if !ok {
+		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
+	}
+	return inv, nil
+}
+
+func (s *Service) load(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
+	var rows []domain.StockWithWarehouse
+	err := s.guard.do(ctx, "load stock", func(ctx context.Context) error {
+		var err error
+		rows, err = s.repo.StockByProducts(ctx, ids)
+		return err
+	})
+	return rows, err
+}
+
+func groupByProduct(rows []domain.StockWithWarehouse) map[int64][]domain.StockWithWarehouse {
+	m := make(map[int64][]domain.StockWithWarehouse)
+	for _, r := range rows {
+		m[r.Stock.ProductID] = append(m[r.Stock.ProductID], r)
+	}
+	return m
+}
+
+func uniqueInOrder(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out
+}
