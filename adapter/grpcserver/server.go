@@ -1,0 +1,111 @@
+package grpcserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+)
+
+// ServiceName is the fully qualified name of the inventory service, as the
+// health service and reflection know it.
+const ServiceName = "gintoki.inventory.v1.InventoryService"
+
+// Options configure New. Every field may be left zero.
+type Options struct {
+	// Logger receives internal errors and recovered panics; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the request metrics; nil leaves them out.
+	Registerer prometheus.Registerer
+	// TracerProvider makes the server spans; nil uses the global provider.
+	TracerProvider trace.TracerProvider
+	// MaxRecvMsgSize bounds an incoming message in bytes; 0 keeps gRPC's
+	// default (4 MiB), far above a full batch of ids.
+	MaxRecvMsgSize int
+}
+
+// New builds a gRPC server serving InventoryService on reader, plus health
+// and reflection. The health server starts SERVING; the caller flips it with
+// SetServing (for instance to NOT_SERVING before a graceful stop). The
+// caller owns listening and stopping.
+func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
+	if reader == nil {
+		return nil, nil, fmt.Errorf("grpc server: reader is nil")
+	}
+	if opts.MaxRecvMsgSize < 0 {
+		return nil, nil, fmt.Errorf("grpc server: max receive message size must not be negative, got %d", opts.MaxRecvMsgSize)
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	// Recovery runs innermost so a panic is counted as the INTERNAL it becomes.
+	interceptors := []grpc.UnaryServerInterceptor{}
+	if opts.Registerer != nil {
+		m, err := newMetrics(opts.Registerer)
+		if err != nil {
+			return nil, nil, err
+		}
+		interceptors = append(interceptors, m.unaryInterceptor)
+	}
+	interceptors = append(interceptors, recoverInterceptor(logger))
+
+	serverOpts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(opts.TracerProvider))),
+		grpc.ChainUnaryInterceptor(interceptors...),
+	}
+	if opts.MaxRecvMsgSize > 0 {
+		serverOpts = append(serverOpts, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
+	}
+
+	srv := grpc.NewServer(serverOpts...)
+	inventoryv1.RegisterInventoryServiceServer(srv, NewServer(reader, logger))
+
+	hs := health.NewServer()
+	SetServing(hs, true)
+	healthpb.RegisterHealthServer(srv, hs)
+
+	reflection.Register(srv)
+	return srv, hs, nil
+}
+
+// SetServing sets the health of the whole server ("") and of the inventory
+// service together, so probes of either agree.
+func SetServing(hs *health.Server, serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	hs.SetServingStatus("", st)
+	hs.SetServingStatus(ServiceName, st)
+}
+
+// recoverInterceptor turns a panic in a handler into INTERNAL instead of
+// taking the whole process down with every other in-flight request.
+func recoverInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				logger.ErrorContext(ctx, "grpc handler panicked",
+					slog.String("method", info.FullMethod),
+					slog.Any("panic", r),
+					slog.String("stack", string(debug.Stack())))
+				resp, err = nil, status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
