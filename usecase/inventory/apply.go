@@ -13,7 +13,7 @@ const (
 	Applied Outcome = iota
 	// Older: the cache already knew this version or a newer one.
 	Older
-	// Marked: the product was not cached; a marker now vetoes older fills.
+	// Marked: the product was not cached; its marker corrects later fills.
 	Marked
 	// Flushed: the event dropped the whole cache (a truncate).
 	Flushed
@@ -50,6 +50,10 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 	s.locks.Lock(pid)
 	defer s.locks.Unlock(pid)
 	now := s.now()
+	// Every change leaves a marker, cached product or not: the entry it
+	// patches may expire or be evicted, and a later fill from a lagging
+	// replica must still not go back past this version.
+	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted)
 	{
 		e := s.entries.Get().(*Entry)
 		defer s.entries.Put(e)
@@ -70,7 +74,6 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 			s.store.Delete(pid)
 		}
 	}
-	s.marks.record(now, pid, r.WarehouseID, r.Version, deleted)
 	return Marked
 }
 

@@ -140,45 +140,59 @@ func TestWarehouseChangesReachEveryProductWithoutEviction(t *testing.T) {
 	}
 }
 
-// No stale fill: the fill's query reads the old row, the change's event is
-// handled while the query is in flight, then the query returns. The answer
-// may be the old value (it was true when read) but it must not be cached.
-func TestFillThatReadBeforeAHandledEventIsNotCached(t *testing.T) {
+// No stale fill: an event is handled, then a fill reads a source that has
+// not seen the change yet (a lagging replica). The fill must neither cache
+// nor answer the old value: the event's marker corrects it.
+func TestFillOlderThanAHandledEventIsCorrected(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		event domain.StockChange
-		db    func(r *fakeRepo)
+		want  string
 	}{
-		{"update", stockChange('u', 1, 2, 99, 2), func(r *fakeRepo) { r.putStock(domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 99, Version: 2}) }},
-		{"delete", stockChange('d', 1, 2, 12, 2), func(r *fakeRepo) { r.deleteStock(1, 2) }},
-		{"insert", stockChange('c', 1, 4, 5, 1), func(r *fakeRepo) { r.putStock(domain.StockRow{ProductID: 1, WarehouseID: 4, QtySalable: 5, Version: 1}) }},
+		{"update", stockChange('u', 1, 2, 99, 2), "[{WH-A 99} {WH-B 11}]"},
+		{"delete", stockChange('d', 1, 2, 12, 2), "[{WH-B 11}]"},
+		{"insert", stockChange('c', 1, 4, 5, 1), "[{WH-A 12} {WH-B 11} {WH-D 5}]"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			repo := seeded(1)
-			repo.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
-			s, store, _ := newTestService(t, repo, testConfig())
-			// The event is handled first (product not cached), then a fill
-			// reads a source that has not seen the change yet.
-			s.ApplyStock(tc.event) // product not cached: a marker is recorded
-			old := seeded(1)
-			old.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
-			s.repo = old // a replica that has not seen the change yet
-			if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
-				t.Fatal(err)
-			}
-			if store.Len() != 0 {
-				t.Fatal("a fill older than a handled event was cached")
-			}
-			// Once the read source has the change, the fill caches it.
-			tc.db(repo)
-			s.repo = repo
-			if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
-				t.Fatal(err)
-			}
-			if store.Len() != 1 {
-				t.Fatal("an up-to-date fill was not cached")
-			}
-		})
+		for _, cachedBefore := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/cached=%v", tc.name, cachedBefore), func(t *testing.T) {
+				replica := seeded(1) // never sees the change
+				replica.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
+				cfg := testConfig()
+				cfg.TTL, cfg.TTLJitter = 10*time.Second, 0 // shorter than the marker TTL (1m)
+				s, store, m := newTestService(t, replica, cfg)
+				clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+				s.now = clock.Now
+				if cachedBefore {
+					// The event patches a cached entry, which then expires:
+					// the refill must not go back either.
+					if _, err := s.GetProductInventory(context.Background(), 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+				s.ApplyStock(tc.event)
+				if cachedBefore {
+					clock.Advance(20 * time.Second) // the entry expired, the marker did not
+				}
+				inv, err := s.GetProductInventory(context.Background(), 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprint(inv.Warehouses); got != tc.want {
+					t.Fatalf("answer %s, want %s", got, tc.want)
+				}
+				if store.Len() != 1 {
+					t.Fatal("corrected fill not cached")
+				}
+				before := replica.queryCount()
+				inv, _ = s.GetProductInventory(context.Background(), 1)
+				if got := fmt.Sprint(inv.Warehouses); got != tc.want || replica.queryCount() != before {
+					t.Fatalf("cached answer %s (queries +%d), want %s from the cache", got, replica.queryCount()-before, tc.want)
+				}
+				if m.corrected == 0 {
+					t.Fatal("correction not counted")
+				}
+			})
+		}
 	}
 }
 

@@ -157,8 +157,8 @@ func (s *fakeStore) Len() int {
 
 // countingMetrics records what the service reports.
 type countingMetrics struct {
-	mu                                           sync.Mutex
-	hits, misses, coalesced, dbQueries, rejected int
+	mu                                                      sync.Mutex
+	hits, misses, coalesced, dbQueries, rejected, corrected int
 }
 
 func (m *countingMetrics) CacheHit()  { m.mu.Lock(); m.hits++; m.mu.Unlock() }
@@ -170,6 +170,11 @@ func (m *countingMetrics) DBQuery(time.Duration, error) {
 	m.mu.Unlock()
 }
 func (m *countingMetrics) DBRejected() { m.mu.Lock(); m.rejected++; m.mu.Unlock() }
+func (m *countingMetrics) StaleFillCorrected() {
+	m.mu.Lock()
+	m.corrected++
+	m.mu.Unlock()
+}
 
 // manualClock is a clock tests move by hand.
 type manualClock struct {

@@ -5,11 +5,12 @@ import (
 	"time"
 )
 
-// markers remember, for a short while, the newest version of each stock row
-// whose change event arrived while its product was not cached. A fill that
-// read the database before that change (a slow query, a lagging replica)
-// compares its rows against them and then answers without caching, instead
-// of caching a value the feed has already moved past.
+// markers remember, for a short while, the newest change the feed delivered
+// for each stock row. A fill reads the database under the product's lock,
+// but what it reads can still be older than an event already handled: a
+// replica that lags, or an entry that was patched and then expired or was
+// evicted. The fill merges the markers into what it read, newer version
+// wins, so it neither caches nor answers a value the feed has moved past.
 type markers struct {
 	ttl    time.Duration
 	shards [64]markerShard
@@ -22,6 +23,7 @@ type markerShard struct {
 
 type marker struct {
 	warehouseID int64
+	qty         int32
 	version     uint64
 	deleted     bool
 	expires     int64 // unix nanoseconds
@@ -35,7 +37,7 @@ func (m *markers) shard(productID int64) *markerShard {
 
 // record notes a change of (productID, warehouseID) at version, keeping the
 // newest one per row.
-func (m *markers) record(now time.Time, productID, warehouseID int64, version uint64, deleted bool) {
+func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool) {
 	if m.ttl <= 0 {
 		return
 	}
@@ -50,50 +52,35 @@ func (m *markers) record(now time.Time, productID, warehouseID int64, version ui
 	for i := range list {
 		if list[i].warehouseID == warehouseID {
 			if version > list[i].version {
-				list[i] = marker{warehouseID: warehouseID, version: version, deleted: deleted, expires: exp}
+				list[i] = marker{warehouseID: warehouseID, qty: qty, version: version, deleted: deleted, expires: exp}
 			}
 			s.byPK[productID] = list
 			return
 		}
 	}
-	s.byPK[productID] = append(list, marker{warehouseID: warehouseID, version: version, deleted: deleted, expires: exp})
+	s.byPK[productID] = append(list, marker{warehouseID: warehouseID, qty: qty, version: version, deleted: deleted, expires: exp})
 }
 
-// check reports whether e, freshly read from the database, is at least as
-// new as every live marker of productID. It also folds delete markers into e
-// as tombstones, so the cached entry keeps refusing the older update that
-// may still be in flight.
-func (m *markers) check(now time.Time, productID int64, e *Entry) bool {
+// merge applies the live markers of productID to e, freshly read from the
+// database: a row the feed knows a newer version of takes that version
+// (deletes become tombstones). It returns how many rows it corrected.
+func (m *markers) merge(now time.Time, productID int64, e *Entry) int {
 	s := m.shard(productID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := pruneExpired(s.byPK[productID], now.UnixNano())
 	if len(list) == 0 {
 		delete(s.byPK, productID)
-		return true
+		return 0
 	}
 	s.byPK[productID] = list
+	corrected := 0
 	for _, mk := range list {
-		i, ok := e.find(mk.warehouseID)
-		if !ok {
-			if !mk.deleted {
-				return false // the feed saw this row exist; the read did not
-			}
-			continue
-		}
-		if e.Rows[i].Version < mk.version {
-			return false // the read is older than a change already handled
-		}
-		if e.Rows[i].Version == mk.version && mk.deleted && !e.Rows[i].Deleted {
-			return false
+		if e.apply(mk.warehouseID, mk.qty, mk.version, mk.deleted) {
+			corrected++
 		}
 	}
-	for _, mk := range list {
-		if mk.deleted {
-			e.apply(mk.warehouseID, 0, mk.version, true)
-		}
-	}
-	return true
+	return corrected
 }
 
 // forget drops every marker (after a flush they describe a past the cache no

@@ -45,6 +45,9 @@ type Metrics interface {
 	DBQuery(d time.Duration, err error)
 	// DBRejected counts queries refused because the database was saturated.
 	DBRejected()
+	// StaleFillCorrected counts fills that read rows older than events
+	// already handled, and were corrected before being cached.
+	StaleFillCorrected()
 }
 
 // Clock tells the time; tests move it by hand.
@@ -58,3 +61,6 @@ func (NopMetrics) CacheMiss()                   {}
 func (NopMetrics) Coalesced()                   {}
 func (NopMetrics) DBQuery(time.Duration, error) {}
 func (NopMetrics) DBRejected()                  {}
+
+// StaleFillCorrected implements Metrics.
+func (NopMetrics) StaleFillCorrected() {}

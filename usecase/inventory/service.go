@@ -262,8 +262,8 @@ func (s *Service) lookup(productID int64, e *Entry) bool {
 	return e.ExpiresAt > s.now().UnixNano()
 }
 
-// fill turns rows into an entry in e and caches it unless the change feed
-// has seen something newer than what was read, or the cache was flushed
+// fill turns rows into an entry in e, corrects it with what the change feed
+// delivered meanwhile (markers), and caches it unless the cache was flushed
 // while the query ran. Callers hold the product's lock.
 func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Entry, gen uint64) {
 	for _, r := range rows {
@@ -274,17 +274,39 @@ func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Ent
 	entryFromRows(e, rows)
 	now := s.now()
 	e.ExpiresAt = s.expiry(now)
+	corrected := s.marks.merge(now, productID, e)
+	corrected += s.keepExpiredVersions(productID, e)
+	if corrected > 0 {
+		s.metrics.StaleFillCorrected()
+	}
 	s.flushMu.RLock()
 	defer s.flushMu.RUnlock()
 	if !s.usable.Load() || s.generation.Load() != gen {
 		return
 	}
-	if !s.marks.check(now, productID, e) {
-		return
-	}
 	if err := s.store.Set(productID, e); err != nil {
 		s.log.Warn("cache entry not stored", "product_id", productID, "err", err)
 	}
+}
+
+// keepExpiredVersions lets a refill after expiry never answer an older
+// version of a row than the expired entry held (a lagging replica would).
+// Only rows the fresh read returned are taken: a row that vanished may have
+// been deleted by an event this instance missed, and the TTL exists to
+// repair exactly that.
+func (s *Service) keepExpiredVersions(productID int64, e *Entry) int {
+	prev := s.entries.Get().(*Entry)
+	defer s.entries.Put(prev)
+	if !s.store.Get(productID, prev) {
+		return 0
+	}
+	n := 0
+	for _, r := range prev.Rows {
+		if _, ok := e.find(r.WarehouseID); ok && e.apply(r.WarehouseID, r.QtySalable, r.Version, r.Deleted) {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Service) expiry(now time.Time) int64 {

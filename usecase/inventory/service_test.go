@@ -58,7 +58,7 @@ func TestGetAnswersActiveWarehousesSortedByCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := domain.ProductInventory{ProductID: 2, Warehouses: []domain.WarehouseStock{{"WH-A", 22}, {"WH-B", 21}}}
+	want := domain.ProductInventory{ProductID: 2, Warehouses: []domain.WarehouseStock{{WarehouseCode: "WH-A", QtySalable: 22}, {WarehouseCode: "WH-B", QtySalable: 21}}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

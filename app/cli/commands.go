@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.uber.org/fx"
+	"gorm.io/gorm"
+
+	"github.com/gintoki/gintoki/adapter/grpcserver"
+	"github.com/gintoki/gintoki/adapter/httpapi"
+	"github.com/gintoki/gintoki/app/dbmod"
+	"github.com/gintoki/gintoki/app/demomod"
+	"github.com/gintoki/gintoki/app/gatewaymod"
+	"github.com/gintoki/gintoki/app/grpcmod"
+	"github.com/gintoki/gintoki/app/httpmod"
+	"github.com/gintoki/gintoki/app/pprofmod"
+	"github.com/gintoki/gintoki/app/readmod"
+	"github.com/gintoki/gintoki/app/telemetrymod"
+	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/readiness"
+)
+
+// readNodeSettings are the settings of every process that runs the read
+// node (serve and demo).
+type readNodeSettings struct {
+	tel   config.Telemetry
+	http  config.HTTP
+	grpc  config.GRPC
+	db    config.DB
+	cache config.Cache
+}
+
+func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
+	r.tel.Register(s)
+	r.http.Register(s, ":8080")
+	r.grpc.Register(s, ":9090")
+	if dbDefault == "" {
+		r.db.Register(s, "")
+	} else {
+		r.db.RegisterTuning(s)
+	}
+	r.cache.Register(s)
+}
+
+// readNodeOptions are the modules of a read node.
+func (r *readNodeSettings) options(env Env) []fx.Option {
+	return []fx.Option{
+		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
+		telemetrymod.Module,
+		dbmod.Module,
+		readmod.Module,
+		fx.Provide(
+			func(s *inventory.Service) httpapi.Reader { return s },
+			func(s *inventory.Service) grpcserver.Reader { return s },
+			func(c *readiness.Checker) httpapi.ReadinessChecker { return c },
+		),
+		httpmod.Module,
+		grpcmod.Module,
+		pprofmod.Module,
+	}
+}
+
+func serveCommand() command {
+	return command{
+		summary: "Run the read node: HTTP + gRPC reads from the cache, filled from the database.",
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var r readNodeSettings
+			r.register(s, "")
+			return func() ([]fx.Option, error) {
+				opts := r.options(env)
+				opts = append(opts, fx.Invoke(func(log *slog.Logger) {
+					if r.cache.Enabled {
+						log.Warn("no change feed configured: the cache is kept fresh by --cache-ttl alone", "cache_ttl", r.cache.TTL)
+					}
+				}))
+				return opts, nil
+			}
+		},
+	}
+}
+
+func demoCommand() command {
+	return command{
+		summary: "Run everything in one process with no outside service: an SQLite file, seeded on first start.",
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var r readNodeSettings
+			var d demomod.Config
+			r.register(s, "demo")
+			s.String(&d.DBPath, "demo-db", "data/gintoki-demo.db", "SQLite file of the demo (created and seeded when absent)")
+			s.Int(&d.Products, "demo-products", 100000, "products seeded into a new demo database")
+			s.Int(&d.Warehouses, "demo-warehouses", 3, "warehouses seeded into a new demo database")
+			s.Check(func() error {
+				if d.Products < 1 || d.Warehouses < 1 {
+					return fmt.Errorf("--demo-products and --demo-warehouses must be at least 1")
+				}
+				return nil
+			})
+			return func() ([]fx.Option, error) {
+				if err := demomod.EnsureDir(d.DBPath); err != nil {
+					return nil, err
+				}
+				r.db.DSN = "sqlite://" + d.DBPath
+				opts := append(r.options(env), fx.Supply(d), demomod.Module,
+					fx.Invoke(func(lc fx.Lifecycle) {
+						lc.Append(fx.StartHook(func() { printDemoHelp(env, r.http.Addr, r.grpc.Addr) }))
+					}))
+				return opts, nil
+			}
+		},
+	}
+}
+
+func gatewayCommand() command {
+	return command{
+		summary: "Serve the HTTP API by calling a remote `gintoki serve` over gRPC.",
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var tel config.Telemetry
+			var h config.HTTP
+			var g gatewaymod.Config
+			tel.Register(s)
+			h.Register(s, ":8080")
+			g.Register(s)
+			return func() ([]fx.Option, error) {
+				return []fx.Option{
+					fx.Supply(tel, h, g, telemetrymod.Output{W: env.Stderr}),
+					telemetrymod.Module,
+					gatewaymod.Module,
+					httpmod.Module,
+					pprofmod.Module,
+				}, nil
+			}
+		},
+	}
+}
+
+func migrateCommand() command {
+	return command{
+		summary: "Create the tables (warehouses, stock_items) if they do not exist.",
+		oneShot: true,
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var tel config.Telemetry
+			var db config.DB
+			tel.Register(s)
+			db.Register(s, "")
+			return func() ([]fx.Option, error) {
+				return []fx.Option{
+					fx.Supply(tel, db, telemetrymod.Output{W: env.Stderr}),
+					telemetrymod.Module,
+					dbmod.Module,
+					fx.Invoke(func(gdb *gorm.DB) error {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+						defer cancel()
+						if err := database.Migrate(ctx, gdb); err != nil {
+							return err
+						}
+						fmt.Fprintln(env.Stdout, "migrated: warehouses, stock_items")
+						return nil
+					}),
+				}, nil
+			}
+		},
+	}
+}
+
+func seedCommand() command {
+	return command{
+		summary: "Fill products 1..N, each stocked in warehouses 1..M (creates the tables first).",
+		oneShot: true,
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var tel config.Telemetry
+			var db config.DB
+			var products, warehouses int
+			tel.Register(s)
+			db.Register(s, "")
+			s.Int(&products, "products", 100000, "number of products")
+			s.Int(&warehouses, "warehouses", 3, "number of warehouses")
+			s.Check(func() error {
+				if products < 1 || warehouses < 1 || warehouses > database.MaxSeedWarehouses {
+					return fmt.Errorf("--products must be at least 1 and --warehouses within 1..%d", database.MaxSeedWarehouses)
+				}
+				return nil
+			})
+			return func() ([]fx.Option, error) {
+				return []fx.Option{
+					fx.Supply(tel, db, telemetrymod.Output{W: env.Stderr}),
+					telemetrymod.Module,
+					dbmod.Module,
+					fx.Invoke(func(gdb *gorm.DB) error {
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+						defer cancel()
+						if err := database.Migrate(ctx, gdb); err != nil {
+							return err
+						}
+						st, err := database.Seed(ctx, gdb, products, warehouses)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(env.Stdout, "seeded %d products x %d warehouses (%d stock rows, version %d) in %s\n",
+							st.Products, st.Warehouses, st.StockRows, st.Version, st.Elapsed.Round(time.Millisecond))
+						return nil
+					}),
+				}, nil
+			}
+		},
+	}
+}
+
+func printDemoHelp(env Env, httpAddr, grpcAddr string) {
+	base := "http://" + hostPort(httpAddr)
+	fmt.Fprintf(env.Stdout, `
+Gintoki demo is up.
+  %[1]s/cache?product_id=42
+  %[1]s/v1/products/42/inventory
+  curl -s -XPOST %[1]s/v1/product-inventory -d '{"product_ids":[1,2,3,999999999]}'
+  %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
+  grpcurl -plaintext -d '{"product_id":42}' %[2]s gintoki.inventory.v1.InventoryService/GetProductInventory
+Stop with Ctrl-C.
+`, base, hostPort(grpcAddr))
+}
+
+func hostPort(addr string) string {
+	if len(addr) > 0 && addr[0] == ':' {
+		return "localhost" + addr
+	}
+	return addr
+}

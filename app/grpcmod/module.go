@@ -1,0 +1,95 @@
+// Package grpcmod serves the gRPC API with health and reflection.
+package grpcmod
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/fx"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/gintoki/gintoki/adapter/grpcserver"
+	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/usecase/readiness"
+)
+
+// Module serves gRPC on --grpc-addr.
+var Module = fx.Module("grpc", fx.Invoke(run))
+
+// Params are the gRPC server's inputs.
+type Params struct {
+	fx.In
+	Config     config.GRPC
+	HTTP       config.HTTP
+	Reader     grpcserver.Reader
+	Readiness  *readiness.Checker
+	Registerer prometheus.Registerer
+	Tracer     trace.TracerProvider
+	Log        *slog.Logger
+}
+
+func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
+	srv, hs, err := grpcserver.New(p.Reader, grpcserver.Options{Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			ln, err := net.Listen("tcp", p.Config.Addr)
+			if err != nil {
+				cancel()
+				return fmt.Errorf("grpc: listen on %s: %w", p.Config.Addr, err)
+			}
+			p.Log.Info("grpc listening", "addr", ln.Addr().String())
+			go func() {
+				if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+					p.Log.Error("grpc stopped", "err", err)
+					_ = sh.Shutdown(fx.ExitCode(1))
+				}
+			}()
+			go mirrorReadiness(ctx, done, hs, p.Readiness)
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			cancel()
+			<-done
+			grpcserver.SetServing(hs, false)
+			stopped := make(chan struct{})
+			go func() { srv.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(p.HTTP.ShutdownTimeout):
+				srv.Stop()
+			}
+			return nil
+		},
+	})
+	return nil
+}
+
+// mirrorReadiness keeps the gRPC health status equal to /readyz, so load
+// balancers that probe gRPC see the same answer as those probing HTTP.
+func mirrorReadiness(ctx context.Context, done chan<- struct{}, hs *health.Server, r *readiness.Checker) {
+	defer close(done)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		grpcserver.SetServing(hs, r.Ready(cctx) == nil)
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

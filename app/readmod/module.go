@@ -1,0 +1,108 @@
+// Package readmod wires the read path (cache + service) and its lifecycle.
+package readmod
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/readiness"
+)
+
+// Module provides *inventory.Service and *readiness.Checker. Other modules
+// add readiness conditions to the "readiness" value group.
+var Module = fx.Module("readpath",
+	fx.Provide(
+		provideService,
+		fx.Annotate(newChecker, fx.ParamTags(``, `group:"readiness"`)),
+	),
+)
+
+func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, error) {
+	svc, cleanup, err := newReadPath(p.Cache, p.DB, p.Repo, p.Registerer, p.Log)
+	if err != nil {
+		return nil, err
+	}
+	loader := newDirectoryLoader(svc, p.Log)
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error { loader.start(); return nil },
+		OnStop: func(context.Context) error {
+			loader.stop()
+			cleanup()
+			return nil
+		},
+	})
+	if !svc.CacheEnabled() {
+		p.Log.Info("cache disabled: every read queries the database")
+	}
+	return svc, nil
+}
+
+func newChecker(svc *inventory.Service, conds []readiness.Condition) *readiness.Checker {
+	all := append([]readiness.Condition{func() error {
+		if !svc.Directory().Loaded() {
+			return errors.New("warehouse directory not loaded yet")
+		}
+		return nil
+	}}, conds...)
+	return readiness.New(svc, 2*time.Second, all...)
+}
+
+// directoryLoader loads the warehouse directory at start, retrying in the
+// background so a database that is briefly away does not fail the start.
+type directoryLoader struct {
+	svc    *inventory.Service
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newDirectoryLoader(svc *inventory.Service, log *slog.Logger) *directoryLoader {
+	return &directoryLoader{svc: svc, log: log, done: make(chan struct{})}
+}
+
+func (l *directoryLoader) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		backoff := 100 * time.Millisecond
+		for {
+			err := l.svc.LoadDirectory(ctx)
+			if err == nil {
+				l.log.Info("warehouse directory loaded", "warehouses", l.svc.Directory().Len())
+				break
+			}
+			l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+		}
+		// Markers outlive their use only briefly; sweeping keeps products
+		// never read again from pinning memory.
+		t := time.NewTicker(30 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				l.svc.SweepMarkers()
+			}
+		}
+	}()
+}
+
+func (l *directoryLoader) stop() {
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+	}
+}

@@ -1,0 +1,19 @@
+//go:build wireinject
+
+package readmod
+
+import (
+	"log/slog"
+
+	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gintoki/gintoki/adapter/repository/gormrepo"
+	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/usecase/inventory"
+)
+
+func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.Service, func(), error) {
+	wire.Build(ProviderSet, wire.Bind(new(inventory.StockRepository), new(*gormrepo.Repository)))
+	return nil, nil, nil
+}

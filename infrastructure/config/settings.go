@@ -1,0 +1,190 @@
+package config
+
+import (
+	"fmt"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+)
+
+// Telemetry is logging and tracing.
+type Telemetry struct {
+	LogLevel        string
+	LogFormat       string
+	OtelExporter    string
+	OtelEndpoint    string
+	OtelSampleRatio float64
+	ServiceName     string
+}
+
+// Register adds the telemetry flags.
+func (t *Telemetry) Register(s *Set) {
+	s.String(&t.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	s.String(&t.LogFormat, "log-format", "json", "log format: json or text")
+	s.String(&t.OtelExporter, "otel-exporter", "none", "trace exporter: none, stdout or otlp")
+	s.String(&t.OtelEndpoint, "otel-endpoint", "localhost:4317", "OTLP gRPC endpoint (host:port) when --otel-exporter=otlp")
+	s.Float(&t.OtelSampleRatio, "otel-sample-ratio", 1, "fraction of traces sampled (0..1)")
+	s.String(&t.ServiceName, "service-name", "gintoki", "service.name reported in traces")
+	s.Check(func() error {
+		if _, err := ParseLogLevel(t.LogLevel); err != nil {
+			return err
+		}
+		if t.LogFormat != "json" && t.LogFormat != "text" {
+			return fmt.Errorf("--log-format must be json or text, got %q", t.LogFormat)
+		}
+		switch t.OtelExporter {
+		case "none", "stdout", "otlp":
+		default:
+			return fmt.Errorf("--otel-exporter must be none, stdout or otlp, got %q", t.OtelExporter)
+		}
+		if t.OtelSampleRatio < 0 || t.OtelSampleRatio > 1 {
+			return fmt.Errorf("--otel-sample-ratio must be within 0..1, got %v", t.OtelSampleRatio)
+		}
+		return nil
+	})
+}
+
+// ParseLogLevel reads a slog level name.
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// HTTP is the HTTP listener and its middleware.
+type HTTP struct {
+	Addr            string
+	RequestTimeout  time.Duration
+	AccessLog       bool
+	AccessLogSample int
+	PprofAddr       string
+	ShutdownTimeout time.Duration
+}
+
+// Register adds the HTTP flags.
+func (h *HTTP) Register(s *Set, defAddr string) {
+	s.String(&h.Addr, "http-addr", defAddr, "HTTP listen address")
+	s.Duration(&h.RequestTimeout, "request-timeout", 5*time.Second, "deadline of one HTTP or gRPC request")
+	s.Bool(&h.AccessLog, "access-log", false, "log HTTP requests (sampled)")
+	s.Int(&h.AccessLogSample, "access-log-sample", 100, "log one request in N when --access-log is on")
+	s.String(&h.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (off when empty)")
+	s.Duration(&h.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
+	s.Check(func() error {
+		if err := checkAddr("--http-addr", h.Addr); err != nil {
+			return err
+		}
+		if h.PprofAddr != "" {
+			if err := checkAddr("--pprof-addr", h.PprofAddr); err != nil {
+				return err
+			}
+		}
+		if h.RequestTimeout <= 0 {
+			return fmt.Errorf("--request-timeout must be positive, got %s", h.RequestTimeout)
+		}
+		if h.AccessLogSample < 1 {
+			return fmt.Errorf("--access-log-sample must be at least 1, got %d", h.AccessLogSample)
+		}
+		return nil
+	})
+}
+
+// GRPC is the gRPC listener.
+type GRPC struct{ Addr string }
+
+// Register adds the gRPC flags.
+func (g *GRPC) Register(s *Set, defAddr string) {
+	s.String(&g.Addr, "grpc-addr", defAddr, "gRPC listen address")
+	s.Check(func() error { return checkAddr("--grpc-addr", g.Addr) })
+}
+
+// DB is the database connection and the guard in front of it.
+type DB struct {
+	DSN          string
+	MaxOpen      int
+	MaxInFlight  int
+	Timeout      time.Duration
+	QueueTimeout time.Duration
+}
+
+// Register adds the database flags; def is the default DSN.
+func (d *DB) Register(s *Set, def string) {
+	s.String(&d.DSN, "db", def, "database: mysql://<go-sql-driver DSN> or sqlite://<path>")
+	d.RegisterTuning(s)
+	s.Check(func() error {
+		if strings.TrimSpace(d.DSN) == "" {
+			return fmt.Errorf("--db is required (mysql://user:pass@tcp(host:3306)/db or sqlite://path)")
+		}
+		if _, err := database.ParseDSN(d.DSN); err != nil {
+			return fmt.Errorf("--db: %v", err)
+		}
+		return nil
+	})
+}
+
+// RegisterTuning adds the pool and guard flags without --db (for processes
+// that choose their own database, like demo).
+func (d *DB) RegisterTuning(s *Set) {
+	s.Int(&d.MaxOpen, "db-max-open", 32, "maximum open database connections")
+	s.Int(&d.MaxInFlight, "db-max-inflight", 0, "maximum concurrent read-path queries (0: same as --db-max-open)")
+	s.Duration(&d.Timeout, "db-timeout", time.Second, "deadline of one database query")
+	s.Duration(&d.QueueTimeout, "db-queue-timeout", 250*time.Millisecond, "how long a read waits for a free query slot before failing with 503/UNAVAILABLE")
+	s.Check(func() error {
+		if d.MaxOpen < 1 {
+			return fmt.Errorf("--db-max-open must be at least 1, got %d", d.MaxOpen)
+		}
+		if d.MaxInFlight < 0 {
+			return fmt.Errorf("--db-max-inflight must not be negative, got %d", d.MaxInFlight)
+		}
+		if d.MaxInFlight == 0 {
+			d.MaxInFlight = d.MaxOpen
+		}
+		if d.Timeout <= 0 || d.QueueTimeout < 0 {
+			return fmt.Errorf("--db-timeout must be positive and --db-queue-timeout not negative")
+		}
+		return nil
+	})
+}
+
+// Cache is the in-process cache.
+type Cache struct {
+	Enabled   bool
+	SizeMB    int
+	TTL       time.Duration
+	TTLJitter float64
+	MarkerTTL time.Duration
+}
+
+// Register adds the cache flags.
+func (c *Cache) Register(s *Set) {
+	s.Bool(&c.Enabled, "cache", true, "serve from the in-process cache (false: every read queries the database)")
+	s.Int(&c.SizeMB, "cache-size-mb", 512, "memory cap of the cache entries in MiB")
+	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
+	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
+	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long a change seen for an uncached product vetoes older fills")
+	s.Check(func() error {
+		if c.SizeMB < 1 {
+			return fmt.Errorf("--cache-size-mb must be at least 1, got %d", c.SizeMB)
+		}
+		if c.TTL <= 0 {
+			return fmt.Errorf("--cache-ttl must be positive, got %s", c.TTL)
+		}
+		if c.TTLJitter < 0 || c.TTLJitter >= 1 {
+			return fmt.Errorf("--cache-ttl-jitter must be within [0, 1), got %v", c.TTLJitter)
+		}
+		if c.MarkerTTL < 0 {
+			return fmt.Errorf("--cdc-marker-ttl must not be negative")
+		}
+		return nil
+	})
+}
+
+func checkAddr(flag, addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s %q is not host:port: %v", flag, addr, err)
+	}
+	return nil
+}

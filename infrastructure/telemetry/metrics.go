@@ -1,0 +1,82 @@
+package telemetry
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// NewRegistry returns a registry with the Go and process collectors.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// ReadPathMetrics implements the read path's Metrics port with Prometheus.
+type ReadPathMetrics struct {
+	hits, misses, coalesced, rejected prometheus.Counter
+	corrected                         prometheus.Counter
+	dbOK, dbErr                       prometheus.Observer
+	dbErrors                          prometheus.Counter
+}
+
+// NewReadPathMetrics registers the read-path metrics on reg.
+func NewReadPathMetrics(reg prometheus.Registerer) (*ReadPathMetrics, error) {
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gintoki_cache_lookups_total", Help: "Cache lookups by result (hit or miss).",
+	}, []string{"result"})
+	coalesced := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gintoki_cache_coalesced_misses_total", Help: "Misses served by another caller's fill instead of a query of their own.",
+	})
+	dbDur := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gintoki_db_query_duration_seconds", Help: "Read-path database query latency by outcome.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"outcome"})
+	dbErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gintoki_db_errors_total", Help: "Read-path database queries that failed.",
+	})
+	rejected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gintoki_db_rejected_total", Help: "Reads refused because every database slot stayed busy (fail fast).",
+	})
+	corrected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gintoki_cache_stale_fills_corrected_total", Help: "Fills that read rows older than change events already handled and were corrected from the feed's markers.",
+	})
+	for _, c := range []prometheus.Collector{lookups, coalesced, dbDur, dbErrors, rejected, corrected} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return &ReadPathMetrics{
+		hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss"),
+		coalesced: coalesced, rejected: rejected, corrected: corrected,
+		dbOK: dbDur.WithLabelValues("ok"), dbErr: dbDur.WithLabelValues("error"), dbErrors: dbErrors,
+	}, nil
+}
+
+func (m *ReadPathMetrics) CacheHit()   { m.hits.Inc() }
+func (m *ReadPathMetrics) CacheMiss()  { m.misses.Inc() }
+func (m *ReadPathMetrics) Coalesced()  { m.coalesced.Inc() }
+func (m *ReadPathMetrics) DBRejected() { m.rejected.Inc() }
+
+// StaleFillCorrected implements the read path's Metrics.
+func (m *ReadPathMetrics) StaleFillCorrected() { m.corrected.Inc() }
+func (m *ReadPathMetrics) DBQuery(d time.Duration, err error) {
+	if err != nil {
+		m.dbErr.Observe(d.Seconds())
+		m.dbErrors.Inc()
+		return
+	}
+	m.dbOK.Observe(d.Seconds())
+}
+
+// GaugeFunc registers a gauge whose value is read at scrape time.
+func GaugeFunc(reg prometheus.Registerer, name, help string, f func() float64) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// CounterFunc registers a counter whose value is read at scrape time.
+func CounterFunc(reg prometheus.Registerer, name, help string, f func() float64) error {
+	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}

@@ -1,0 +1,234 @@
+package changefeed
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// CacheControl is what the tracker does to the cache.
+type CacheControl interface {
+	// SetCacheUsable(false) flushes and bypasses the cache; true lets reads
+	// use and fill it again.
+	SetCacheUsable(bool)
+	// Flush drops every entry (the feed had a gap).
+	Flush()
+}
+
+// State is where the feed stands.
+type State int
+
+// The states of the feed.
+const (
+	// Starting: no partition owned yet. Reads go to the database.
+	Starting State = iota
+	// CatchingUp: partitions owned, not yet at the end offsets seen when
+	// they were assigned. Reads go to the database; events leave markers.
+	CatchingUp
+	// Live: caught up; the cache is used and filled.
+	Live
+	// Stale: the broker has been silent longer than the staleness bound;
+	// the cache was flushed and reads bypass it.
+	Stale
+)
+
+func (s State) String() string {
+	return [...]string{"starting", "catching_up", "live", "stale"}[s]
+}
+
+// Tracker turns what the consumer observes into cache decisions. It is safe
+// for concurrent use (partitions are consumed in parallel).
+type Tracker struct {
+	cache        CacheControl
+	maxStaleness time.Duration
+	now          func() time.Time
+	log          *slog.Logger
+
+	mu          sync.Mutex
+	state       State
+	owned       []Partition
+	complete    bool
+	positions   map[Partition]int64 // next offset to handle
+	targets     map[Partition]int64 // end offsets to reach before going live
+	lastContact time.Time
+	missing     map[string]time.Time
+	gaps        int
+}
+
+// NewTracker returns a tracker in the Starting state; it turns the cache off
+// until the feed is live.
+func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger) *Tracker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Tracker{
+		cache: cache, maxStaleness: maxStaleness, now: time.Now, log: log,
+		positions: map[Partition]int64{}, targets: map[Partition]int64{}, missing: map[string]time.Time{},
+	}
+	t.lastContact = t.now()
+	cache.SetCacheUsable(false)
+	return t
+}
+
+// SessionStarted records a new ownership of partitions.
+func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partition]int64, complete bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.owned = append(t.owned[:0], assigned...)
+	t.complete = complete
+	t.lastContact = t.now()
+	for _, p := range assigned {
+		if s, ok := starts[p]; ok {
+			t.positions[p] = s
+		}
+		if e, ok := ends[p]; ok {
+			t.targets[p] = e
+		}
+		delete(t.missing, p.Topic)
+	}
+	if t.state == Starting || t.state == Stale {
+		t.setState(CatchingUp, "partitions assigned")
+	}
+	t.evaluate()
+}
+
+// SessionEnded records that the partitions were released (a rebalance or a
+// lost broker). The cache stays in use: the staleness bound decides.
+func (t *Tracker) SessionEnded() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.complete = false
+}
+
+// Contact records that a broker answered with fresh end offsets.
+func (t *Tracker) Contact(ends map[Partition]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastContact = t.now()
+	if t.state == Stale {
+		// Back in touch: catch up with what the broker holds now before
+		// trusting the cache again.
+		for p, e := range ends {
+			t.targets[p] = e
+		}
+		t.setState(CatchingUp, "broker reachable again")
+	}
+	t.evaluate()
+}
+
+// Handled records that the message at offset of p was dealt with.
+func (t *Tracker) Handled(p Partition, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.positions[p] = offset + 1
+	t.lastContact = t.now()
+	if t.state == CatchingUp {
+		t.evaluate()
+	}
+}
+
+// Gap records that events of p may have been lost: the cache is flushed, so
+// nothing cached before the gap survives it.
+func (t *Tracker) Gap(p Partition, reason string) {
+	t.mu.Lock()
+	t.gaps++
+	t.mu.Unlock()
+	t.log.Warn("change feed gap: cache flushed", "topic", p.Topic, "partition", p.Partition, "reason", reason)
+	t.cache.Flush()
+}
+
+// TopicMissing records that a configured topic does not exist.
+func (t *Tracker) TopicMissing(topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.missing[topic] = t.now()
+}
+
+// Tick checks the staleness bound; call it periodically.
+func (t *Tracker) Tick() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state == Stale || t.state == Starting {
+		return
+	}
+	if silent := t.now().Sub(t.lastContact); silent > t.maxStaleness {
+		t.setState(Stale, fmt.Sprintf("no broker contact for %s (max staleness %s)", silent.Round(time.Second), t.maxStaleness))
+	}
+}
+
+// State returns the current state.
+func (t *Tracker) State() State {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.state
+}
+
+// Gaps returns how many gaps were seen.
+func (t *Tracker) Gaps() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.gaps
+}
+
+// Ready returns nil when the feed is live, or why it is not.
+func (t *Tracker) Ready() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.missing) > 0 {
+		topics := make([]string, 0, len(t.missing))
+		for topic := range t.missing {
+			topics = append(topics, topic)
+		}
+		sort.Strings(topics)
+		return fmt.Errorf("change feed: topic %v does not exist", topics)
+	}
+	switch t.state {
+	case Live:
+		return nil
+	case Starting:
+		return fmt.Errorf("change feed: waiting for partitions")
+	case Stale:
+		return fmt.Errorf("change feed: broker unreachable for %s (max staleness %s); serving from the database",
+			t.now().Sub(t.lastContact).Round(time.Second), t.maxStaleness)
+	}
+	behind := 0
+	for _, p := range t.owned {
+		if t.positions[p] < t.targets[p] {
+			behind++
+		}
+	}
+	if !t.complete {
+		return fmt.Errorf("change feed: not every partition is owned yet")
+	}
+	return fmt.Errorf("change feed: catching up (%d of %d partitions behind)", behind, len(t.owned))
+}
+
+// evaluate goes live once every partition is owned and caught up. Callers
+// hold t.mu.
+func (t *Tracker) evaluate() {
+	if t.state != CatchingUp || !t.complete || len(t.owned) == 0 {
+		return
+	}
+	for _, p := range t.owned {
+		if t.positions[p] < t.targets[p] {
+			return
+		}
+	}
+	t.setState(Live, "caught up with the end offsets")
+}
+
+func (t *Tracker) setState(s State, why string) {
+	if t.state == s {
+		return
+	}
+	t.log.Info("change feed state", "from", t.state.String(), "to", s.String(), "why", why)
+	t.state = s
+	switch s {
+	case Live:
+		t.cache.SetCacheUsable(true)
+	case Stale:
+		t.cache.SetCacheUsable(false)
+	}
+}

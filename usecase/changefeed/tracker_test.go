@@ -1,0 +1,152 @@
+package changefeed
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeCache struct {
+	mu      sync.Mutex
+	usable  bool
+	flushes int
+	calls   []bool
+}
+
+func (c *fakeCache) SetCacheUsable(u bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.usable = u
+	c.calls = append(c.calls, u)
+	if !u {
+		c.flushes++
+	}
+}
+
+func (c *fakeCache) Flush() { c.mu.Lock(); c.flushes++; c.mu.Unlock() }
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+var (
+	p0 = Partition{Topic: "gintoki.test.stock_items", Partition: 0}
+	p1 = Partition{Topic: "gintoki.test.stock_items", Partition: 1}
+	w0 = Partition{Topic: "gintoki.test.warehouses", Partition: 0}
+)
+
+func newTracker() (*Tracker, *fakeCache, *clock) {
+	c := &fakeCache{usable: true}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	tr := NewTracker(c, 30*time.Second, nil)
+	tr.now = clk.now
+	tr.lastContact = clk.now()
+	return tr, c, clk
+}
+
+func TestCacheOffUntilEveryPartitionCaughtUp(t *testing.T) {
+	tr, c, _ := newTracker()
+	if c.usable || tr.Ready() == nil {
+		t.Fatal("cache usable before any partition is owned")
+	}
+	all := []Partition{p0, p1, w0}
+	tr.SessionStarted(all, map[Partition]int64{p0: 10, p1: 0, w0: 5}, map[Partition]int64{p0: 12, p1: 0, w0: 5}, true)
+	if tr.State() != CatchingUp || c.usable {
+		t.Fatalf("state %v usable %v: p0 is 2 behind", tr.State(), c.usable)
+	}
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "1 of 3 partitions behind") {
+		t.Fatalf("ready: %v", err)
+	}
+	tr.Handled(p0, 10)
+	if c.usable {
+		t.Fatal("usable one message early")
+	}
+	tr.Handled(p0, 11)
+	if tr.State() != Live || !c.usable || tr.Ready() != nil {
+		t.Fatalf("state %v usable %v ready %v after catching up", tr.State(), c.usable, tr.Ready())
+	}
+}
+
+func TestIncompleteAssignmentIsNotReady(t *testing.T) {
+	tr, c, _ := newTracker()
+	tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 3}, map[Partition]int64{p0: 3}, false)
+	if c.usable || tr.State() == Live {
+		t.Fatal("live while not owning every partition")
+	}
+}
+
+func TestLongSilenceFlushesAndBypassesThenRecovers(t *testing.T) {
+	tr, c, clk := newTracker()
+	tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 0}, map[Partition]int64{p0: 0}, true)
+	if !c.usable {
+		t.Fatal("not live")
+	}
+	clk.advance(29 * time.Second)
+	tr.Tick()
+	if tr.State() != Live {
+		t.Fatal("stale before the bound")
+	}
+	clk.advance(2 * time.Second)
+	tr.Tick()
+	if tr.State() != Stale || c.usable || c.flushes == 0 {
+		t.Fatalf("state %v usable %v flushes %d after 31s of silence", tr.State(), c.usable, c.flushes)
+	}
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("ready: %v", err)
+	}
+	// The broker answers again, holding offsets up to 7: catch up first.
+	tr.Contact(map[Partition]int64{p0: 7})
+	if tr.State() != CatchingUp || c.usable {
+		t.Fatalf("state %v usable %v right after contact", tr.State(), c.usable)
+	}
+	tr.Handled(p0, 6)
+	if tr.State() != Live || !c.usable {
+		t.Fatalf("state %v usable %v after catching up", tr.State(), c.usable)
+	}
+}
+
+func TestShortSilenceKeepsTheCache(t *testing.T) {
+	tr, c, clk := newTracker()
+	tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 0}, map[Partition]int64{p0: 0}, true)
+	tr.SessionEnded()
+	clk.advance(20 * time.Second)
+	tr.Tick()
+	tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 0}, map[Partition]int64{p0: 0}, true)
+	clk.advance(20 * time.Second)
+	tr.Tick()
+	if tr.State() != Live || !c.usable || c.flushes != 1 { // the one flush is NewTracker's
+		t.Fatalf("state %v usable %v flushes %d", tr.State(), c.usable, c.flushes)
+	}
+}
+
+func TestGapFlushes(t *testing.T) {
+	tr, c, _ := newTracker()
+	before := c.flushes
+	tr.Gap(p0, "offset out of range")
+	if c.flushes != before+1 || tr.Gaps() != 1 {
+		t.Fatal("gap did not flush")
+	}
+}
+
+func TestMissingTopicKeepsNotReadyUntilAssigned(t *testing.T) {
+	tr, _, _ := newTracker()
+	tr.TopicMissing(w0.Topic)
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), w0.Topic) {
+		t.Fatalf("ready: %v, want the missing topic named", err)
+	}
+	tr.SessionStarted([]Partition{p0, w0}, map[Partition]int64{}, map[Partition]int64{}, true)
+	if err := tr.Ready(); err != nil {
+		t.Fatalf("ready after the topic appeared: %v", err)
+	}
+}
+
+func TestStartingNeverGoesStale(t *testing.T) {
+	tr, c, clk := newTracker()
+	clk.advance(time.Hour)
+	tr.Tick()
+	if tr.State() != Starting || c.usable {
+		t.Fatal("unexpected state")
+	}
+}
