@@ -13,6 +13,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/httpapi"
 	"github.com/gintoki/gintoki/app/dbmod"
 	"github.com/gintoki/gintoki/app/demomod"
+	"github.com/gintoki/gintoki/app/feedmod"
 	"github.com/gintoki/gintoki/app/gatewaymod"
 	"github.com/gintoki/gintoki/app/grpcmod"
 	"github.com/gintoki/gintoki/app/httpmod"
@@ -33,6 +34,7 @@ type readNodeSettings struct {
 	grpc  config.GRPC
 	db    config.DB
 	cache config.Cache
+	kafka config.Kafka
 }
 
 func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
@@ -45,15 +47,17 @@ func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
 		r.db.RegisterTuning(s)
 	}
 	r.cache.Register(s)
+	r.kafka.Register(s)
 }
 
 // readNodeOptions are the modules of a read node.
 func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
-		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
+		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, r.kafka, telemetrymod.Output{W: env.Stderr}),
 		telemetrymod.Module,
 		dbmod.Module,
 		readmod.Module,
+		feedmod.Module,
 		fx.Provide(
 			func(s *inventory.Service) httpapi.Reader { return s },
 			func(s *inventory.Service) grpcserver.Reader { return s },
@@ -74,7 +78,7 @@ func serveCommand() command {
 			return func() ([]fx.Option, error) {
 				opts := r.options(env)
 				opts = append(opts, fx.Invoke(func(log *slog.Logger) {
-					if r.cache.Enabled {
+					if r.cache.Enabled && !r.kafka.Enabled() {
 						log.Warn("no change feed configured: the cache is kept fresh by --cache-ttl alone", "cache_ttl", r.cache.TTL)
 					}
 				}))
