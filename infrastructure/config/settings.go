@@ -68,7 +68,7 @@ type HTTP struct {
 // Register adds the HTTP flags.
 func (h *HTTP) Register(s *Set, defAddr string) {
 	s.String(&h.Addr, "http-addr", defAddr, "HTTP listen address")
-	s.Duration(&h.RequestTimeout, "request-timeout", 5*time.Second, "deadline of one HTTP or gRPC request")
+	s.Duration(&h.RequestTimeout, "request-timeout", 5*time.Second, "deadline of one HTTP request (gRPC callers set their own deadline)")
 	s.Bool(&h.AccessLog, "access-log", false, "log HTTP requests (sampled)")
 	s.Int(&h.AccessLogSample, "access-log-sample", 100, "log one request in N when --access-log is on")
 	s.String(&h.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (off when empty)")
@@ -164,7 +164,7 @@ func (c *Cache) Register(s *Set) {
 	s.Int(&c.SizeMB, "cache-size-mb", 512, "memory cap of the cache entries in MiB")
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
-	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long a change seen for an uncached product vetoes older fills")
+	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
 		if c.SizeMB < 1 {
 			return fmt.Errorf("--cache-size-mb must be at least 1, got %d", c.SizeMB)

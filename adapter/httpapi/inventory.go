@@ -1,0 +1,79 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/gintoki/gintoki/adapter/httpapi/middleware"
+)
+
+type inventoryHandlers struct {
+	reader Reader
+	logger *slog.Logger
+}
+
+// getByQuery serves GET /cache?product_id=N.
+func (h *inventoryHandlers) getByQuery(c *gin.Context) {
+	raw, ok := queryValue(c, "product_id")
+	if !ok {
+		writeError(c, http.StatusBadRequest, codeInvalidArgument, "product_id query parameter is required")
+		return
+	}
+	h.getOne(c, "product_id", raw)
+}
+
+// getByPath serves GET /v1/products/:id/inventory.
+func (h *inventoryHandlers) getByPath(c *gin.Context) {
+	h.getOne(c, "product id", c.Param("id"))
+}
+
+func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
+	id, msg := parseProductID(name, raw)
+	if msg != "" {
+		writeError(c, http.StatusBadRequest, codeInvalidArgument, msg)
+		return
+	}
+	ctx := c.Request.Context()
+	inv, err := h.reader.GetProductInventory(ctx, id)
+	if err != nil {
+		f := classifyReadError(ctx, err, fmt.Sprintf("product %d not found", id))
+		if f.internal {
+			h.logInternal(c, err)
+		}
+		writeFailure(c, f)
+		return
+	}
+	buf := getBuffer()
+	// The requested id, not inv.ProductID: the answer is about what was asked.
+	*buf = appendInventory((*buf)[:0], id, inv.Warehouses)
+	writeJSON(c, http.StatusOK, *buf)
+	putBuffer(buf)
+}
+
+// parseProductID returns the id, or a caller-facing message saying why raw
+// is not one.
+func parseProductID(name, raw string) (int64, string) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil && errors.Is(err, strconv.ErrRange) {
+		return 0, fmt.Sprintf("%s must be a positive integer of at most %d, got %q", name, int64(1<<63-1), truncate(raw))
+	}
+	if err != nil || id <= 0 {
+		return 0, fmt.Sprintf("%s must be a positive integer, got %q", name, truncate(raw))
+	}
+	return id, ""
+}
+
+func (h *inventoryHandlers) logInternal(c *gin.Context, err error) {
+	ctx := c.Request.Context()
+	h.logger.LogAttrs(ctx, slog.LevelError, "inventory read failed",
+		slog.String("request_id", middleware.RequestIDFrom(ctx)),
+		slog.String("method", c.Request.Method),
+		slog.String("route", c.FullPath()),
+		slog.Any("error", err),
+	)
+}
