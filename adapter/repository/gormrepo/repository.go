@@ -1,0 +1,182 @@
+// Package gormrepo reads and writes stock and warehouses through gorm. It is
+// the database side of the read path (StockByProducts, Warehouses, Ping) and
+// holds the small writers that tests and the change-feed tooling use.
+package gormrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"gorm.io/gorm"
+
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/database"
+)
+
+const tracerName = "github.com/gintoki/gintoki/adapter/repository/gormrepo"
+
+// Repository is the gorm-backed stock repository. It is safe for concurrent
+// use.
+type Repository struct {
+	db     *gorm.DB
+	tracer trace.Tracer
+	system attribute.KeyValue
+}
+
+// New returns a repository over db. A nil tp disables tracing.
+func New(db *gorm.DB, tp trace.TracerProvider) *Repository {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Repository{
+		db:     db,
+		tracer: tp.Tracer(tracerName),
+		system: attribute.String("db.system", database.Dialect(db)),
+	}
+}
+
+// The join keeps stock rows whose warehouse is missing (LEFT JOIN) and marks
+// them with has_warehouse = 0; COALESCE lets every column scan into a plain
+// Go value.
+const stockByProductsSQL = `SELECT s.product_id, s.warehouse_id, s.qty_salable, s.version,
+	w.id IS NOT NULL, COALESCE(w.code, ''), COALESCE(w.name, ''), COALESCE(w.is_active, 0), COALESCE(w.version, 0)
+FROM stock_items s LEFT JOIN warehouses w ON w.id = s.warehouse_id
+WHERE s.product_id IN ?`
+
+const warehousesSQL = `SELECT id, code, name, is_active, version FROM warehouses ORDER BY id`
+
+// StockByProducts returns every stock row of the given products joined with
+// its warehouse, in one query and in no particular order. Unknown ids have
+// no rows; repeated ids do not repeat rows.
+func (r *Repository) StockByProducts(ctx context.Context, productIDs []int64) (_ []domain.StockWithWarehouse, err error) {
+	if len(productIDs) == 0 {
+		return nil, nil
+	}
+	ctx, span := r.start(ctx, "StockRepository.StockByProducts", "SELECT",
+		attribute.Int("gintoki.product_ids.count", len(productIDs)))
+	defer func() { endSpan(span, err) }()
+
+	rows, err := r.db.WithContext(ctx).Raw(stockByProductsSQL, padIDs(productIDs)).Rows()
+	if err != nil {
+		return nil, wrapErr(ctx, err, "load stock of %d products", len(productIDs))
+	}
+	defer rows.Close()
+
+	out := make([]domain.StockWithWarehouse, 0, len(productIDs))
+	for rows.Next() {
+		var s domain.StockWithWarehouse
+		if err := rows.Scan(&s.Stock.ProductID, &s.Stock.WarehouseID, &s.Stock.QtySalable, &s.Stock.Version,
+			&s.HasWarehouse, &s.Warehouse.Code, &s.Warehouse.Name, &s.Warehouse.Active, &s.Warehouse.Version); err != nil {
+			return nil, wrapErr(ctx, err, "scan stock of %d products", len(productIDs))
+		}
+		if s.HasWarehouse {
+			s.Warehouse.ID = s.Stock.WarehouseID
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(ctx, err, "read stock of %d products", len(productIDs))
+	}
+	span.SetAttributes(attribute.Int("gintoki.rows", len(out)))
+	return out, nil
+}
+
+// Warehouses returns the whole warehouse directory, ordered by id.
+func (r *Repository) Warehouses(ctx context.Context) (_ []domain.Warehouse, err error) {
+	ctx, span := r.start(ctx, "StockRepository.Warehouses", "SELECT")
+	defer func() { endSpan(span, err) }()
+
+	rows, err := r.db.WithContext(ctx).Raw(warehousesSQL).Rows()
+	if err != nil {
+		return nil, wrapErr(ctx, err, "load warehouses")
+	}
+	defer rows.Close()
+
+	var out []domain.Warehouse
+	for rows.Next() {
+		var w domain.Warehouse
+		if err := rows.Scan(&w.ID, &w.Code, &w.Name, &w.Active, &w.Version); err != nil {
+			return nil, wrapErr(ctx, err, "scan warehouses")
+		}
+		out = append(out, w)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr(ctx, err, "read warehouses")
+	}
+	span.SetAttributes(attribute.Int("gintoki.rows", len(out)))
+	return out, nil
+}
+
+// Ping checks that the database answers within ctx.
+func (r *Repository) Ping(ctx context.Context) (err error) {
+	ctx, span := r.start(ctx, "StockRepository.Ping", "PING")
+	defer func() { endSpan(span, err) }()
+
+	sqlDB, err := r.db.DB()
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return wrapErr(ctx, err, "ping database")
+	}
+	return nil
+}
+
+// padIDs pads ids to the next power of two (or multiple of 1024) by
+// repeating the last id. The IN list then has one of a dozen lengths, so the
+// prepared-statement cache holds a dozen statements instead of one per batch
+// size; the repeats match nothing extra.
+func padIDs(ids []int64) []int64 {
+	const step = 1024
+	n := 1
+	for n < len(ids) && n < step {
+		n *= 2
+	}
+	if len(ids) > step {
+		n = (len(ids) + step - 1) / step * step
+	}
+	if n == len(ids) {
+		return ids
+	}
+	padded := make([]int64, n)
+	copy(padded, ids)
+	last := ids[len(ids)-1]
+	for i := len(ids); i < n; i++ {
+		padded[i] = last
+	}
+	return padded
+}
+
+func (r *Repository) start(ctx context.Context, name, op string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	return r.tracer.Start(ctx, name,
+		// Internal: the statement spans below it (database.Open with a
+		// tracer provider) are the client spans.
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(r.system, attribute.String("db.operation", op)),
+		trace.WithAttributes(attrs...))
+}
+
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}
+
+// wrapErr adds what was being done to err. When ctx has ended, the error also
+// wraps ctx.Err(): drivers report a cancelled query in their own words
+// ("invalid connection", "interrupted"), and callers tell a deadline from a
+// failure with errors.Is.
+func wrapErr(ctx context.Context, err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%s: %w (%w)", what, ctxErr, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
