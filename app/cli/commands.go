@@ -50,10 +50,10 @@ func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
 	r.kafka.Register(s)
 }
 
-// readNodeOptions are the modules of a read node.
+// options are the modules of a read node; the caller supplies config.Kafka.
 func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
-		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, r.kafka, telemetrymod.Output{W: env.Stderr}),
+		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
 		telemetrymod.Module,
 		dbmod.Module,
 		readmod.Module,
@@ -76,7 +76,7 @@ func serveCommand() command {
 			var r readNodeSettings
 			r.register(s, "")
 			return func() ([]fx.Option, error) {
-				opts := r.options(env)
+				opts := append(r.options(env), fx.Supply(r.kafka))
 				opts = append(opts, fx.Invoke(func(log *slog.Logger) {
 					if r.cache.Enabled && !r.kafka.Enabled() {
 						log.Warn("no change feed configured: the cache is kept fresh by --cache-ttl alone", "cache_ttl", r.cache.TTL)
@@ -94,13 +94,19 @@ func demoCommand() command {
 		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
 			var r readNodeSettings
 			var d demomod.Config
+			var f demomod.FeedConfig
 			r.register(s, "demo")
 			s.String(&d.DBPath, "demo-db", "data/gintoki-demo.db", "SQLite file of the demo (created and seeded when absent)")
 			s.Int(&d.Products, "demo-products", 100000, "products seeded into a new demo database")
 			s.Int(&d.Warehouses, "demo-warehouses", 3, "warehouses seeded into a new demo database")
+			s.Float(&f.Rate, "demo-rate", 20, "simulated stock changes per second, published as Debezium events (0: none)")
+			s.Int(&f.ChangedProducts, "demo-changed-products", 20, "the simulator changes products 1..N only, so a few ids visibly move")
 			s.Check(func() error {
 				if d.Products < 1 || d.Warehouses < 1 {
 					return fmt.Errorf("--demo-products and --demo-warehouses must be at least 1")
+				}
+				if f.Rate < 0 || f.ChangedProducts < 1 || f.ChangedProducts > d.Products {
+					return fmt.Errorf("--demo-rate must not be negative and --demo-changed-products must be within 1..--demo-products")
 				}
 				return nil
 			})
@@ -109,9 +115,10 @@ func demoCommand() command {
 					return nil, err
 				}
 				r.db.DSN = "sqlite://" + d.DBPath
-				opts := append(r.options(env), fx.Supply(d), demomod.Module,
+				f.Warehouses, f.Kafka, f.DB = d.Warehouses, r.kafka, r.db
+				opts := append(r.options(env), fx.Supply(d, f), demomod.Module, demomod.Feed,
 					fx.Invoke(func(lc fx.Lifecycle) {
-						lc.Append(fx.StartHook(func() { printDemoHelp(env, r.http.Addr, r.grpc.Addr) }))
+						lc.Append(fx.StartHook(func() { printDemoHelp(env, r.http.Addr, r.grpc.Addr, f.Rate) }))
 					}))
 				return opts, nil
 			}
@@ -214,7 +221,7 @@ func seedCommand() command {
 	}
 }
 
-func printDemoHelp(env Env, httpAddr, grpcAddr string) {
+func printDemoHelp(env Env, httpAddr, grpcAddr string, rate float64) {
 	base := "http://" + hostPort(httpAddr)
 	fmt.Fprintf(env.Stdout, `
 Gintoki demo is up.
@@ -223,8 +230,15 @@ Gintoki demo is up.
   curl -s -XPOST %[1]s/v1/product-inventory -d '{"product_ids":[1,2,3,999999999]}'
   %[1]s/healthz   %[1]s/readyz   %[1]s/metrics
   grpcurl -plaintext -d '{"product_id":42}' %[2]s gintoki.inventory.v1.InventoryService/GetProductInventory
-Stop with Ctrl-C.
 `, base, hostPort(grpcAddr))
+	if rate > 0 {
+		fmt.Fprintf(env.Stdout, `Live changes: a simulator updates %[2]g stock rows per second and publishes Debezium events to an
+in-process Kafka-protocol broker; this node consumes them. Watch product 1 move:
+  while sleep 1; do curl -s '%[1]s/cache?product_id=1'; echo; done
+  curl -s %[1]s/metrics | grep gintoki_cdc_events_total
+`, base, rate)
+	}
+	fmt.Fprintln(env.Stdout, "Stop with Ctrl-C.")
 }
 
 func hostPort(addr string) string {

@@ -1,0 +1,248 @@
+package kafkaconsumer
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/usecase/changefeed"
+)
+
+type tableKind int
+
+const (
+	stockTable tableKind = iota
+	warehouseTable
+)
+
+// ConsumeClaim handles one partition's messages, one at a time in offset
+// order (a row's events are ordered within its partition), until the claim
+// is released or the session ends.
+func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	c := h.c
+	ctx := s.Context()
+	p := changefeed.Partition{Topic: claim.Topic(), Partition: claim.Partition()}
+	c.mu.Lock()
+	sess := c.session
+	c.mu.Unlock()
+	if sess == nil {
+		return nil // Setup always precedes claims; nothing sane to do otherwise
+	}
+
+	// InitialOffset is the sentinel "newest" when sarama had no usable
+	// committed offset (none, or out of range and reset): the claim then
+	// began at the end offset it fetched, which is the high-water mark now.
+	start, reset := claim.InitialOffset(), false
+	if start < 0 {
+		start, reset = claim.HighWaterMarkOffset(), true
+	}
+	sess.register(p, start, c.feed)
+	select {
+	case <-sess.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	c.checkStart(sess, p, start, claim.HighWaterMarkOffset(), reset)
+
+	pc := newPartitionConsumer(c, s, p, start)
+
+	msgs := claim.Messages()
+	batch := make([]*sarama.ConsumerMessage, 0, maxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			batch = append(batch[:0], m)
+			open := true
+		drain:
+			for len(batch) < maxBatch {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						open = false
+						break drain
+					}
+					batch = append(batch, m)
+				default:
+					break drain
+				}
+			}
+			pc.handleBatch(ctx, batch)
+			if !open {
+				return nil
+			}
+		}
+	}
+}
+
+func newPartitionConsumer(c *Consumer, s sarama.ConsumerGroupSession, p changefeed.Partition, start int64) *partitionConsumer {
+	pc := &partitionConsumer{
+		c:      c,
+		sess:   s,
+		p:      p,
+		next:   start,
+		poison: logLimiter{every: poisonLogGap},
+		attrs: []attribute.KeyValue{
+			attribute.String("messaging.system", "kafka"),
+			attribute.String("messaging.operation.type", "process"),
+			attribute.String("messaging.consumer.group.name", c.cfg.Group),
+			attribute.String("messaging.destination.name", p.Topic),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(int(p.Partition))),
+		},
+	}
+	if p.Topic == c.cfg.StockTopic {
+		pc.kind, pc.m = stockTable, c.stock
+	} else {
+		pc.kind, pc.m = warehouseTable, c.warehouse
+	}
+	return pc
+}
+
+// partitionConsumer is the state of one claim; only its goroutine uses it.
+type partitionConsumer struct {
+	c      *Consumer
+	sess   sarama.ConsumerGroupSession
+	p      changefeed.Partition
+	kind   tableKind
+	m      *topicMetrics
+	next   int64 // the offset expected next
+	poison logLimiter
+	attrs  []attribute.KeyValue
+}
+
+// handleBatch handles messages already fetched, under one span. It stops
+// early when the session ends; the rest are not marked, so they come again.
+func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.ConsumerMessage) {
+	_, span := pc.startSpan(ctx, batch)
+	handled := 0
+	for _, m := range batch {
+		if ctx.Err() != nil {
+			break
+		}
+		// Holes inside a live fetch are normal: transaction markers and log
+		// compaction (Debezium topics are often compacted; that is what its
+		// tombstones are for) both leave them, and compaction only drops a
+		// record superseded by a later one of the same key, which still comes.
+		// Real loss shows as an out-of-range offset, a truncated log or a
+		// start past the expected offset, all reported as gaps elsewhere.
+		// Flushing at every hole would flush at every transaction.
+		pc.handle(m)
+		pc.c.feed.Handled(pc.p, m.Offset)
+		pc.sess.MarkMessage(m, "")
+		pc.next = m.Offset + 1
+		handled++
+	}
+	if handled > 0 {
+		pc.c.mu.Lock()
+		pc.c.expected[pc.p] = pc.next
+		pc.c.mu.Unlock()
+	}
+	span.SetAttributes(attribute.Int("messaging.batch.message_count", handled))
+	span.End()
+}
+
+// startSpan continues the trace of the first message when its headers carry
+// one, and links the other traces the batch carries.
+func (pc *partitionConsumer) startSpan(ctx context.Context, batch []*sarama.ConsumerMessage) (context.Context, trace.Span) {
+	parent := ctx
+	var links []trace.Link
+	prop := otel.GetTextMapPropagator()
+	for i, m := range batch {
+		if len(m.Headers) == 0 {
+			continue
+		}
+		mctx := prop.Extract(ctx, headerCarrier(m.Headers))
+		sc := trace.SpanContextFromContext(mctx)
+		if !sc.IsValid() {
+			continue
+		}
+		if i == 0 {
+			parent = mctx
+			continue
+		}
+		links = append(links, trace.Link{SpanContext: sc})
+	}
+	return pc.c.tracer.Start(parent, "cdc.apply_batch",
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(pc.attrs...),
+		trace.WithLinks(links...))
+}
+
+// handle applies one message; every failure is counted and logged, none
+// stops the partition.
+func (pc *partitionConsumer) handle(m *sarama.ConsumerMessage) {
+	if len(m.Value) == 0 {
+		pc.m.tombstone.Inc()
+		return
+	}
+	var (
+		err  error
+		tsMs int64
+	)
+	switch pc.kind {
+	case stockTable:
+		change, derr := debezium.DecodeStock(m.Value)
+		if err = derr; err == nil {
+			pc.m.outcome(pc.c.applier.ApplyStock(change)).Inc()
+			tsMs = change.SourceTsMs
+		}
+	case warehouseTable:
+		change, derr := debezium.DecodeWarehouse(m.Value)
+		if err = derr; err == nil {
+			pc.m.outcome(pc.c.applier.ApplyWarehouse(change)).Inc()
+			tsMs = change.SourceTsMs
+		}
+	}
+	switch {
+	case err == nil:
+		if tsMs > 0 {
+			pc.m.staleness.Observe(float64(max(time.Now().UnixMilli()-tsMs, 0)) / 1e3)
+		}
+	case errors.Is(err, debezium.ErrTombstone):
+		pc.m.tombstone.Inc()
+	case errors.Is(err, debezium.ErrNotRowEvent):
+		pc.m.skipped.Inc()
+	default:
+		pc.poisoned(m, err)
+	}
+}
+
+// poisoned handles a value that cannot be decoded. For a stock event whose
+// key still names the row, that product's cached entry is dropped, so the
+// change the value carried is read from the database instead. A warehouse
+// change is not acted on: the directory re-reads warehouses at its next load,
+// and flushing every product for one bad message would cost more than the
+// short window it could save.
+func (pc *partitionConsumer) poisoned(m *sarama.ConsumerMessage, err error) {
+	pc.m.poison.Inc()
+	attrs := []any{"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err}
+	switch pc.kind {
+	case stockTable:
+		if productID, _, kerr := debezium.DecodeStockKey(m.Key); kerr == nil {
+			pc.c.applier.Invalidate(productID)
+			attrs = append(attrs, "invalidated_product_id", productID)
+		} else {
+			attrs = append(attrs, "key_err", kerr)
+		}
+	case warehouseTable:
+		if id, kerr := debezium.DecodeWarehouseKey(m.Key); kerr == nil {
+			attrs = append(attrs, "warehouse_id", id)
+		} else {
+			attrs = append(attrs, "key_err", kerr)
+		}
+	}
+	if ok, suppressed := pc.poison.allow(time.Now()); ok {
+		pc.c.log.Warn("kafka poison event skipped", append(attrs, "suppressed_since_last_log", suppressed)...)
+	}
+}

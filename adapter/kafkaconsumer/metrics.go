@@ -1,0 +1,127 @@
+package kafkaconsumer
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gintoki/gintoki/usecase/changefeed"
+	"github.com/gintoki/gintoki/usecase/inventory"
+)
+
+// Metric names; exported so dashboards and tests do not repeat strings.
+const (
+	EventsTotalName      = "gintoki_cdc_events_total"
+	StalenessName        = "gintoki_cdc_staleness_seconds"
+	LagName              = "gintoki_cdc_consumer_lag"
+	LastContactName      = "gintoki_cdc_last_contact_timestamp_seconds"
+	outcomeTombstone     = "tombstone"
+	outcomePoison        = "poison"
+	outcomeSkipped       = "skipped"
+	stalenessBucketCount = 16
+)
+
+type metrics struct {
+	events      *prometheus.CounterVec
+	staleness   *prometheus.HistogramVec
+	lag         *prometheus.GaugeVec
+	lastContact prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: EventsTotalName,
+			Help: "Change events consumed, by topic and outcome (applied, older, marked, flushed, tombstone, poison, skipped).",
+		}, []string{"topic", "outcome"}),
+		staleness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: StalenessName,
+			Help: "Time from the change in the database (source ts_ms) to its event being applied.",
+			// 1 ms to 60 s: sub-millisecond is below the clock skew between
+			// hosts anyway, and past a minute the bound on staleness acts.
+			Buckets: prometheus.ExponentialBucketsRange(0.001, 60, stalenessBucketCount),
+		}, []string{"topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: LagName,
+			Help: "Messages between the partition's end offset and this consumer's position.",
+		}, []string{"topic", "partition"}),
+		lastContact: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: LastContactName,
+			Help: "Unix time the broker last answered the end-offset poll for every owned partition.",
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	var err error
+	if m.events, err = registerOrReuse(reg, m.events); err != nil {
+		return nil, err
+	}
+	if m.staleness, err = registerOrReuse(reg, m.staleness); err != nil {
+		return nil, err
+	}
+	if m.lag, err = registerOrReuse(reg, m.lag); err != nil {
+		return nil, err
+	}
+	if m.lastContact, err = registerOrReuse(reg, m.lastContact); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// registerOrReuse shares a collector already registered under the same name
+// and shape (a second consumer in one process) instead of failing.
+func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var dup prometheus.AlreadyRegisteredError
+	if errors.As(err, &dup) {
+		if existing, ok := dup.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register kafka consumer metrics: %w", err)
+}
+
+// topicMetrics holds the children of one topic, resolved once so the
+// per-message path does no label lookups.
+type topicMetrics struct {
+	topic     string
+	events    *prometheus.CounterVec
+	byOutcome map[inventory.Outcome]prometheus.Counter
+	tombstone prometheus.Counter
+	poison    prometheus.Counter
+	skipped   prometheus.Counter
+	staleness prometheus.Observer
+}
+
+func (m *metrics) forTopic(topic string) *topicMetrics {
+	tm := &topicMetrics{
+		topic:     topic,
+		events:    m.events,
+		byOutcome: make(map[inventory.Outcome]prometheus.Counter, 4),
+		tombstone: m.events.WithLabelValues(topic, outcomeTombstone),
+		poison:    m.events.WithLabelValues(topic, outcomePoison),
+		skipped:   m.events.WithLabelValues(topic, outcomeSkipped),
+		staleness: m.staleness.WithLabelValues(topic),
+	}
+	for _, o := range []inventory.Outcome{inventory.Applied, inventory.Older, inventory.Marked, inventory.Flushed} {
+		tm.byOutcome[o] = m.events.WithLabelValues(topic, o.String())
+	}
+	return tm
+}
+
+func (tm *topicMetrics) outcome(o inventory.Outcome) prometheus.Counter {
+	if c, ok := tm.byOutcome[o]; ok {
+		return c
+	}
+	return tm.events.WithLabelValues(tm.topic, o.String())
+}
+
+func (m *metrics) setLag(p changefeed.Partition, lag int64) {
+	m.lag.WithLabelValues(p.Topic, strconv.FormatInt(int64(p.Partition), 10)).Set(float64(lag))
+}
