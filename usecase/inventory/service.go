@@ -111,9 +111,13 @@ func (s *Service) LoadDirectory(ctx context.Context) error {
 	return nil
 }
 
-// Ping checks the database through the same guard reads use.
+// Ping checks that the database answers within the query deadline. It
+// skips the read path's slots and metrics: readiness probes must neither
+// wait behind reads nor count as reads.
 func (s *Service) Ping(ctx context.Context) error {
-	return s.guard.do(ctx, "ping database", s.repo.Ping)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.DBQueryTimeout)
+	defer cancel()
+	return s.repo.Ping(ctx)
 }
 
 // GetProductInventory answers one product.

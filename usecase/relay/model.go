@@ -1,0 +1,177 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// Position is a place in the binlog.
+type Position struct {
+	File string
+	Pos  uint64
+	// GTID is the last transaction's global transaction id when the server
+	// writes them (MariaDB: domain-server-sequence). Informational: resuming
+	// uses File and Pos.
+	GTID string
+}
+
+// IsZero reports whether p names no place.
+func (p Position) IsZero() bool { return p.File == "" }
+
+func (p Position) String() string {
+	if p.IsZero() {
+		return "(none)"
+	}
+	s := p.File + ":" + strconv.FormatUint(p.Pos, 10)
+	if p.GTID != "" {
+		s += " (gtid " + p.GTID + ")"
+	}
+	return s
+}
+
+// Column is a column of a captured table.
+type Column struct {
+	Name string
+	// Type is the MySQL data type in lower case (bigint, varchar,
+	// datetime, ...), as information_schema names it.
+	Type     string
+	Unsigned bool
+	// Width is the bit count of BIT(n).
+	Width int
+	// Precision and Scale of DECIMAL; Scale is also the fractional-second
+	// digits of DATETIME, TIMESTAMP and TIME.
+	Precision, Scale int
+	Nullable         bool
+}
+
+// Table is the shape of a captured table when its changes were read. A new
+// *Table is made whenever the shape is read again (after DDL), so a pointer
+// can key per-shape caches.
+type Table struct {
+	DB, Name string
+	Columns  []Column
+	// Key holds the indexes in Columns of the primary key, in key order.
+	Key []int
+}
+
+// Row is a row image: one value per column in Table.Columns order, in the
+// text form MySQL's text protocol uses over a utf8mb4 connection (TIMESTAMP
+// in UTC, BIT and binary strings as their bytes). A nil value is NULL.
+type Row [][]byte
+
+// Change is one row change.
+type Change struct {
+	Table *Table
+	// Op is c, u, d, or r for a snapshot read.
+	Op domain.Op
+	// Before is set for u and d, After for c, u and r.
+	Before, After Row
+	// At is the binlog file and the position of the event holding the
+	// change, with the GTID of its transaction; for a snapshot row, the
+	// position the snapshot is consistent with.
+	At Position
+	// RowInEvent is the index of the row within its binlog event.
+	RowInEvent int
+	ServerID   uint32
+	// Thread is the id of the connection that made the change, 0 if unknown.
+	Thread int64
+	// Time is when the change was committed (the binlog event's time, to
+	// the second); for a snapshot row, when the snapshot read it.
+	Time time.Time
+	// Snapshot is "" for a streamed change and Debezium's marker for a
+	// snapshot row: "first", "first_in_data_collection", "true",
+	// "last_in_data_collection" or "last".
+	Snapshot string
+}
+
+// ItemKind says what an Item carries.
+type ItemKind uint8
+
+// The kinds of stream items.
+const (
+	// ItemChange: a row change of a captured table.
+	ItemChange ItemKind = iota + 1
+	// ItemCommit: a transaction (or a statement outside one) ended; Resume
+	// is where reading can restart without losing or splitting anything.
+	ItemCommit
+	// ItemStreaming: the source is connected and reading; sent once per
+	// session so readiness does not wait for the first change.
+	ItemStreaming
+)
+
+// Item is what a Source streams.
+type Item struct {
+	Kind   ItemKind
+	Change *Change
+	Resume Position
+	// Time is when the event happened in the database (commits and
+	// changes), for replication lag.
+	Time time.Time
+}
+
+// Checkpoint is a saved resume position.
+type Checkpoint struct {
+	Position Position
+	SavedAt  time.Time
+}
+
+// SnapshotMode says when the existing rows are published before streaming.
+type SnapshotMode string
+
+// The snapshot modes.
+const (
+	// SnapshotInitial: when there is no checkpoint.
+	SnapshotInitial SnapshotMode = "initial"
+	// SnapshotNever: never; without a checkpoint, start at the binlog's end.
+	SnapshotNever SnapshotMode = "never"
+	// SnapshotWhenNeeded: when there is no checkpoint, and again when the
+	// checkpoint's binlog file has been purged.
+	SnapshotWhenNeeded SnapshotMode = "when_needed"
+)
+
+// ParseSnapshotMode reads a --snapshot value.
+func ParseSnapshotMode(s string) (SnapshotMode, error) {
+	switch m := SnapshotMode(s); m {
+	case SnapshotInitial, SnapshotNever, SnapshotWhenNeeded:
+		return m, nil
+	}
+	return "", fmt.Errorf("snapshot mode must be initial, never or when_needed, got %q", s)
+}
+
+// PurgedError says that the binlog file to resume from is gone.
+type PurgedError struct {
+	File string
+}
+
+func (e *PurgedError) Error() string {
+	return fmt.Sprintf("binlog file %s is no longer on the server (purged, see SHOW BINARY LOGS): "+
+		"changes after the checkpoint are lost to the relay; take a new snapshot with --snapshot=when_needed "+
+		"(or delete the checkpoint), and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days) than the relay may be down", e.File)
+}
+
+// permanentError marks an error retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that reconnecting cannot fix (privileges,
+// server settings, unsupported tables): the relay stops with it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked
+// Permanent or is a PurgedError.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	var purged *PurgedError
+	return errors.As(err, &p) || errors.As(err, &purged)
+}

@@ -1,0 +1,108 @@
+package relay
+
+import (
+	"context"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// Source reads the database.
+type Source interface {
+	// Check verifies that the server is set up for change capture (binlog
+	// on, ROW format, FULL row images), that the user holds the privileges
+	// the relay needs and that the captured tables can be read. Its errors
+	// say which setting or grant to change.
+	Check(ctx context.Context) error
+	// Current returns the end of the binlog: where a relay that skips the
+	// existing rows starts.
+	Current(ctx context.Context) (Position, error)
+	// HasBinlog reports whether the server still holds the binlog file.
+	HasBinlog(ctx context.Context, file string) (bool, error)
+	// Snapshot reads every row of the captured tables in one consistent
+	// read and calls emit for each, as op r with At set to the binlog
+	// position the read is consistent with, which it also returns. Changes
+	// committed after that position are not in the snapshot, and those
+	// before it are.
+	Snapshot(ctx context.Context, emit func(*Change) error) (Position, error)
+	// Stream reads the binlog from a transaction boundary until ctx ends or
+	// the connection fails, calling emit for every change of a captured
+	// table, every transaction end, and once ItemStreaming when reading has
+	// begun. It returns a *PurgedError when from's file is gone.
+	Stream(ctx context.Context, from Position, emit func(Item) error) error
+}
+
+// Publisher writes changes to Kafka.
+type Publisher interface {
+	// Publish writes the changes in order, and a tombstone after every
+	// delete, and returns once Kafka has acknowledged all of them. On error
+	// any of them may or may not have been written.
+	Publish(ctx context.Context, changes []*Change) error
+}
+
+// CheckpointStore keeps the resume position.
+type CheckpointStore interface {
+	// Load returns the saved checkpoint; found is false when there is none.
+	Load(ctx context.Context) (cp Checkpoint, found bool, err error)
+	// Save replaces the checkpoint; it returns once it is durable.
+	Save(ctx context.Context, cp Checkpoint) error
+}
+
+// State is what the relay is doing.
+type State int
+
+// The relay's states.
+const (
+	StateStarting State = iota
+	StateSnapshotting
+	StateStreaming
+	StateReconnecting
+	StateStopped
+)
+
+func (s State) String() string {
+	switch s {
+	case StateStarting:
+		return "starting"
+	case StateSnapshotting:
+		return "snapshotting"
+	case StateStreaming:
+		return "streaming"
+	case StateReconnecting:
+		return "reconnecting"
+	case StateStopped:
+		return "stopped"
+	}
+	return "unknown"
+}
+
+// Stages name where an error happened, for Metrics.Failed.
+const (
+	StageMySQL      = "mysql"
+	StageKafka      = "kafka"
+	StageCheckpoint = "checkpoint"
+)
+
+// Metrics receives what the relay observes.
+type Metrics interface {
+	// Published: Kafka acknowledged a change of table (db.table) with op.
+	Published(table string, op domain.Op)
+	// Acknowledged: everything up to pos is on Kafka; eventTime is when
+	// the last of it happened in the database (zero when unknown).
+	Acknowledged(pos Position, eventTime time.Time)
+	// Checkpointed: the checkpoint was saved.
+	Checkpointed(cp Checkpoint)
+	// Failed: an error at stage ended a session or a checkpoint save.
+	Failed(stage string)
+	// StateChanged: the relay entered s.
+	StateChanged(s State)
+}
+
+// NopMetrics discards every observation.
+type NopMetrics struct{}
+
+func (NopMetrics) Published(string, domain.Op)       {}
+func (NopMetrics) Acknowledged(Position, time.Time) {}
+func (NopMetrics) Checkpointed(Checkpoint)          {}
+func (NopMetrics) Failed(string)                    {}
+func (NopMetrics) StateChanged(State)               {}

@@ -1,0 +1,509 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Config tunes the relay; zero values take the defaults below.
+type Config struct {
+	// Snapshot is when existing rows are published; default SnapshotInitial.
+	Snapshot SnapshotMode
+	// MaxBatch bounds the changes of one Publish call; default 1000.
+	MaxBatch int
+	// CheckpointEvery is how often the acknowledged position is saved
+	// while streaming; default 1s. Shorter means fewer events sent again
+	// after a crash, for one small Kafka write per interval.
+	CheckpointEvery time.Duration
+	// RetryMin and RetryMax bound the wait before reconnecting; it doubles
+	// after every failed session and starts over once one makes progress.
+	// Defaults 200ms and 10s.
+	RetryMin, RetryMax time.Duration
+	// FinalSaveTimeout bounds the checkpoint save at shutdown; default 5s.
+	FinalSaveTimeout time.Duration
+	// Now tells the time; default time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBatch         = 1000
+	DefaultCheckpointEvery  = time.Second
+	DefaultRetryMin         = 200 * time.Millisecond
+	DefaultRetryMax         = 10 * time.Second
+	DefaultFinalSaveTimeout = 5 * time.Second
+)
+
+func (c *Config) fill() error {
+	if c.Snapshot == "" {
+		c.Snapshot = SnapshotInitial
+	}
+	if _, err := ParseSnapshotMode(string(c.Snapshot)); err != nil {
+		return err
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.CheckpointEvery <= 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = max(DefaultRetryMax, c.RetryMin)
+	}
+	if c.FinalSaveTimeout <= 0 {
+		c.FinalSaveTimeout = DefaultFinalSaveTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Relay moves changes from a Source to a Publisher and keeps the
+// checkpoint. Run it once.
+type Relay struct {
+	cfg   Config
+	src   Source
+	pub   Publisher
+	store CheckpointStore
+	m     Metrics
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	state State
+	// acked: every change before it is on Kafka. saved: the checkpoint
+	// last written. Only the goroutine running Run writes them.
+	acked, saved Position
+}
+
+// New builds a relay; m and log may be nil.
+func New(cfg Config, src Source, pub Publisher, store CheckpointStore, m Metrics, log *slog.Logger) (*Relay, error) {
+	if src == nil || pub == nil || store == nil {
+		return nil, errors.New("relay: source, publisher and checkpoint store are required")
+	}
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	if m == nil {
+		m = NopMetrics{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Relay{cfg: cfg, src: src, pub: pub, store: store, m: m, log: log}, nil
+}
+
+// State returns what the relay is doing.
+func (r *Relay) State() State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state
+}
+
+// Ready returns nil while the relay streams the binlog, else why not.
+func (r *Relay) Ready() error {
+	if s := r.State(); s != StateStreaming {
+		return fmt.Errorf("relay is %s", s)
+	}
+	return nil
+}
+
+// Acknowledged returns the position everything before which is on Kafka.
+func (r *Relay) Acknowledged() Position {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.acked
+}
+
+func (r *Relay) setState(s State) {
+	r.mu.Lock()
+	changed := r.state != s
+	r.state = s
+	r.mu.Unlock()
+	if changed {
+		r.m.StateChanged(s)
+	}
+}
+
+func (r *Relay) setAcked(p Position) {
+	r.mu.Lock()
+	r.acked = p
+	r.mu.Unlock()
+}
+
+// Run captures changes until ctx ends, then saves the checkpoint and
+// returns nil. It returns an error only for what reconnecting cannot fix: a
+// failed Check, a purged binlog (unless SnapshotWhenNeeded), or an error
+// the Source marked Permanent.
+func (r *Relay) Run(ctx context.Context) error {
+	defer r.setState(StateStopped)
+	r.setState(StateStarting)
+	if err := r.src.Check(ctx); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	start, err := r.start(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.setAcked(start)
+	r.saved = start
+
+	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	for {
+		from := r.Acknowledged()
+		r.log.Info("relay: reading the binlog", "from", from.String())
+		err := r.pump(ctx, func(ctx context.Context, emit func(Item) error) error {
+			return r.src.Stream(ctx, from, emit)
+		})
+		if ctx.Err() != nil {
+			r.finalSave()
+			return nil
+		}
+		var purged *PurgedError
+		if errors.As(err, &purged) && r.cfg.Snapshot == SnapshotWhenNeeded {
+			r.log.Warn("relay: binlog purged under the checkpoint; taking a new snapshot", "file", purged.File)
+			if _, err := r.snapshot(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("relay: %w", err)
+			}
+			wait.reset()
+			continue
+		}
+		if IsPermanent(err) {
+			r.finalSave()
+			return fmt.Errorf("relay: %w", err)
+		}
+		if err == nil {
+			err = errors.New("binlog stream ended")
+		}
+		r.m.Failed(stageOf(err))
+		if r.Acknowledged() != from {
+			wait.reset()
+		}
+		d := wait.next()
+		r.setState(StateReconnecting)
+		r.log.Warn("relay: session ended; reconnecting", "err", err, "retry_in", d, "resume_at", r.Acknowledged().String())
+		if !sleep(ctx, d) {
+			r.finalSave()
+			return nil
+		}
+	}
+}
+
+// start finds where streaming begins: the checkpoint, or a new snapshot,
+// or the binlog's end.
+func (r *Relay) start(ctx context.Context) (Position, error) {
+	var cp Checkpoint
+	var found bool
+	err := r.retry(ctx, "load the checkpoint", StageCheckpoint, func(ctx context.Context) error {
+		var err error
+		cp, found, err = r.store.Load(ctx)
+		return err
+	})
+	if err != nil {
+		return Position{}, err
+	}
+	if found {
+		var has bool
+		err := r.retry(ctx, "look up binlog file "+cp.Position.File, StageMySQL, func(ctx context.Context) error {
+			var err error
+			has, err = r.src.HasBinlog(ctx, cp.Position.File)
+			return err
+		})
+		if err != nil {
+			return Position{}, err
+		}
+		if has {
+			r.log.Info("relay: resuming from the checkpoint", "position", cp.Position.String(), "saved_at", cp.SavedAt)
+			r.m.Acknowledged(cp.Position, time.Time{})
+			return cp.Position, nil
+		}
+		if r.cfg.Snapshot != SnapshotWhenNeeded {
+			return Position{}, &PurgedError{File: cp.Position.File}
+		}
+		r.log.Warn("relay: the checkpoint's binlog file is purged; taking a new snapshot", "file", cp.Position.File)
+		return r.snapshot(ctx)
+	}
+	if r.cfg.Snapshot != SnapshotNever {
+		r.log.Info("relay: no checkpoint; taking the initial snapshot")
+		return r.snapshot(ctx)
+	}
+	var pos Position
+	if err := r.retry(ctx, "read the binlog position", StageMySQL, func(ctx context.Context) error {
+		var err error
+		pos, err = r.src.Current(ctx)
+		return err
+	}); err != nil {
+		return Position{}, err
+	}
+	// Saved at once: a crash before the first periodic save would
+	// otherwise restart at a later end of the binlog and skip what came
+	// in between.
+	if err := r.saveNow(ctx, pos); err != nil {
+		return Position{}, err
+	}
+	r.log.Info("relay: no checkpoint and --snapshot=never; starting at the end of the binlog", "position", pos.String())
+	return pos, nil
+}
+
+// snapshot publishes every existing row, then checkpoints the position the
+// snapshot is consistent with and returns it. A failed snapshot starts over.
+func (r *Relay) snapshot(ctx context.Context) (Position, error) {
+	r.setState(StateSnapshotting)
+	var pos Position
+	var rows int
+	err := r.retry(ctx, "snapshot", StageMySQL, func(ctx context.Context) error {
+		rows = 0
+		return r.pump(ctx, func(ctx context.Context, emit func(Item) error) error {
+			mark := snapshotMarker{emit: func(c *Change) error {
+				rows++
+				return emit(Item{Kind: ItemChange, Change: c, Time: c.Time})
+			}}
+			p, err := r.src.Snapshot(ctx, mark.add)
+			if err != nil {
+				return err
+			}
+			if err := mark.finish(); err != nil {
+				return err
+			}
+			pos = p
+			return nil
+		})
+	})
+	if err != nil {
+		return Position{}, err
+	}
+	r.setAcked(pos)
+	r.m.Acknowledged(pos, time.Time{})
+	if err := r.saveNow(ctx, pos); err != nil {
+		return Position{}, err
+	}
+	r.log.Info("relay: snapshot published", "rows", rows, "position", pos.String())
+	return pos, nil
+}
+
+// saveNow saves pos as the checkpoint, retrying until it is saved.
+func (r *Relay) saveNow(ctx context.Context, pos Position) error {
+	return r.retry(ctx, "save the checkpoint", StageCheckpoint, func(ctx context.Context) error {
+		cp := Checkpoint{Position: pos, SavedAt: r.cfg.Now()}
+		if err := r.store.Save(ctx, cp); err != nil {
+			return err
+		}
+		r.saved = pos
+		r.m.Checkpointed(cp)
+		return nil
+	})
+}
+
+// retry runs f until it succeeds, fails permanently or ctx ends, waiting
+// with backoff between attempts.
+func (r *Relay) retry(ctx context.Context, what, stage string, f func(context.Context) error) error {
+	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if IsPermanent(err) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		var se *stageError
+		if errors.As(err, &se) {
+			stage = se.stage
+		}
+		r.m.Failed(stage)
+		d := wait.next()
+		r.log.Warn("relay: "+what+" failed; retrying", "err", err, "retry_in", d)
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+	}
+}
+
+// pump runs produce in its own goroutine and publishes what it emits in
+// batches until it returns (nil when it finished) or publishing fails. It
+// returns only after produce has returned.
+func (r *Relay) pump(ctx context.Context, produce func(context.Context, func(Item) error) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	items := make(chan Item, r.cfg.MaxBatch)
+	produced := make(chan error, 1)
+	go func() {
+		defer close(items)
+		produced <- produce(ctx, func(it Item) error {
+			select {
+			case items <- it:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	err := r.consume(ctx, items)
+	cancel()
+	for range items {
+	}
+	if perr := <-produced; err == nil {
+		err = perr
+	}
+	return err
+}
+
+// consume publishes batches of changes and advances the acknowledged
+// position to the last transaction end Kafka has everything before.
+func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
+	tick := time.NewTicker(r.cfg.CheckpointEvery)
+	defer tick.Stop()
+	batch := make([]*Change, 0, r.cfg.MaxBatch)
+	lastSave := r.cfg.Now()
+	for {
+		var it Item
+		var open bool
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			r.save(ctx)
+			lastSave = r.cfg.Now()
+			continue
+		case it, open = <-items:
+		}
+		if !open {
+			return nil
+		}
+		batch = batch[:0]
+		var resume Position
+		var eventTime time.Time
+		take := func(it Item) {
+			switch it.Kind {
+			case ItemChange:
+				batch = append(batch, it.Change)
+			case ItemCommit:
+				resume = it.Resume
+			case ItemStreaming:
+				r.setState(StateStreaming)
+				r.log.Info("relay: streaming")
+			}
+			if !it.Time.IsZero() {
+				eventTime = it.Time
+			}
+		}
+		take(it)
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case it, open = <-items:
+				if !open {
+					break fill
+				}
+				take(it)
+			default:
+				break fill
+			}
+		}
+		if len(batch) > 0 {
+			if err := r.pub.Publish(ctx, batch); err != nil {
+				return &stageError{stage: StageKafka, err: fmt.Errorf("publish %d changes: %w", len(batch), err)}
+			}
+			for _, c := range batch {
+				r.m.Published(c.Table.DB+"."+c.Table.Name, c.Op)
+			}
+		}
+		if !resume.IsZero() {
+			r.setAcked(resume)
+		}
+		if len(batch) > 0 || !resume.IsZero() {
+			r.m.Acknowledged(r.Acknowledged(), eventTime)
+		}
+		if !open {
+			return nil
+		}
+		if now := r.cfg.Now(); now.Sub(lastSave) >= r.cfg.CheckpointEvery {
+			r.save(ctx)
+			lastSave = now
+		}
+	}
+}
+
+// save writes the acknowledged position when it moved. A failure is
+// counted and left to the next save: the position is still in memory.
+func (r *Relay) save(ctx context.Context) {
+	pos := r.Acknowledged()
+	if pos == r.saved || pos.IsZero() {
+		return
+	}
+	cp := Checkpoint{Position: pos, SavedAt: r.cfg.Now()}
+	if err := r.store.Save(ctx, cp); err != nil {
+		r.m.Failed(StageCheckpoint)
+		r.log.Warn("relay: checkpoint not saved; will retry", "err", err, "position", pos.String())
+		return
+	}
+	r.saved = pos
+	r.m.Checkpointed(cp)
+}
+
+// finalSave saves the last acknowledged position at shutdown, on a fresh
+// context since the run's own has ended.
+func (r *Relay) finalSave() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.FinalSaveTimeout)
+	defer cancel()
+	r.save(ctx)
+}
+
+// stageError tags an error with where it happened.
+type stageError struct {
+	stage string
+	err   error
+}
+
+func (e *stageError) Error() string { return e.err.Error() }
+func (e *stageError) Unwrap() error { return e.err }
+
+// stageOf names where err happened; untagged errors come from the source.
+func stageOf(err error) string {
+	var se *stageError
+	if errors.As(err, &se) {
+		return se.stage
+	}
+	return StageMySQL
+}
+
+type backoff struct{ min, max, cur time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
