@@ -26,6 +26,7 @@ func serviceConfig(c config.Cache, d config.DB) inventory.Config {
 		TTL:            c.TTL,
 		TTLJitter:      c.TTLJitter,
 		MarkerTTL:      c.MarkerTTL,
+		HotEntries:     c.HotEntries,
 		DBMaxInFlight:  d.MaxInFlight,
 		DBQueueTimeout: d.QueueTimeout,
 		DBQueryTimeout: d.Timeout,

@@ -151,11 +151,12 @@ func (d *DB) RegisterTuning(s *Set) {
 
 // Cache is the in-process cache.
 type Cache struct {
-	Enabled   bool
-	SizeMB    int
-	TTL       time.Duration
-	TTLJitter float64
-	MarkerTTL time.Duration
+	Enabled    bool
+	SizeMB     int
+	TTL        time.Duration
+	TTLJitter  float64
+	MarkerTTL  time.Duration
+	HotEntries int
 }
 
 // Register adds the cache flags.
@@ -164,6 +165,7 @@ func (c *Cache) Register(s *Set) {
 	s.Int(&c.SizeMB, "cache-size-mb", 512, "memory cap of the cache entries in MiB")
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
+	s.Int(&c.HotEntries, "cache-hot-entries", 100000, "finished answers of recently read products kept in front of the cache, so a hot read allocates nothing (0: off)")
 	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
 		if c.SizeMB < 1 {
@@ -174,6 +176,9 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.TTLJitter < 0 || c.TTLJitter >= 1 {
 			return fmt.Errorf("--cache-ttl-jitter must be within [0, 1), got %v", c.TTLJitter)
+		}
+		if c.HotEntries < 0 {
+			return fmt.Errorf("--cache-hot-entries must not be negative, got %d", c.HotEntries)
 		}
 		if c.MarkerTTL < 0 {
 			return fmt.Errorf("--cdc-marker-ttl must not be negative")

@@ -64,14 +64,14 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 				if !e.apply(r.WarehouseID, r.QtySalable, r.Version, deleted) {
 					return Older
 				}
-				if err := s.store.Set(pid, e); err != nil {
+				if err := s.storeSet(pid, e); err != nil {
 					// Keeping the old entry would serve a value the feed moved past.
-					s.store.Delete(pid)
+					s.storeDelete(pid)
 					s.log.Warn("patched entry not stored; evicted", "product_id", pid, "err", err)
 				}
 				return Applied
 			}
-			s.store.Delete(pid)
+			s.storeDelete(pid)
 		}
 	}
 	return Marked
@@ -105,7 +105,7 @@ func (s *Service) Invalidate(productID int64) {
 	}
 	s.locks.Lock(productID)
 	defer s.locks.Unlock(productID)
-	s.store.Delete(productID)
+	s.storeDelete(productID)
 }
 
 // Flush drops every entry and marker, and makes fills that are in flight
@@ -116,6 +116,9 @@ func (s *Service) Flush() {
 	s.generation.Add(1)
 	if s.store != nil {
 		s.store.Reset()
+	}
+	if s.hot != nil {
+		s.hot.clear()
 	}
 	s.marks.forget()
 }

@@ -92,7 +92,7 @@ func TestConsistencyTorture(t *testing.T) {
 	}
 	defer store.Close()
 	svc := inventory.NewService(inventory.Config{
-		CacheEnabled: true, TTL: 30 * time.Millisecond, TTLJitter: 0.5, MarkerTTL: time.Minute,
+		CacheEnabled: true, TTL: 30 * time.Millisecond, TTLJitter: 0.5, MarkerTTL: time.Minute, HotEntries: 10000,
 		DBMaxInFlight: 16, DBQueueTimeout: 10 * time.Second, DBQueryTimeout: 10 * time.Second,
 	}, lagging, store, nil, nil)
 	if err := svc.LoadDirectory(context.Background()); err != nil {

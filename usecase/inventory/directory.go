@@ -18,6 +18,7 @@ type Directory struct {
 
 type directoryState struct {
 	byID map[int64]dirEntry
+	gen  uint64 // grows with every change; answers built on an older one are stale
 }
 
 type dirEntry struct {
@@ -34,7 +35,14 @@ func NewDirectory() *Directory {
 
 // Lookup returns the warehouse with id if it is known and not deleted.
 func (d *Directory) Lookup(id int64) (domain.Warehouse, bool) {
-	e, ok := d.current.Load().byID[id]
+	return d.current.Load().lookup(id)
+}
+
+// snapshot returns the current state; joins use one snapshot throughout.
+func (d *Directory) snapshot() *directoryState { return d.current.Load() }
+
+func (st *directoryState) lookup(id int64) (domain.Warehouse, bool) {
+	e, ok := st.byID[id]
 	if !ok || e.deleted {
 		return domain.Warehouse{}, false
 	}
@@ -95,7 +103,7 @@ func (d *Directory) update(change func(map[int64]dirEntry) bool) bool {
 	if !change(next) {
 		return false
 	}
-	d.current.Store(&directoryState{byID: next})
+	d.current.Store(&directoryState{byID: next, gen: d.current.Load().gen + 1})
 	return true
 }
 

@@ -22,9 +22,12 @@ type Config struct {
 	// it so entries filled together expire apart.
 	TTL       time.Duration
 	TTLJitter float64
-	// MarkerTTL is how long a change seen for an uncached product keeps
-	// vetoing older fills.
+	// MarkerTTL is how long the newest change of each row is remembered to
+	// correct fills that read older data.
 	MarkerTTL time.Duration
+	// HotEntries bounds the finished answers kept in front of the store
+	// (0: none); a read of a hot product then allocates nothing.
+	HotEntries int
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -43,6 +46,7 @@ type Service struct {
 	dir     *Directory
 	locks   keylock.Locker
 	marks   *markers
+	hot     *hotSet // nil when off
 	guard   *dbGuard
 	metrics Metrics
 	log     *slog.Logger
@@ -81,6 +85,9 @@ func NewService(cfg Config, repo StockRepository, store EntryStore, m Metrics, l
 		metrics: m,
 		log:     log,
 		now:     time.Now,
+	}
+	if cfg.CacheEnabled {
+		s.hot = newHotSet(cfg.HotEntries)
 	}
 	s.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
 	s.usable.Store(cfg.CacheEnabled)
@@ -128,11 +135,15 @@ func (s *Service) GetProductInventory(ctx context.Context, productID int64) (dom
 	if !s.usable.Load() {
 		return s.fromDatabase(ctx, productID)
 	}
+	if inv, ok := s.hotGet(productID); ok {
+		s.metrics.CacheHit()
+		return inv, nil
+	}
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)
-	if s.lookup(productID, e) {
+	if inv, err, ok := s.cached(productID, e); ok {
 		s.metrics.CacheHit()
-		return s.view(productID, e)
+		return inv, err
 	}
 	s.metrics.CacheMiss()
 
@@ -171,9 +182,14 @@ func (s *Service) BatchGetProductInventory(ctx context.Context, productIDs []int
 	if s.usable.Load() {
 		e := s.entries.Get().(*Entry)
 		for i, id := range ids {
-			if s.lookup(id, e) {
+			if inv, ok := s.hotGet(id); ok {
 				s.metrics.CacheHit()
-				answers[i] = s.answerFrom(id, e)
+				answers[i] = answer{inv: inv, found: true}
+				continue
+			}
+			if inv, err, ok := s.cached(id, e); ok {
+				s.metrics.CacheHit()
+				answers[i] = answer{inv: inv, found: err == nil}
 				continue
 			}
 			s.metrics.CacheMiss()
@@ -258,6 +274,50 @@ func (s *Service) answerFrom(id int64, e *Entry) answer {
 	return answer{inv: inv, found: err == nil}
 }
 
+// hotGet answers from the hot set.
+func (s *Service) hotGet(productID int64) (domain.ProductInventory, bool) {
+	if s.hot == nil {
+		return domain.ProductInventory{}, false
+	}
+	return s.hot.get(productID, s.now().UnixNano(), s.dir.snapshot().gen)
+}
+
+// cached answers from a live store entry (read into e) and offers a found
+// answer to the hot set; ok is false on a miss.
+func (s *Service) cached(productID int64, e *Entry) (inv domain.ProductInventory, err error, ok bool) {
+	var seq uint64
+	if s.hot != nil {
+		seq = s.hot.begin(productID)
+	}
+	if !s.lookup(productID, e) {
+		return domain.ProductInventory{}, nil, false
+	}
+	st := s.dir.snapshot()
+	inv, err = s.viewWith(st, productID, e)
+	if err == nil && s.hot != nil {
+		s.hot.offer(productID, seq, &hotAnswer{inv: inv, expires: e.ExpiresAt, dirGen: st.gen})
+	}
+	return inv, err, true
+}
+
+// storeSet and storeDelete write the store and keep the hot set from
+// holding anything older. Callers hold the product's lock.
+func (s *Service) storeSet(productID int64, e *Entry) error {
+	if s.hot != nil {
+		s.hot.invalidate(productID)
+		defer s.hot.invalidate(productID)
+	}
+	return s.store.Set(productID, e)
+}
+
+func (s *Service) storeDelete(productID int64) {
+	if s.hot != nil {
+		s.hot.invalidate(productID)
+		defer s.hot.invalidate(productID)
+	}
+	s.store.Delete(productID)
+}
+
 // lookup reads a live entry into e. An expired one counts as a miss.
 func (s *Service) lookup(productID int64, e *Entry) bool {
 	if !s.store.Get(productID, e) {
@@ -288,7 +348,7 @@ func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Ent
 	if !s.usable.Load() || s.generation.Load() != gen {
 		return
 	}
-	if err := s.store.Set(productID, e); err != nil {
+	if err := s.storeSet(productID, e); err != nil {
 		s.log.Warn("cache entry not stored", "product_id", productID, "err", err)
 	}
 }
@@ -324,12 +384,16 @@ func (s *Service) expiry(now time.Time) int64 {
 
 // view joins an entry with the warehouse directory.
 func (s *Service) view(productID int64, e *Entry) (domain.ProductInventory, error) {
+	return s.viewWith(s.dir.snapshot(), productID, e)
+}
+
+func (s *Service) viewWith(st *directoryState, productID int64, e *Entry) (domain.ProductInventory, error) {
 	var lines []domain.WarehouseStock
 	for _, r := range e.Rows {
 		if r.Deleted {
 			continue
 		}
-		w, ok := s.dir.Lookup(r.WarehouseID)
+		w, ok := st.lookup(r.WarehouseID)
 		if !ok || !w.Active {
 			continue
 		}

@@ -20,6 +20,7 @@ func testConfig() Config {
 		TTL:            time.Hour,
 		TTLJitter:      0.1,
 		MarkerTTL:      time.Minute,
+		HotEntries:     1000,
 		DBMaxInFlight:  64,
 		DBQueueTimeout: time.Second,
 		DBQueryTimeout: 5 * time.Second,
