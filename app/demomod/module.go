@@ -56,7 +56,7 @@ var Module = fx.Module("demo",
 		if _, err := database.Seed(ctx, db, cfg.Products, cfg.Warehouses); err != nil {
 			return fmt.Errorf("demo: seed: %w", err)
 		}
-		log.Info("demo database seeded", "took", time.Since(start).Round(time.Millisecond))
+		log.Info("demo database seeded", "took", time.Since(start).Round(time.Millisecond).String())
 		return nil
 	}),
 )

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/usecase/inventory"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
@@ -27,7 +28,7 @@ func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	loader := newDirectoryLoader(svc, p.Log)
+	loader := newDirectoryLoader(svc, p.Log, p.Cache, p.Repo)
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { loader.start(); return nil },
 		OnStop: func(context.Context) error {
@@ -57,12 +58,14 @@ func newChecker(svc *inventory.Service, conds []readiness.Condition) *readiness.
 type directoryLoader struct {
 	svc    *inventory.Service
 	log    *slog.Logger
+	cache  config.Cache
+	pager  inventory.ProductPager
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newDirectoryLoader(svc *inventory.Service, log *slog.Logger) *directoryLoader {
-	return &directoryLoader{svc: svc, log: log, done: make(chan struct{})}
+func newDirectoryLoader(svc *inventory.Service, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *directoryLoader {
+	return &directoryLoader{svc: svc, log: log, cache: cache, pager: pager, done: make(chan struct{})}
 }
 
 func (l *directoryLoader) start() {
@@ -85,6 +88,9 @@ func (l *directoryLoader) start() {
 			}
 			backoff = min(backoff*2, 5*time.Second)
 		}
+		if l.cache.Enabled && l.cache.Prewarm != 0 {
+			l.prewarm(ctx)
+		}
 		// Markers outlive their use only briefly; sweeping keeps products
 		// never read again from pinning memory.
 		t := time.NewTicker(30 * time.Second)
@@ -98,6 +104,26 @@ func (l *directoryLoader) start() {
 			}
 		}
 	}()
+}
+
+// prewarm waits until the cache is usable (the change feed positioned and
+// caught up), then loads products in pages.
+func (l *directoryLoader) prewarm(ctx context.Context) {
+	for !l.svc.CacheUsable() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	limit := max(l.cache.Prewarm, 0) // -1 means all, which Prewarm spells 0
+	l.log.Info("cache prewarm starting", "products", l.cache.Prewarm, "page", l.cache.PrewarmPage)
+	st, err := l.svc.Prewarm(ctx, l.pager, limit, l.cache.PrewarmPage)
+	if err != nil {
+		l.log.Warn("cache prewarm stopped; the rest fills on demand", "err", err, "products", st.Products)
+		return
+	}
+	l.log.Info("cache prewarmed", "products", st.Products, "pages", st.Pages, "took", st.Elapsed.Round(time.Millisecond).String())
 }
 
 func (l *directoryLoader) stop() {

@@ -5,6 +5,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -157,6 +158,10 @@ type Cache struct {
 	TTLJitter  float64
 	MarkerTTL  time.Duration
 	HotEntries int
+	// Prewarm is how many products to load at start: 0 none, -1 all.
+	Prewarm     int
+	PrewarmPage int
+	prewarmRaw  string
 }
 
 // Register adds the cache flags.
@@ -166,6 +171,8 @@ func (c *Cache) Register(s *Set) {
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
 	s.Int(&c.HotEntries, "cache-hot-entries", 100000, "finished answers of recently read products kept in front of the cache, so a hot read allocates nothing (0: off)")
+	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
+	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
 		if c.SizeMB < 1 {
@@ -176,6 +183,21 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.TTLJitter < 0 || c.TTLJitter >= 1 {
 			return fmt.Errorf("--cache-ttl-jitter must be within [0, 1), got %v", c.TTLJitter)
+		}
+		switch c.prewarmRaw {
+		case "", "none":
+			c.Prewarm = 0
+		case "all":
+			c.Prewarm = -1
+		default:
+			n, err := strconv.Atoi(c.prewarmRaw)
+			if err != nil || n < 0 {
+				return fmt.Errorf("--cache-prewarm must be none, all or a positive number, got %q", c.prewarmRaw)
+			}
+			c.Prewarm = n
+		}
+		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
+			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)
 		}
 		if c.HotEntries < 0 {
 			return fmt.Errorf("--cache-hot-entries must not be negative, got %d", c.HotEntries)

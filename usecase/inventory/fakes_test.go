@@ -188,3 +188,21 @@ func (c *manualClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
+
+func (r *fakeRepo) ProductIDsAfter(ctx context.Context, after int64, limit int) ([]int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[int64]bool{}
+	var ids []int64
+	for k := range r.stock {
+		if k[0] > after && !seen[k[0]] {
+			seen[k[0]] = true
+			ids = append(ids, k[0])
+		}
+	}
+	slices.Sort(ids)
+	if len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
