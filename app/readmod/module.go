@@ -10,6 +10,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/inventory"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
@@ -28,7 +29,14 @@ func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	loader := newDirectoryLoader(svc, p.Log, p.Cache, p.Repo)
+	loader := newBackgroundJobs(svc, p.Log, p.Cache, p.Repo)
+	if svc.CacheEnabled() && p.Cache.InspectInterval > 0 {
+		m, err := telemetry.NewInspectorMetrics(p.Registerer)
+		if err != nil {
+			return nil, err
+		}
+		loader.inspector = m
+	}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error { loader.start(); return nil },
 		OnStop: func(context.Context) error {
@@ -53,22 +61,25 @@ func newChecker(svc *inventory.Service, conds []readiness.Condition) *readiness.
 	return readiness.New(svc, 2*time.Second, all...)
 }
 
-// directoryLoader loads the warehouse directory at start, retrying in the
-// background so a database that is briefly away does not fail the start.
-type directoryLoader struct {
-	svc    *inventory.Service
-	log    *slog.Logger
-	cache  config.Cache
-	pager  inventory.ProductPager
-	cancel context.CancelFunc
-	done   chan struct{}
+// backgroundJobs are the read path's chores: load the warehouse directory
+// at start (retrying, so a database that is briefly away does not fail the
+// start), prewarm, run the consistency inspector, sweep expired markers.
+type backgroundJobs struct {
+	svc   *inventory.Service
+	log   *slog.Logger
+	cache config.Cache
+	pager inventory.ProductPager
+	// inspector is nil when the consistency inspector is off.
+	inspector *telemetry.InspectorMetrics
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
-func newDirectoryLoader(svc *inventory.Service, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *directoryLoader {
-	return &directoryLoader{svc: svc, log: log, cache: cache, pager: pager, done: make(chan struct{})}
+func newBackgroundJobs(svc *inventory.Service, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *backgroundJobs {
+	return &backgroundJobs{svc: svc, log: log, cache: cache, pager: pager, done: make(chan struct{})}
 }
 
-func (l *directoryLoader) start() {
+func (l *backgroundJobs) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
 	go func() {
@@ -91,6 +102,9 @@ func (l *directoryLoader) start() {
 		if l.cache.Enabled && l.cache.Prewarm != 0 {
 			l.prewarm(ctx)
 		}
+		if l.inspector != nil {
+			go l.inspect(ctx)
+		}
 		// Markers outlive their use only briefly; sweeping keeps products
 		// never read again from pinning memory.
 		t := time.NewTicker(30 * time.Second)
@@ -108,7 +122,7 @@ func (l *directoryLoader) start() {
 
 // prewarm waits until the cache is usable (the change feed positioned and
 // caught up), then loads products in pages.
-func (l *directoryLoader) prewarm(ctx context.Context) {
+func (l *backgroundJobs) prewarm(ctx context.Context) {
 	for !l.svc.CacheUsable() {
 		select {
 		case <-ctx.Done():
@@ -126,7 +140,26 @@ func (l *directoryLoader) prewarm(ctx context.Context) {
 	l.log.Info("cache prewarmed", "products", st.Products, "pages", st.Pages, "took", st.Elapsed.Round(time.Millisecond).String())
 }
 
-func (l *directoryLoader) stop() {
+// inspect runs the consistency inspector every --inspect-interval.
+func (l *backgroundJobs) inspect(ctx context.Context) {
+	t := time.NewTicker(l.cache.InspectInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := l.svc.Inspect(ctx, l.cache.InspectSample, l.cache.InspectLagWindow)
+		l.inspector.Checked.Add(float64(st.Checked))
+		l.inspector.Stale.Add(float64(len(st.Stale)))
+		if err != nil && ctx.Err() == nil {
+			l.log.Warn("consistency inspector round failed", "err", err)
+		}
+	}
+}
+
+func (l *backgroundJobs) stop() {
 	if l.cancel != nil {
 		l.cancel()
 		<-l.done

@@ -158,6 +158,11 @@ type Cache struct {
 	TTLJitter  float64
 	MarkerTTL  time.Duration
 	HotEntries int
+	// Inspector: every InspectInterval (0: off), compare InspectSample hot
+	// products with the database, twice, InspectLagWindow apart.
+	InspectInterval  time.Duration
+	InspectSample    int
+	InspectLagWindow time.Duration
 	// Prewarm is how many products to load at start: 0 none, -1 all.
 	Prewarm     int
 	PrewarmPage int
@@ -173,6 +178,9 @@ func (c *Cache) Register(s *Set) {
 	s.Int(&c.HotEntries, "cache-hot-entries", 100000, "finished answers of recently read products kept in front of the cache, so a hot read allocates nothing (0: off)")
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
+	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
+	s.Int(&c.InspectSample, "inspect-sample", 100, "consistency inspector: products per round, taken from the hot set")
+	s.Duration(&c.InspectLagWindow, "inspect-lag-window", 5*time.Second, "consistency inspector: a product behind the database twice this far apart is stale and evicted")
 	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
 		if c.SizeMB < 1 {
@@ -195,6 +203,9 @@ func (c *Cache) Register(s *Set) {
 				return fmt.Errorf("--cache-prewarm must be none, all or a positive number, got %q", c.prewarmRaw)
 			}
 			c.Prewarm = n
+		}
+		if c.InspectInterval < 0 || c.InspectSample < 1 || c.InspectLagWindow < 0 {
+			return fmt.Errorf("--inspect-interval and --inspect-lag-window must not be negative, --inspect-sample at least 1")
 		}
 		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
 			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)

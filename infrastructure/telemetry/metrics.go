@@ -89,3 +89,22 @@ func GaugeFunc(reg prometheus.Registerer, name, help string, f func() float64) e
 func CounterFunc(reg prometheus.Registerer, name, help string, f func() float64) error {
 	return reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 }
+
+// InspectorMetrics counts the consistency inspector's work.
+type InspectorMetrics struct {
+	Checked, Stale prometheus.Counter
+}
+
+// NewInspectorMetrics registers the inspector's counters on reg.
+func NewInspectorMetrics(reg prometheus.Registerer) (*InspectorMetrics, error) {
+	m := &InspectorMetrics{
+		Checked: prometheus.NewCounter(prometheus.CounterOpts{Name: "gintoki_inspector_checked_total", Help: "Cached products the consistency inspector compared with the database."}),
+		Stale:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gintoki_inspector_stale_total", Help: "Cached products found behind the database beyond the lag window, and evicted."}),
+	}
+	for _, c := range []prometheus.Collector{m.Checked, m.Stale} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -118,3 +118,26 @@ func (h *hotSet) len() int {
 	}
 	return n
 }
+
+// sample returns up to n product ids from the hot set, spread over shards.
+func (h *hotSet) sample(n int) []int64 {
+	ids := make([]int64, 0, n)
+	per := max(1, n/len(h.shards))
+	for i := range h.shards {
+		if len(ids) >= n {
+			break
+		}
+		s := &h.shards[i]
+		s.mu.RLock()
+		taken := 0
+		for id := range s.m { // map order is random
+			if taken == per || len(ids) == n {
+				break
+			}
+			ids = append(ids, id)
+			taken++
+		}
+		s.mu.RUnlock()
+	}
+	return ids
+}
