@@ -3,8 +3,10 @@ package grpcserver
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc/keepalive"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -64,6 +66,9 @@ func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
 	interceptors = append(interceptors, recoverInterceptor(logger))
 
 	serverOpts := []grpc.ServerOption{
+		// Connections are recycled now and then, so clients that balance
+		// per connection (the gateway) spread over read nodes added later.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(opts.TracerProvider))),
 		grpc.ChainUnaryInterceptor(interceptors...),
 	}
