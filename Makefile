@@ -5,7 +5,7 @@ BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
 
-.PHONY: all build run test test-short vet generate check-generated bench fuzz-short clean help
+.PHONY: all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
 
 all: build
 
@@ -37,8 +37,11 @@ check-generated: generate ## fail when committed generated code is stale
 fuzz-short: ## run every fuzz target briefly (FUZZTIME=10s)
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
 
-bench: ## Go benchmarks of the hot paths (see BENCHMARKS in README)
-	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./usecase/... ./adapter/cache/... ./adapter/httpapi/... ./adapter/debezium/... | tee bench.out
+bench: ## Go benchmarks of the hot paths: hit path, keyed lock, HTTP handler, decoder, change path (BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count $${COUNT:-5} ./usecase/... ./adapter/cache/... ./adapter/httpapi/... ./adapter/debezium/... ./adapter/kafkaconsumer/... | tee bench.out
+
+bench-load: ## load benchmarks on MariaDB: wrk, vegeta, ghz, latency plot (see BENCHMARKS.md; QUICK=1 for a smoke run)
+	./scripts/bench/run-all.sh
 
 clean:
 	rm -rf bin data bench.out
