@@ -5,7 +5,7 @@ BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
 
-.PHONY: all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
 
 all: build
 
@@ -17,6 +17,9 @@ build: ## build bin/gintoki
 
 run: build ## run the embedded demo on :8080 (SQLite + in-process broker, no outside service)
 	./$(BIN) demo --http-addr :8080 --grpc-addr :9090 --log-format text
+
+pipeline: build ## MariaDB (binlog on) -> gintoki relay -> Kafka-protocol broker -> gintoki serve, locally
+	./scripts/pipeline.sh
 
 vet: ## go vet
 	$(GO) vet $(PKG)

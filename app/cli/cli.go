@@ -53,6 +53,7 @@ func commands() map[string]command {
 		"demo":    demoCommand(),
 		"migrate": migrateCommand(),
 		"seed":    seedCommand(),
+		"relay":   relayCommand(),
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/gintoki/gintoki/app/httpmod"
 	"github.com/gintoki/gintoki/app/pprofmod"
 	"github.com/gintoki/gintoki/app/readmod"
+	"github.com/gintoki/gintoki/app/relaymod"
 	"github.com/gintoki/gintoki/app/telemetrymod"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -143,6 +144,25 @@ func gatewayCommand() command {
 					gatewaymod.Module,
 					httpmod.Module,
 					pprofmod.Module,
+				}, nil
+			}
+		},
+	}
+}
+
+func relayCommand() command {
+	return command{
+		summary: "Capture row changes from the MySQL/MariaDB binlog and publish them to Kafka as Debezium events.",
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var tel config.Telemetry
+			var rc relaymod.Config
+			tel.Register(s)
+			rc.Register(s)
+			return func() ([]fx.Option, error) {
+				return []fx.Option{
+					fx.Supply(tel, rc, telemetrymod.Output{W: env.Stderr}),
+					telemetrymod.Module,
+					relaymod.Module,
 				}, nil
 			}
 		},

@@ -6,7 +6,7 @@ set -euo pipefail
 
 ping_db() { mysqladmin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1; }
 binlog_ok() {
-  [[ "$(mysql --protocol=tcp -h127.0.0.1 -uroot -N -e "SELECT CONCAT(@@log_bin, @@binlog_format, @@binlog_row_image)" 2>/dev/null)" == "1ROWFULL" ]]
+  [[ "$(mysql --protocol=tcp -h127.0.0.1 -uroot -N -e "SELECT CONCAT(@@log_bin+0, @@binlog_format, @@binlog_row_image)" 2>/dev/null)" == "1ROWFULL" ]]
 }
 start_db() {
   mkdir -p /run/mysqld /var/log/mysql

@@ -90,7 +90,8 @@ type Metrics interface {
 	// Acknowledged: everything up to pos is on Kafka; eventTime is when
 	// the last of it happened in the database (zero when unknown).
 	Acknowledged(pos Position, eventTime time.Time)
-	// Checkpointed: the checkpoint was saved.
+	// Checkpointed: the checkpoint was saved, or found to be current
+	// (nothing acknowledged since the last save).
 	Checkpointed(cp Checkpoint)
 	// Failed: an error at stage ended a session or a checkpoint save.
 	Failed(stage string)
@@ -101,7 +102,7 @@ type Metrics interface {
 // NopMetrics discards every observation.
 type NopMetrics struct{}
 
-func (NopMetrics) Published(string, domain.Op)       {}
+func (NopMetrics) Published(string, domain.Op)      {}
 func (NopMetrics) Acknowledged(Position, time.Time) {}
 func (NopMetrics) Checkpointed(Checkpoint)          {}
 func (NopMetrics) Failed(string)                    {}

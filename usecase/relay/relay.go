@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/gintoki/gintoki/domain"
 )
 
 // Config tunes the relay; zero values take the defaults below.
@@ -76,8 +78,9 @@ type Relay struct {
 	m     Metrics
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	state State
+	mu      sync.Mutex
+	state   State
+	checked bool
 	// acked: every change before it is on Kafka. saved: the checkpoint
 	// last written. Only the goroutine running Run writes them.
 	acked, saved Position
@@ -138,15 +141,35 @@ func (r *Relay) setAcked(p Position) {
 	r.mu.Unlock()
 }
 
+// Check runs the source's start-up checks (settings, privileges, tables),
+// so a caller can fail fast before Run; Run skips them once they passed.
+func (r *Relay) Check(ctx context.Context) error {
+	if err := r.src.Check(ctx); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.mu.Lock()
+	r.checked = true
+	r.mu.Unlock()
+	return nil
+}
+
 // Run captures changes until ctx ends, then saves the checkpoint and
 // returns nil. It returns an error only for what reconnecting cannot fix: a
-// failed Check, a purged binlog (unless SnapshotWhenNeeded), or an error
+// failed check, a purged binlog (unless SnapshotWhenNeeded), or an error
 // the Source marked Permanent.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.setState(StateStopped)
 	r.setState(StateStarting)
-	if err := r.src.Check(ctx); err != nil {
-		return fmt.Errorf("relay: %w", err)
+	r.mu.Lock()
+	checked := r.checked
+	r.mu.Unlock()
+	if !checked {
+		if err := r.retry(ctx, "check the source", StageMySQL, r.src.Check); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("relay: %w", err)
+		}
 	}
 	start, err := r.start(ctx)
 	if err != nil {
@@ -392,7 +415,7 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		take := func(it Item) {
 			switch it.Kind {
 			case ItemChange:
-				batch = append(batch, it.Change)
+				batch = appendChange(batch, it.Change)
 			case ItemCommit:
 				resume = it.Resume
 			case ItemStreaming:
@@ -440,11 +463,43 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 	}
 }
 
+// appendChange adds c to batch. An update that changes the primary key
+// becomes a delete of the old key and a create of the new one, as Debezium
+// writes it, so a consumer keyed by row sees the old key go away.
+func appendChange(batch []*Change, c *Change) []*Change {
+	if c.Op != domain.OpUpdate || c.Before == nil || c.After == nil || !keyChanged(c) {
+		return append(batch, c)
+	}
+	del, ins := *c, *c
+	del.Op, del.After = domain.OpDelete, nil
+	ins.Op, ins.Before = domain.OpCreate, nil
+	return append(batch, &del, &ins)
+}
+
+func keyChanged(c *Change) bool {
+	for _, k := range c.Table.Key {
+		if k >= len(c.Before) || k >= len(c.After) {
+			return false
+		}
+		b, a := c.Before[k], c.After[k]
+		if (b == nil) != (a == nil) || string(b) != string(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // save writes the acknowledged position when it moved. A failure is
 // counted and left to the next save: the position is still in memory.
 func (r *Relay) save(ctx context.Context) {
 	pos := r.Acknowledged()
-	if pos == r.saved || pos.IsZero() {
+	if pos.IsZero() {
+		return
+	}
+	if pos == r.saved {
+		// Nothing new: the saved checkpoint is current as of now, which
+		// is what its age should say on an idle database.
+		r.m.Checkpointed(Checkpoint{Position: pos, SavedAt: r.cfg.Now()})
 		return
 	}
 	cp := Checkpoint{Position: pos, SavedAt: r.cfg.Now()}
@@ -463,6 +518,7 @@ func (r *Relay) finalSave() {
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.FinalSaveTimeout)
 	defer cancel()
 	r.save(ctx)
+	r.log.Info("relay: stopped", "checkpoint", r.saved.String(), "acknowledged", r.Acknowledged().String())
 }
 
 // stageError tags an error with where it happened.

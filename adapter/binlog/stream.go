@@ -1,0 +1,316 @@
+package binlog
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"vitess.io/vitess/go/mysql"
+
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/relay"
+)
+
+// Stream implements relay.Source: a binlog dump from from, decoded until
+// ctx ends or the connection fails.
+func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(relay.Item) error) error {
+	if from.IsZero() {
+		return relay.Permanent(errors.New("stream: no binlog position to start from"))
+	}
+	meta, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer meta.Close()
+	dump, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer dump.Close()
+	stopMeta := context.AfterFunc(ctx, meta.Close)
+	defer stopMeta()
+
+	// The watchdog closes the dump connection when neither an event nor
+	// a heartbeat arrived for three heartbeat periods: a server that
+	// vanished without closing the socket would otherwise block the read
+	// forever.
+	var lastRead atomic.Int64
+	lastRead.Store(time.Now().UnixNano())
+	var silent atomic.Bool
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		limit := 3 * s.cfg.Heartbeat
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-watchCtx.Done():
+				dump.Close()
+				return
+			case <-t.C:
+				if time.Since(time.Unix(0, lastRead.Load())) > limit {
+					silent.Store(true)
+					dump.Close()
+					return
+				}
+			}
+		}
+	}()
+
+	if err := startDump(dump, s.cfg.ServerID, from, s.cfg.Heartbeat); err != nil {
+		return s.dumpError(err, from)
+	}
+	st := &streamState{src: s, meta: meta, file: from.File, gtid: from.GTID, maps: map[uint64]*mappedTable{}, shapes: map[string]*tableInfo{}}
+	for {
+		ev, err := dump.ReadBinlogEvent()
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return ctx.Err()
+			case silent.Load():
+				return fmt.Errorf("binlog stream from %s: nothing received for %s (not even a heartbeat); reconnecting", s.address(), 3*s.cfg.Heartbeat)
+			}
+			return s.dumpError(err, relay.Position{File: st.file, Pos: st.pos})
+		}
+		lastRead.Store(time.Now().UnixNano())
+		if err := st.handle(ctx, ev, emit); err != nil {
+			return err
+		}
+	}
+}
+
+// mappedTable is what a table-map event announced: the shape of a captured
+// table, or nil for a table the relay ignores.
+type mappedTable struct {
+	info *tableInfo
+	tm   *mysql.TableMap
+}
+
+// streamState is the decoder's memory between events.
+type streamState struct {
+	src    *Source
+	meta   *mysql.Conn // reads table shapes
+	format mysql.BinlogFormat
+	file   string
+	pos    uint64 // end of the last event read
+	gtid   string
+	thread int64
+	inTx   bool
+	// announced tells ItemStreaming was emitted.
+	announced bool
+	maps      map[uint64]*mappedTable
+	shapes    map[string]*tableInfo
+	// warnedPartial remembers tables already logged for partial images.
+	warnedPartial map[string]bool
+}
+
+func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit func(relay.Item) error) error {
+	if !ev.IsValid() {
+		return fmt.Errorf("binlog stream: invalid event after %s:%d", st.file, st.pos)
+	}
+	if ev.IsFormatDescription() {
+		f, err := ev.Format()
+		if err != nil {
+			return fmt.Errorf("binlog stream: format description: %w", err)
+		}
+		st.format = f
+		if !st.announced {
+			st.announced = true
+			return emit(relay.Item{Kind: relay.ItemStreaming})
+		}
+		return nil
+	}
+	if st.format.IsZero() {
+		// The fake rotate the server sends first: the file is known.
+		return nil
+	}
+	size := uint64(len(ev.Bytes()))
+	ev, _, err := ev.StripChecksum(st.format)
+	if err != nil {
+		return fmt.Errorf("binlog stream: %w", err)
+	}
+	next := ev.NextPosition()
+	start := uint64(0)
+	if next >= size {
+		start = next - size
+	}
+	at := time.Unix(int64(ev.Timestamp()), 0)
+	switch {
+	case ev.IsHeartbeat():
+		return nil
+	case ev.IsRotate():
+		name, pos, err := ev.NextLogFile(st.format)
+		if err != nil {
+			return fmt.Errorf("binlog stream: rotate: %w", err)
+		}
+		st.file, st.pos = name, pos
+		// Forget the table ids: they are only valid within a file's
+		// transactions anyway, and keeping them would grow the map.
+		clear(st.maps)
+		if st.inTx || ev.Timestamp() == 0 {
+			return nil
+		}
+		return emit(relay.Item{Kind: relay.ItemCommit, Resume: relay.Position{File: name, Pos: pos, GTID: st.gtid}, Time: at})
+	}
+	if next > 0 {
+		st.pos = next
+	}
+	switch {
+	case ev.IsGTID():
+		g, begin, _, _, err := ev.GTID(st.format)
+		if err != nil {
+			return fmt.Errorf("binlog stream: gtid event at %s:%d: %w", st.file, start, err)
+		}
+		st.gtid, st.thread = g.String(), 0
+		if begin {
+			st.inTx = true
+		}
+	case ev.IsQuery():
+		q, err := ev.Query(st.format)
+		if err != nil {
+			return fmt.Errorf("binlog stream: query event at %s:%d: %w", st.file, start, err)
+		}
+		sql := strings.TrimSpace(q.SQL)
+		switch {
+		case strings.EqualFold(sql, "BEGIN"):
+			st.inTx = true
+			st.thread = queryThread(ev)
+		case strings.EqualFold(sql, "COMMIT"), strings.EqualFold(sql, "ROLLBACK"):
+			return st.commit(emit, at)
+		case !st.inTx:
+			// DDL, or a statement of a non-transactional engine: a
+			// boundary; table shapes may have changed.
+			clear(st.shapes)
+			return st.commit(emit, at)
+		}
+	case ev.IsXID():
+		return st.commit(emit, at)
+	case ev.IsTableMap():
+		return st.tableMap(ev)
+	case ev.IsWriteRows(), ev.IsUpdateRows(), ev.IsDeleteRows():
+		return st.rows(ev, start, at, emit)
+	case ev.IsPartialUpdateRows():
+		return relay.Permanent(errors.New("binlog stream: partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; turn the option off"))
+	case ev.IsTransactionPayload():
+		return relay.Permanent(errors.New("binlog stream: compressed transactions (binlog_transaction_compression=ON) are not supported; turn the option off"))
+	}
+	return nil
+}
+
+func (st *streamState) commit(emit func(relay.Item) error, at time.Time) error {
+	st.inTx = false
+	return emit(relay.Item{Kind: relay.ItemCommit, Resume: relay.Position{File: st.file, Pos: st.pos, GTID: st.gtid}, Time: at})
+}
+
+// queryThread reads the thread id from a query event's post-header.
+func queryThread(ev mysql.BinlogEvent) int64 {
+	const headerLen = 19
+	b := ev.Bytes()
+	if len(b) < headerLen+4 {
+		return 0
+	}
+	return int64(binary.LittleEndian.Uint32(b[headerLen:]))
+}
+
+func (st *streamState) tableMap(ev mysql.BinlogEvent) error {
+	id := ev.TableID(st.format)
+	tm, err := ev.TableMap(st.format)
+	if err != nil {
+		return fmt.Errorf("binlog stream: table map at %s:%d: %w", st.file, st.pos, err)
+	}
+	if tm.Database != st.src.db || !st.src.tables[tm.Name] {
+		st.maps[id] = &mappedTable{tm: tm}
+		return nil
+	}
+	info := st.shapes[tm.Name]
+	if info == nil || !info.matches(tm) {
+		// First sight, or the table changed: read its shape again.
+		if info, err = loadTable(st.meta, tm.Database, tm.Name); err != nil {
+			return err
+		}
+		st.shapes[tm.Name] = info
+	}
+	shape := info
+	if !info.matches(tm) {
+		// The events predate an ALTER. Columns added at the end leave
+		// the older events readable with the leading columns.
+		if shape = info.prefix(tm); shape == nil {
+			return relay.Permanent(fmt.Errorf("binlog stream: %s.%s at %s:%d has %d columns of other types (binlog types %v) than the table has now (it was altered since): "+
+				"the relay cannot decode these events; take a new snapshot (delete the checkpoint, or --snapshot=when_needed after the binlog is purged)",
+				tm.Database, tm.Name, st.file, st.pos, len(tm.Types), tm.Types))
+		}
+	}
+	st.maps[id] = &mappedTable{info: shape, tm: tm}
+	return nil
+}
+
+func (st *streamState) rows(ev mysql.BinlogEvent, start uint64, at time.Time, emit func(relay.Item) error) error {
+	id := ev.TableID(st.format)
+	mt := st.maps[id]
+	if mt == nil {
+		return fmt.Errorf("binlog stream: rows event at %s:%d for table id %d without a table map", st.file, start, id)
+	}
+	if mt.info == nil {
+		return nil
+	}
+	rs, err := ev.Rows(st.format, mt.tm)
+	if err != nil {
+		return fmt.Errorf("binlog stream: rows event at %s:%d: %w", st.file, start, err)
+	}
+	op := domain.OpCreate
+	switch {
+	case ev.IsUpdateRows():
+		op = domain.OpUpdate
+	case ev.IsDeleteRows():
+		op = domain.OpDelete
+	}
+	for i, r := range rs.Rows {
+		c := &relay.Change{
+			Table: mt.info.table, Op: op,
+			At:         relay.Position{File: st.file, Pos: start, GTID: st.gtid},
+			RowInEvent: i, ServerID: ev.ServerID(), Thread: st.thread, Time: at,
+		}
+		missing := 0
+		if op != domain.OpCreate {
+			var m int
+			if c.Before, m, err = decodeImage(mt.info, mt.tm, rs.IdentifyColumns, r.NullIdentifyColumns, r.Identify); err != nil {
+				return relay.Permanent(err)
+			}
+			missing += m
+		}
+		if op != domain.OpDelete {
+			var m int
+			if c.After, m, err = decodeImage(mt.info, mt.tm, rs.DataColumns, r.NullColumns, r.Data); err != nil {
+				return relay.Permanent(err)
+			}
+			missing += m
+		}
+		if missing > 0 {
+			st.warnPartial(mt.info)
+		}
+		if err := emit(relay.Item{Kind: relay.ItemChange, Change: c, Time: at}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// warnPartial logs, once per table and stream, that row images lack
+// columns: a session changed binlog_row_image, and the missing columns are
+// published as null.
+func (st *streamState) warnPartial(info *tableInfo) {
+	name := info.table.DB + "." + info.table.Name
+	if st.warnedPartial[name] {
+		return
+	}
+	if st.warnedPartial == nil {
+		st.warnedPartial = map[string]bool{}
+	}
+	st.warnedPartial[name] = true
+	st.src.log.Warn("binlog rows lack columns (a session set binlog_row_image other than FULL); missing columns are published as null", "table", name)
+}

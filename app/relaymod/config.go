@@ -1,0 +1,139 @@
+package relaymod
+
+import (
+	"fmt"
+	"hash/crc32"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gintoki/gintoki/adapter/relaycheckpoint"
+	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/usecase/relay"
+)
+
+// Config is the relay's settings.
+type Config struct {
+	// DSN is --db: mysql://<go-sql-driver DSN> of a replication user.
+	DSN string
+	// ServerID is --server-id; 0 derives one from the host and database.
+	ServerID int
+	Tables   []string
+	// TopicPrefix, Brokers, KafkaVersion and KafkaClientID are named as
+	// serve's flags, so one environment configures both.
+	TopicPrefix     string
+	Brokers         []string
+	KafkaVersion    string
+	KafkaClientID   string
+	WithSchema      bool
+	Snapshot        string
+	CheckpointTopic string
+	CheckpointEvery time.Duration
+	MaxBatch        int
+	Heartbeat       time.Duration
+	MetricsAddr     string
+}
+
+// Defaults of the flags.
+const (
+	DefaultTables      = "stock_items,warehouses"
+	DefaultMetricsAddr = ":9404"
+	serverIDBase       = 5400
+	serverIDSpan       = 1000
+)
+
+// Register adds the relay's flags.
+func (c *Config) Register(s *config.Set) {
+	s.String(&c.DSN, "db", "", "source database: mysql://user:pass@tcp(host:3306)/db; the user needs REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR (MariaDB) and SELECT on the tables")
+	s.Int(&c.ServerID, "server-id", 0, fmt.Sprintf("replication server id of the relay, unique among the server's replicas (0: %d + a number derived from the host name and database, below %d)", serverIDBase, serverIDBase+serverIDSpan))
+	s.List(&c.Tables, "relay-tables", DefaultTables, "tables of the --db database to capture")
+	s.String(&c.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: events go to <prefix>.<database>.<table>; source.name")
+	s.List(&c.Brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port)")
+	s.String(&c.KafkaVersion, "kafka-version", "2.8.0", "Kafka protocol version to speak")
+	s.String(&c.KafkaClientID, "kafka-client-id", "gintoki-relay", "Kafka client id")
+	s.Bool(&c.WithSchema, "cdc-with-schema", false, "write the JsonConverter schema/payload wrapper (schemas.enable=true) around keys and values")
+	s.String(&c.Snapshot, "snapshot", string(relay.SnapshotInitial), "initial: publish existing rows as op r when there is no checkpoint; never: start at the binlog's end; when_needed: also re-snapshot when the checkpoint's binlog is purged")
+	s.String(&c.CheckpointTopic, "relay-checkpoint-topic", relaycheckpoint.DefaultTopic, "compacted Kafka topic holding the binlog position (created when missing)")
+	s.Duration(&c.CheckpointEvery, "relay-checkpoint-interval", time.Second, "how often the acknowledged binlog position is saved; a crash re-sends at most this much")
+	s.Int(&c.MaxBatch, "relay-max-batch", relay.DefaultMaxBatch, "most changes handed to Kafka in one batch")
+	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period; three missed heartbeats count as a lost connection")
+	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off)")
+	s.Check(c.check)
+}
+
+func (c *Config) check() error {
+	if strings.TrimSpace(c.DSN) == "" {
+		return fmt.Errorf("--db is required: mysql://user:pass@tcp(host:3306)/db")
+	}
+	dsn, err := database.ParseDSN(c.DSN)
+	if err != nil {
+		return fmt.Errorf("--db: %v", err)
+	}
+	if dsn.Driver != database.DriverMySQL {
+		return fmt.Errorf("--db: the relay reads a MySQL/MariaDB binlog; got a %s DSN", dsn.Driver)
+	}
+	if c.ServerID < 0 || c.ServerID > 1<<32-1 {
+		return fmt.Errorf("--server-id must be within 1..%d, got %d", uint32(1<<32-1), c.ServerID)
+	}
+	if len(c.Tables) == 0 {
+		return fmt.Errorf("--relay-tables must name at least one table")
+	}
+	for _, t := range c.Tables {
+		if strings.ContainsAny(t, ".` ") {
+			return fmt.Errorf("--relay-tables: %q: give bare table names of the --db database", t)
+		}
+	}
+	if c.TopicPrefix == "" {
+		return fmt.Errorf("--cdc-topic-prefix must not be empty")
+	}
+	if len(c.Brokers) == 0 {
+		return fmt.Errorf("--kafka-brokers is required")
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("--kafka-brokers: %q is not host:port", b)
+		}
+	}
+	if _, err := relay.ParseSnapshotMode(c.Snapshot); err != nil {
+		return fmt.Errorf("--snapshot: %v", err)
+	}
+	if c.CheckpointTopic == "" {
+		return fmt.Errorf("--relay-checkpoint-topic must not be empty")
+	}
+	if c.CheckpointEvery <= 0 || c.Heartbeat <= 0 {
+		return fmt.Errorf("--relay-checkpoint-interval and --relay-heartbeat must be positive")
+	}
+	if c.MaxBatch < 1 {
+		return fmt.Errorf("--relay-max-batch must be at least 1, got %d", c.MaxBatch)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q is not host:port", c.MetricsAddr)
+		}
+	}
+	return nil
+}
+
+// Database is the database named in --db.
+func (c Config) Database() (string, error) {
+	dsn, err := database.ParseDSN(c.DSN)
+	if err != nil {
+		return "", fmt.Errorf("--db: %w", err)
+	}
+	return dsn.Database, nil
+}
+
+// EffectiveServerID is --server-id, or when 0 one derived from the host
+// name and database: stable across restarts of one relay, and unlikely to
+// collide with another relay's (two replicas with one id make the server
+// drop the older connection, and the relays would take turns).
+func (c Config) EffectiveServerID() uint32 {
+	if c.ServerID > 0 {
+		return uint32(c.ServerID)
+	}
+	host, _ := os.Hostname()
+	db, _ := c.Database()
+	return serverIDBase + crc32.ChecksumIEEE([]byte(host+"/"+db))%serverIDSpan
+}

@@ -1,0 +1,301 @@
+package relaymod
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gintoki/gintoki/adapter/debezium"
+)
+
+// The crash test runs the relay in a child process (this test binary,
+// re-executed) so it can be killed with SIGKILL: no deferred flush, no
+// final checkpoint, exactly what a crash leaves behind.
+const (
+	childEnv       = "GINTOKI_RELAY_TEST_CHILD"
+	childReadyLine = "relay-ready"
+)
+
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(runChild(cfg))
+	}
+	os.Exit(m.Run())
+}
+
+// runChild runs a relay until SIGTERM (graceful) or SIGKILL, and prints
+// childReadyLine once it streams.
+func runChild(raw string) int {
+	var cfg Config
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "child config:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	r, cleanup, err := newRelay(cfg, prometheus.NewRegistry(), log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child relay:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	go func() {
+		for r.Ready() != nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		fmt.Println(childReadyLine)
+	}()
+	err = r.Run(ctx)
+	cleanup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child relay:", err)
+		return 1
+	}
+	return 0
+}
+
+// child is a relay process.
+type child struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{} // closed when the process has exited, with err set
+	err    error
+}
+
+// wait returns the process's exit error once it has exited.
+func (c *child) wait() error {
+	<-c.done
+	return c.err
+}
+
+func startChild(t *testing.T, cfg Config) *child {
+	t.Helper()
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = &lockedWriter{w: c.stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == childReadyLine {
+				close(ready)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+	})
+	select {
+	case <-ready:
+	case <-c.done:
+		t.Fatalf("relay process ended before streaming: %v\n%s", c.err, c.stderr)
+	case <-time.After(testDeadline):
+		t.Fatalf("relay process not streaming in time\n%s", c.stderr)
+	}
+	return c
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestRelayKilledMidStreamLosesNothing: SIGKILL the relay while updates
+// flow, keep writing while it is down, start it again: every update is on
+// the topic (some possibly twice). Then a graceful stop saves the
+// checkpoint, so the next start re-sends nothing.
+func TestRelayKilledMidStreamLosesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2)
+	const products = 20
+	for p := 1; p <= products; p++ {
+		h.exec(fmt.Sprintf("INSERT INTO stock_items VALUES (%d,1,0,0,'%s')", p, t1))
+	}
+	cfg := h.cfg
+	cfg.Snapshot = "never"
+	version := 0
+	update := func(n int) {
+		for range n {
+			version++
+			h.exec(fmt.Sprintf("UPDATE stock_items SET qty_salable=%d, version=%d WHERE product_id=%d AND warehouse_id=1",
+				version, version, version%products+1))
+		}
+	}
+
+	first := startChild(t, cfg)
+	update(300)
+	// Killed with changes in flight: some published and not yet
+	// checkpointed, some not read at all.
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.wait()
+	update(100) // while no relay runs
+	// Checkpoints of this one come from its graceful stop alone, which
+	// the end of the test checks.
+	cfg.CheckpointEvery = time.Hour
+	second := startChild(t, cfg)
+	update(100)
+
+	topic := h.topic("stock_items")
+	seen := waitForVersions(t, h.broker.Addrs(), topic, version)
+	dups := 0
+	for _, n := range seen {
+		dups += n - 1
+	}
+	t.Logf("after SIGKILL and restart: %d updates on the topic, %d sent twice (at least once)", version, dups)
+
+	// Graceful stop: the final checkpoint makes the next start resume
+	// exactly where this one ended.
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.wait(); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, second.stderr)
+	}
+	before := topicSize(t, h.broker.Addrs(), topic)
+	startChild(t, cfg)
+	update(1)
+	waitForVersions(t, h.broker.Addrs(), topic, version)
+	if after := topicSize(t, h.broker.Addrs(), topic); after != before+1 {
+		t.Errorf("after a graceful stop and restart the topic grew by %d messages for 1 update; the checkpoint was not saved at stop", after-before)
+	}
+}
+
+// waitForVersions reads topic until updates 1..n are all there and returns
+// how often each was seen.
+func waitForVersions(t *testing.T, brokers []string, topic string, n int) map[int64]int {
+	t.Helper()
+	deadline := time.Now().Add(testDeadline)
+	for {
+		seen := map[int64]int{}
+		for _, m := range readAll(t, brokers, topic) {
+			env, err := debezium.DecodeEnvelope(m.Value)
+			if err != nil || env.Op != 'u' {
+				continue
+			}
+			var row struct{ Version int64 }
+			if err := json.Unmarshal(env.After, &row); err != nil {
+				t.Fatal(err)
+			}
+			seen[row.Version]++
+		}
+		var missing []string
+		for v := int64(1); v <= int64(n); v++ {
+			if seen[v] == 0 {
+				missing = append(missing, fmt.Sprint(v))
+			}
+		}
+		if len(missing) == 0 {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d updates never reached %s: %s", len(missing), n, topic, strings.Join(missing[:min(len(missing), 20)], ","))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// readAll reads what topic holds now.
+func readAll(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*sarama.ConsumerMessage
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range pc.Messages() {
+			out = append(out, m)
+			if m.Offset >= end-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func topicSize(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += end
+	}
+	return n
+}

@@ -1,0 +1,275 @@
+package relaymod
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"gorm.io/gorm"
+
+	"github.com/gintoki/gintoki/adapter/kafkaproducer"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
+	"github.com/gintoki/gintoki/usecase/relay"
+)
+
+const (
+	testPrefix = "gtest"
+	// Guards against a hang only; no test measures time against it.
+	testDeadline = 45 * time.Second
+)
+
+// harness is a migrated MariaDB database with the binlog on, and a broker
+// with its change topics.
+type harness struct {
+	t      *testing.T
+	dsn    database.DSN
+	gdb    *gorm.DB
+	db     *sql.DB
+	broker *kafkabroker.Broker
+	cfg    Config
+}
+
+func newHarness(t *testing.T, partitions int32) *harness {
+	t.Helper()
+	dsn, gdb := dbtest.MySQLDSN(t)
+	db, err := gdb.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker, err := kafkabroker.Start(kafkabroker.Topics(partitions,
+		kafkaproducer.ChangeTopic(testPrefix, dsn.Database, "stock_items"),
+		kafkaproducer.ChangeTopic(testPrefix, dsn.Database, "warehouses")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	return &harness{t: t, dsn: dsn, gdb: gdb, db: db, broker: broker, cfg: testConfig(dsn, broker.Addrs())}
+}
+
+// testConfig is a relay configuration as the flags would make it, with a
+// server id of its own so parallel tests do not evict each other.
+func testConfig(dsn database.DSN, brokers []string) Config {
+	return Config{
+		DSN: "mysql://" + dsn.Raw, ServerID: 100000 + mrand.IntN(1<<30),
+		Tables: []string{"stock_items", "warehouses"}, TopicPrefix: testPrefix,
+		Brokers: brokers, KafkaVersion: "2.8.0", KafkaClientID: "relay-test",
+		Snapshot: "initial", CheckpointTopic: "ckpt-" + dsn.Database,
+		CheckpointEvery: 50 * time.Millisecond, MaxBatch: 500, Heartbeat: time.Second,
+	}
+}
+
+func (h *harness) topic(table string) string {
+	return kafkaproducer.ChangeTopic(testPrefix, h.dsn.Database, table)
+}
+
+func (h *harness) exec(stmts ...string) {
+	h.t.Helper()
+	for _, s := range stmts {
+		if _, err := h.db.Exec(s); err != nil {
+			h.t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// tx runs stmts in one transaction.
+func (h *harness) tx(stmts ...string) {
+	h.t.Helper()
+	tx, err := h.db.Begin()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.Exec(s); err != nil {
+			_ = tx.Rollback()
+			h.t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// running is a relay started in this process.
+type running struct {
+	relay  *relay.Relay
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startRelay builds the relay as the module does and runs it until the
+// test ends or stop is called; it returns once the relay streams.
+func startRelay(t *testing.T, cfg Config) *running {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	r, cleanup, err := newRelay(cfg, reg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rr := &running{relay: r, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		err := r.Run(ctx)
+		cleanup()
+		rr.done <- err
+	}()
+	t.Cleanup(func() { rr.stop(t) })
+	waitFor(t, "relay streaming", func() bool { return r.Ready() == nil }, rr.done)
+	return rr
+}
+
+func (rr *running) stop(t *testing.T) {
+	t.Helper()
+	if rr.cancel == nil {
+		return
+	}
+	rr.cancel()
+	rr.cancel = nil
+	select {
+	case err := <-rr.done:
+		if err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	case <-time.After(testDeadline):
+		t.Error("relay did not stop")
+	}
+}
+
+// waitFor polls cond; a value on failed (the relay ended) fails at once.
+func waitFor(t *testing.T, what string, cond func() bool, failed <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(testDeadline)
+	for !cond() {
+		select {
+		case err := <-failed:
+			t.Fatalf("waiting for %s: relay ended: %v", what, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// testLogger writes to the test log only when the test fails or -v is on,
+// through a writer the test owns.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(&testWriter{t: t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type testWriter struct {
+	mu sync.Mutex
+	t  *testing.T
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+// readTopic reads n messages of every partition of topic from the start,
+// sorted by partition and offset.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	consumer, err := sarama.NewConsumer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := consumer.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	msgs := make(chan *sarama.ConsumerMessage)
+	for _, p := range parts {
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	var got []*sarama.ConsumerMessage
+	for len(got) < n {
+		select {
+		case m := <-msgs:
+			got = append(got, m)
+		case <-ctx.Done():
+			t.Fatalf("%s: read %d of %d messages before giving up", topic, len(got), n)
+		}
+	}
+	// Nothing more may follow: give stray messages a moment to show.
+	select {
+	case m := <-msgs:
+		t.Fatalf("%s: more than %d messages; extra at partition %d offset %d: %s", topic, n, m.Partition, m.Offset, m.Value)
+	case <-time.After(200 * time.Millisecond):
+	}
+	sort.Slice(got, func(i, j int) bool {
+		if got[i].Partition != got[j].Partition {
+			return got[i].Partition < got[j].Partition
+		}
+		return got[i].Offset < got[j].Offset
+	})
+	return got
+}
+
+// jsonObject decodes a row image keeping integers exact.
+func jsonObject(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	if raw == nil {
+		return nil
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+	return m
+}
+
+func micros(s string) int64 {
+	ts, err := time.Parse("2006-01-02 15:04:05.999999", s)
+	if err != nil {
+		panic(err)
+	}
+	return ts.UnixMicro()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}

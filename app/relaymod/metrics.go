@@ -1,0 +1,125 @@
+package relaymod
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/relay"
+)
+
+// Metrics reports the relay to Prometheus (relay.Metrics).
+type Metrics struct {
+	events       *prometheus.CounterVec
+	errors       *prometheus.CounterVec
+	fileIndex    prometheus.Gauge
+	position     prometheus.Gauge
+	lag          prometheus.Gauge
+	state        prometheus.Gauge
+	checkpointed atomic.Int64 // unix nanos of the last save; process start before one
+	now          func() time.Time
+}
+
+// NewMetrics registers the relay's metrics on reg:
+//
+//	gintoki_relay_events_total{table,op}      changes Kafka acknowledged
+//	gintoki_relay_errors_total{stage}         failures by stage: mysql, kafka, checkpoint
+//	gintoki_relay_binlog_file_index           numeric suffix of the acknowledged binlog file
+//	gintoki_relay_binlog_position_bytes       acknowledged position within that file
+//	gintoki_relay_lag_seconds                 acknowledgement time minus the last event's time in the database
+//	gintoki_relay_checkpoint_age_seconds      time since the saved checkpoint was last current
+//	gintoki_relay_state                       0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped
+func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, error) {
+	if now == nil {
+		now = time.Now
+	}
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gintoki_relay_events_total",
+			Help: "Row changes the relay published and Kafka acknowledged, by table (db.table) and op (c, u, d, r).",
+		}, []string{"table", "op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gintoki_relay_errors_total",
+			Help: "Relay failures by stage (mysql, kafka, checkpoint); each ended a session or a checkpoint save.",
+		}, []string{"stage"}),
+		fileIndex: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gintoki_relay_binlog_file_index",
+			Help: "Numeric suffix of the binlog file everything before which is on Kafka (3 for mysql-bin.000003).",
+		}),
+		position: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gintoki_relay_binlog_position_bytes",
+			Help: "Position within that binlog file everything before which is on Kafka.",
+		}),
+		lag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gintoki_relay_lag_seconds",
+			Help: "Replication lag at the last acknowledgement: its time minus the last event's time in the database (binlog times have whole seconds).",
+		}),
+		state: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gintoki_relay_state",
+			Help: "Relay state: 0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped.",
+		}),
+		now: now,
+	}
+	m.checkpointed.Store(now().UnixNano())
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gintoki_relay_checkpoint_age_seconds",
+		Help: "Seconds since the saved binlog checkpoint last matched the acknowledged position (below --relay-checkpoint-interval when healthy; grows while saves fail; counted from start before the first).",
+	}, func() float64 { return m.now().Sub(time.Unix(0, m.checkpointed.Load())).Seconds() })
+	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, m.lag, m.state, age} {
+		if err := reg.Register(c); err != nil {
+			var already prometheus.AlreadyRegisteredError
+			if errors.As(err, &already) {
+				return nil, fmt.Errorf("relay metrics: %w (one relay per registry)", err)
+			}
+			return nil, fmt.Errorf("relay metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// Published implements relay.Metrics.
+func (m *Metrics) Published(table string, op domain.Op) {
+	m.events.WithLabelValues(table, op.String()).Inc()
+}
+
+// Acknowledged implements relay.Metrics.
+func (m *Metrics) Acknowledged(pos relay.Position, eventTime time.Time) {
+	if n, ok := fileIndex(pos.File); ok {
+		m.fileIndex.Set(float64(n))
+	}
+	m.position.Set(float64(pos.Pos))
+	if !eventTime.IsZero() {
+		m.lag.Set(max(0, m.now().Sub(eventTime).Seconds()))
+	}
+}
+
+// Checkpointed implements relay.Metrics.
+func (m *Metrics) Checkpointed(cp relay.Checkpoint) {
+	at := cp.SavedAt
+	if at.IsZero() {
+		at = m.now()
+	}
+	m.checkpointed.Store(at.UnixNano())
+}
+
+// Failed implements relay.Metrics.
+func (m *Metrics) Failed(stage string) { m.errors.WithLabelValues(stage).Inc() }
+
+// StateChanged implements relay.Metrics.
+func (m *Metrics) StateChanged(s relay.State) { m.state.Set(float64(s)) }
+
+// fileIndex reads the number after the last dot of a binlog file name.
+func fileIndex(file string) (uint64, bool) {
+	i := strings.LastIndexByte(file, '.')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(file[i+1:], 10, 64)
+	return n, err == nil
+}

@@ -1,0 +1,99 @@
+package relaymod
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gintoki/gintoki/adapter/binlog"
+	"github.com/gintoki/gintoki/adapter/kafkaproducer"
+	"github.com/gintoki/gintoki/adapter/relaycheckpoint"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/usecase/relay"
+)
+
+// ProviderSet builds the relay: binlog source, Kafka publisher, checkpoint
+// store, metrics and the pipeline joining them.
+var ProviderSet = wire.NewSet(
+	sourceConfig,
+	binlog.New,
+	wire.Bind(new(relay.Source), new(*binlog.Source)),
+	newPublisher,
+	wire.Bind(new(relay.Publisher), new(*kafkaproducer.ChangePublisher)),
+	newStore,
+	wire.Bind(new(relay.CheckpointStore), new(*relaycheckpoint.Store)),
+	newMetrics,
+	wire.Bind(new(relay.Metrics), new(*Metrics)),
+	relayConfig,
+	relay.New,
+)
+
+func sourceConfig(c Config) (binlog.Config, error) {
+	dsn, err := database.ParseDSN(c.DSN)
+	if err != nil {
+		return binlog.Config{}, fmt.Errorf("--db: %w", err)
+	}
+	return binlog.Config{
+		DSN:       dsn.Raw,
+		ServerID:  c.EffectiveServerID(),
+		Tables:    c.Tables,
+		Heartbeat: c.Heartbeat,
+	}, nil
+}
+
+// kafkaTimeouts keep a silent broker from holding a send for sarama's
+// 30-second defaults: the relay reconnects with its own backoff instead.
+func kafkaTimeouts(sc *sarama.Config) {
+	sc.Net.DialTimeout = 5 * time.Second
+	sc.Net.ReadTimeout = 10 * time.Second
+	sc.Net.WriteTimeout = 10 * time.Second
+	sc.Producer.Timeout = 10 * time.Second
+	sc.Producer.Retry.Max = 5
+	sc.Producer.Retry.Backoff = 250 * time.Millisecond
+	sc.Metadata.Retry.Max = 3
+	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
+}
+
+func newPublisher(c Config, reg prometheus.Registerer) (*kafkaproducer.ChangePublisher, func(), error) {
+	db, err := c.Database()
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := kafkaproducer.NewChangePublisher(kafkaproducer.Config{
+		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID,
+		Idempotent: true, TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema,
+	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(kafkaTimeouts))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, func() { _ = p.Close() }, nil
+}
+
+func newStore(c Config, log *slog.Logger) (*relaycheckpoint.Store, func(), error) {
+	db, err := c.Database()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := relaycheckpoint.New(relaycheckpoint.Config{
+		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID + "-checkpoint",
+		Topic: c.CheckpointTopic, Relay: c.TopicPrefix, Database: db, Tune: kafkaTimeouts,
+	}, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, func() { _ = s.Close() }, nil
+}
+
+func newMetrics(reg prometheus.Registerer) (*Metrics, error) { return NewMetrics(reg, nil) }
+
+func relayConfig(c Config) (relay.Config, error) {
+	mode, err := relay.ParseSnapshotMode(c.Snapshot)
+	if err != nil {
+		return relay.Config{}, fmt.Errorf("--snapshot: %w", err)
+	}
+	return relay.Config{Snapshot: mode, MaxBatch: c.MaxBatch, CheckpointEvery: c.CheckpointEvery}, nil
+}
