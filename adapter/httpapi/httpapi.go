@@ -108,10 +108,10 @@ func New(opts Options) *gin.Engine {
 	r := &router{
 		engine:    engine,
 		requestID: middleware.RequestID(),
+		scope:     middleware.RequestScope(opts.RequestTimeout),
 		tracing:   middleware.Tracing(serviceName, opts.TracerProvider),
 		metrics:   metrics,
 		recovery:  middleware.Recovery(opts.Logger, respondPanic),
-		timeout:   middleware.Timeout(opts.RequestTimeout),
 	}
 	if opts.AccessLog {
 		r.accessLog = middleware.NewAccessLog(opts.Logger, opts.AccessLogSampleEvery)
@@ -168,7 +168,9 @@ type router struct {
 	metrics   *middleware.HTTPMetrics
 	accessLog *middleware.AccessLog // nil: access log off
 	recovery  gin.HandlerFunc
-	timeout   gin.HandlerFunc
+	// scope is the request id plus the request deadline, for API routes;
+	// probes take requestID alone and bound their own work.
+	scope gin.HandlerFunc
 }
 
 func (r *router) handle(method, route string, kind routeKind, h gin.HandlerFunc) {
@@ -178,7 +180,11 @@ func (r *router) handle(method, route string, kind routeKind, h gin.HandlerFunc)
 // chain orders the middleware so that everything outside recovery sees the
 // final status, including the 500 written after a panic.
 func (r *router) chain(route string, kind routeKind, h gin.HandlerFunc) []gin.HandlerFunc {
-	chain := []gin.HandlerFunc{r.requestID}
+	first := r.requestID
+	if kind == apiRoute {
+		first = r.scope
+	}
+	chain := []gin.HandlerFunc{first}
 	if kind == apiRoute && r.tracing != nil {
 		chain = append(chain, r.tracing)
 	}
@@ -187,9 +193,6 @@ func (r *router) chain(route string, kind routeKind, h gin.HandlerFunc) []gin.Ha
 		chain = append(chain, r.accessLog.Route(route))
 	}
 	chain = append(chain, r.recovery)
-	if kind == apiRoute {
-		chain = append(chain, r.timeout)
-	}
 	return append(chain, h)
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gintoki/gintoki/app/telemetrymod"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/inventory"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
@@ -36,6 +37,7 @@ type readNodeSettings struct {
 	db    config.DB
 	cache config.Cache
 	kafka config.Kafka
+	rt    config.Runtime
 }
 
 func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
@@ -49,6 +51,7 @@ func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
 	}
 	r.cache.Register(s)
 	r.kafka.Register(s)
+	r.rt.Register(s)
 }
 
 // options are the modules of a read node; the caller supplies config.Kafka.
@@ -56,6 +59,7 @@ func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
 		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
 		telemetrymod.Module,
+		fx.Invoke(func(log *slog.Logger) { telemetry.TuneGC(r.rt.GCPercent, r.rt.MemoryLimitMB, log) }),
 		dbmod.Module,
 		readmod.Module,
 		feedmod.Module,

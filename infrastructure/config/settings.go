@@ -226,3 +226,28 @@ func checkAddr(flag, addr string) error {
 	}
 	return nil
 }
+
+// Runtime tunes the Go garbage collector for a cache: a large, mostly
+// pointer-free live heap (bigcache's shards) and little garbage per request.
+type Runtime struct {
+	GCPercent     int
+	MemoryLimitMB int
+}
+
+// Register adds the runtime flags.
+func (r *Runtime) Register(s *Set) {
+	s.Int(&r.GCPercent, "gc-percent", 400, "Go GC target percentage (GOGC); the environment variable GOGC, when set, wins")
+	s.Int(&r.MemoryLimitMB, "memory-limit-mb", 0, "soft memory limit of the process in MiB (GOMEMLIMIT; 0: none); set it to ~90% of the container's memory")
+	s.Check(func() error {
+		if r.GCPercent < -1 || r.GCPercent == 0 {
+			return fmt.Errorf("--gc-percent must be positive (or -1 to rely on --memory-limit-mb alone), got %d", r.GCPercent)
+		}
+		if r.MemoryLimitMB < 0 {
+			return fmt.Errorf("--memory-limit-mb must not be negative, got %d", r.MemoryLimitMB)
+		}
+		if r.GCPercent == -1 && r.MemoryLimitMB == 0 {
+			return fmt.Errorf("--gc-percent=-1 turns the GC off; it needs --memory-limit-mb")
+		}
+		return nil
+	})
+}

@@ -96,15 +96,23 @@ func TestRecoveryPassesAbortHandlerOn(t *testing.T) {
 	t.Fatal("panic swallowed")
 }
 
-func TestTimeoutSetsDeadline(t *testing.T) {
+func TestRequestScopeSetsDeadlineAndRequestID(t *testing.T) {
 	var remaining time.Duration
-	serve(t, Timeout(time.Hour), func(c *gin.Context) {
+	var id string
+	serve(t, RequestScope(time.Hour), func(c *gin.Context) {
 		deadline, ok := c.Request.Context().Deadline()
 		if !ok {
 			t.Fatal("no deadline")
 		}
 		remaining = time.Until(deadline)
+		id = RequestIDFrom(c.Request.Context())
+		if c.Writer.Header().Get(HeaderRequestID) != id {
+			t.Error("the response does not echo the request id")
+		}
 	})
+	if id == "" {
+		t.Fatal("no request id in the scope context")
+	}
 	if remaining <= 59*time.Minute || remaining > time.Hour {
 		t.Fatalf("deadline %v away, want about an hour", remaining)
 	}

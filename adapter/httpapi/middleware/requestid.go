@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"math/rand/v2"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -40,7 +41,10 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 
 // RequestIDFrom returns the request id stored in ctx, or "" if there is none.
 func RequestIDFrom(ctx context.Context) string {
-	if c, ok := ctx.Value(requestIDKey{}).(*requestIDContext); ok {
+	switch c := ctx.Value(requestIDKey{}).(type) {
+	case *requestIDContext:
+		return c.id
+	case *scopeContext:
 		return c.id
 	}
 	return ""
@@ -51,17 +55,52 @@ func RequestIDFrom(ctx context.Context) string {
 // stores it in the request context.
 func RequestID() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var id string
-		if v := c.Request.Header[HeaderRequestID]; len(v) > 0 && validRequestID(v[0]) {
-			id = v[0]
-		} else {
-			id = newRequestID()
-		}
+		id := requestIDOf(c)
 		ctx := &requestIDContext{Context: c.Request.Context(), id: id, header: [1]string{id}}
 		c.Writer.Header()[HeaderRequestID] = ctx.header[:]
 		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
+}
+
+// RequestScope is RequestID plus a request deadline d, in one context. Each
+// Request.WithContext copies the whole *http.Request, and on a cached read
+// those copies were a fifth of all the bytes the server allocated: API
+// routes take this one instead of the two.
+func RequestScope(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := requestIDOf(c)
+		ctx := &scopeContext{id: id, header: [1]string{id}}
+		ctx.init(c.Request.Context(), d)
+		defer ctx.release()
+		c.Writer.Header()[HeaderRequestID] = ctx.header[:]
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}
+
+// scopeContext is a deadlineContext that also carries the request id.
+type scopeContext struct {
+	deadlineContext
+	id     string
+	header [1]string
+}
+
+func (c *scopeContext) Value(key any) any {
+	if key == (requestIDKey{}) {
+		return c
+	}
+	return c.deadlineContext.Value(key)
+}
+
+func (c *scopeContext) String() string { return "httpapi.scopeContext" }
+
+// requestIDOf takes a sane incoming id or makes a new one.
+func requestIDOf(c *gin.Context) string {
+	if v := c.Request.Header[HeaderRequestID]; len(v) > 0 && validRequestID(v[0]) {
+		return v[0]
+	}
+	return newRequestID()
 }
 
 // validRequestID accepts 1 to 128 visible ASCII characters: anything else

@@ -5,26 +5,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
-// Timeout bounds the rest of the chain by d: the reader honours the context,
-// so a slow database answers 504 instead of holding the request open.
-//
-// The deadline is carried by a context that behaves like one from
-// context.WithTimeout but starts its timer only when something waits on
+// The request deadline (see RequestScope) bounds the rest of the chain: the
+// reader honours the context, so a slow database answers 504 instead of
+// holding the request open. It is carried by a context that behaves like one
+// from context.WithTimeout but starts its timer only when something waits on
 // Done. A cache hit never does; for it, a timer plus registration in the
 // connection context's children map was the largest cost of the whole
 // middleware chain on a live server.
-func Timeout(d time.Duration) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		ctx := newDeadlineContext(c.Request.Context(), d)
-		defer ctx.release()
-		c.Request = c.Request.WithContext(ctx)
-		c.Next()
-	}
-}
 
 // deadlineContext is a context with a deadline whose timer is armed lazily:
 // by Done, by Err once the deadline has passed, or after release. Until
@@ -45,11 +34,19 @@ type armedDeadline struct {
 }
 
 func newDeadlineContext(parent context.Context, d time.Duration) *deadlineContext {
+	c := &deadlineContext{}
+	c.init(parent, d)
+	return c
+}
+
+// init sets the parent and a deadline d from now (or the parent's, if
+// sooner); it is for contexts that embed a deadlineContext.
+func (c *deadlineContext) init(parent context.Context, d time.Duration) {
 	deadline := time.Now().Add(d)
 	if pd, ok := parent.Deadline(); ok && pd.Before(deadline) {
 		deadline = pd
 	}
-	return &deadlineContext{Context: parent, deadline: deadline}
+	c.Context, c.deadline = parent, deadline
 }
 
 func (c *deadlineContext) arm() *armedDeadline {

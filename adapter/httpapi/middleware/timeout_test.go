@@ -151,9 +151,9 @@ func TestDeadlineContextConcurrentUse(t *testing.T) {
 
 func TestTimeoutMiddlewareDoesNotArmForHandlersThatDoNotWait(t *testing.T) {
 	engine := gin.New()
-	var got *deadlineContext
-	engine.GET("/x", Timeout(time.Hour), func(c *gin.Context) {
-		got, _ = c.Request.Context().(*deadlineContext)
+	var got *scopeContext
+	engine.GET("/x", RequestScope(time.Hour), func(c *gin.Context) {
+		got, _ = c.Request.Context().(*scopeContext)
 		c.Status(http.StatusOK)
 	})
 	engine.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/x", nil))
