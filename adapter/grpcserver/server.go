@@ -3,6 +3,8 @@ package grpcserver
 import (
 	"context"
 	"fmt"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/keepalive"
 	"log/slog"
 	"runtime/debug"
@@ -69,8 +71,13 @@ func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
 		// Connections are recycled now and then, so clients that balance
 		// per connection (the gateway) spread over read nodes added later.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
-		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(opts.TracerProvider))),
 		grpc.ChainUnaryInterceptor(interceptors...),
+	}
+	// With tracing off (the no-op provider) the stats handler would still
+	// build attributes and no-op spans and metrics for every call.
+	if _, off := opts.TracerProvider.(tracenoop.TracerProvider); !off {
+		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(opts.TracerProvider), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()))))
 	}
 	if opts.MaxRecvMsgSize > 0 {
 		serverOpts = append(serverOpts, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
