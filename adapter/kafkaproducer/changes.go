@@ -85,18 +85,7 @@ func NewChangePublisher(cfg Config, opts ...Option) (*ChangePublisher, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "gintoki-relay"
 	}
-	sc, err := cfg.saramaConfig()
-	if err != nil {
-		return nil, err
-	}
-	if o.tune != nil {
-		o.tune(sc)
-		sc.Producer.Return.Successes, sc.Producer.Return.Errors = true, true
-	}
-	if err := sc.Validate(); err != nil {
-		return nil, fmt.Errorf("kafka change publisher config: %w", err)
-	}
-	m, err := newMetrics(o.registerer)
+	sc, m, err := producerSetup(cfg, o, "kafka change publisher")
 	if err != nil {
 		return nil, err
 	}

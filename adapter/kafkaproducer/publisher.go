@@ -149,19 +149,7 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sc, err := cfg.saramaConfig()
-	if err != nil {
-		return nil, err
-	}
-	if o.tune != nil {
-		o.tune(sc)
-		// Without successes a SyncProducer cannot tell when a send ends.
-		sc.Producer.Return.Successes, sc.Producer.Return.Errors = true, true
-	}
-	if err := sc.Validate(); err != nil {
-		return nil, fmt.Errorf("kafka producer config: %w", err)
-	}
-	m, err := newMetrics(o.registerer)
+	sc, m, err := producerSetup(cfg, o, "kafka producer")
 	if err != nil {
 		return nil, err
 	}
@@ -500,4 +488,26 @@ func (m *metrics) record(topic string, err error) {
 		return
 	}
 	m.published.WithLabelValues(topic).Inc()
+}
+
+// producerSetup turns cfg and the options into a validated sarama config
+// and the metrics; both publishers (events, relay changes) start here.
+func producerSetup(cfg Config, o options, what string) (*sarama.Config, *metrics, error) {
+	sc, err := cfg.saramaConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.tune != nil {
+		o.tune(sc)
+		// Without successes a SyncProducer cannot tell when a send ends.
+		sc.Producer.Return.Successes, sc.Producer.Return.Errors = true, true
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%s config: %w", what, err)
+	}
+	m, err := newMetrics(o.registerer)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sc, m, nil
 }
