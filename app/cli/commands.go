@@ -40,17 +40,20 @@ type readNodeSettings struct {
 	rt    config.Runtime
 }
 
-func (r *readNodeSettings) register(s *config.Set, dbDefault string) {
+// register adds the read node's flags. A self-contained process (demo)
+// brings its own database and broker, so it takes only their tuning.
+func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	r.tel.Register(s)
 	r.http.Register(s, ":8080")
 	r.grpc.Register(s, ":9090")
-	if dbDefault == "" {
-		r.db.Register(s, "")
-	} else {
+	if selfContained {
 		r.db.RegisterTuning(s)
+		r.kafka.RegisterPolicy(s)
+	} else {
+		r.db.Register(s, "")
+		r.kafka.Register(s)
 	}
 	r.cache.Register(s)
-	r.kafka.Register(s)
 	r.rt.Register(s)
 }
 
@@ -79,7 +82,7 @@ func serveCommand() command {
 		summary: "Run the read node: HTTP + gRPC reads from the cache, filled from the database.",
 		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
 			var r readNodeSettings
-			r.register(s, "")
+			r.register(s, false)
 			return func() ([]fx.Option, error) {
 				opts := append(r.options(env), fx.Supply(r.kafka))
 				opts = append(opts, fx.Invoke(func(log *slog.Logger) {
@@ -100,7 +103,7 @@ func demoCommand() command {
 			var r readNodeSettings
 			var d demomod.Config
 			var f demomod.FeedConfig
-			r.register(s, "demo")
+			r.register(s, true)
 			s.String(&d.DBPath, "demo-db", "data/gintoki-demo.db", "SQLite file of the demo (created and seeded when absent)")
 			s.Int(&d.Products, "demo-products", 100000, "products seeded into a new demo database")
 			s.Int(&d.Warehouses, "demo-warehouses", 3, "warehouses seeded into a new demo database")
