@@ -50,14 +50,10 @@ type RowCodec struct {
 
 // colCodec is how one column is written.
 type colCodec struct {
-	name     string
-	kind     valueKind
-	optional bool
-	bits     int // BIT(n) width, FLOAT precision
-	scale    int // DECIMAL scale, fractional digits of temporal types
-	typ      string
-	logical  string
-	params   [][2]string
+	column // name, Connect type and schema, shared with the fixed tables' schemas
+	kind   valueKind
+	bits   int // BIT(n) width, FLOAT precision
+	scale  int // DECIMAL scale, fractional digits of temporal types
 }
 
 type valueKind uint8
@@ -122,11 +118,11 @@ func NewRowCodec(name, db, table string, cols []MySQLColumn, key []string) (*Row
 	c.keyName = prefix + ".Key"
 	c.envelopeSchema = c.appendEnvelopeSchema(nil, prefix+".Value", prefix+".Envelope")
 	if len(c.key) > 0 {
-		keyCols := make([]colCodec, len(c.key))
+		keyCols := make([]column, len(c.key))
 		for i, k := range c.key {
-			keyCols[i] = c.cols[k]
+			keyCols[i] = c.cols[k].column
 		}
-		c.keySchema = appendColumnsSchema(nil, keyCols, false, c.keyName, "")
+		c.keySchema = appendStructSchema(nil, keyCols, false, c.keyName, "")
 	}
 	return c, nil
 }
@@ -146,7 +142,7 @@ func joinName(parts ...string) string {
 }
 
 func newColCodec(col MySQLColumn) (colCodec, error) {
-	c := colCodec{name: col.Name, optional: col.Nullable, scale: col.Scale}
+	c := colCodec{column: column{name: col.Name, optional: col.Nullable}, scale: col.Scale}
 	switch t := strings.ToLower(col.Type); t {
 	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
 		c.kind, c.typ = kindSigned, signedType(t, col.Unsigned)
@@ -668,10 +664,14 @@ func appendZoned(b []byte, t time.Time, digits int) []byte {
 // appendEnvelopeSchema writes the envelope schema with this table's
 // before/after struct.
 func (c *RowCodec) appendEnvelopeSchema(b []byte, valueName, envelopeName string) []byte {
+	cols := make([]column, len(c.cols))
+	for i := range c.cols {
+		cols[i] = c.cols[i].column
+	}
 	b = append(b, `{"type":"struct","fields":[`...)
-	b = appendColumnsSchema(b, c.cols, true, valueName, "before")
+	b = appendStructSchema(b, cols, true, valueName, "before")
 	b = append(b, ',')
-	b = appendColumnsSchema(b, c.cols, true, valueName, "after")
+	b = appendStructSchema(b, cols, true, valueName, "after")
 	b = append(b, ',')
 	b = append(b, sourceSchema...)
 	b = append(b, ',')
@@ -679,48 +679,4 @@ func (c *RowCodec) appendEnvelopeSchema(b []byte, valueName, envelopeName string
 	b = append(b, `],"optional":false,"name":`...)
 	b = appendQuoted(b, envelopeName)
 	return append(b, `,"version":2}`...)
-}
-
-func appendColumnsSchema(b []byte, cols []colCodec, optional bool, name, field string) []byte {
-	b = append(b, `{"type":"struct","fields":[`...)
-	for i, c := range cols {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"type":"`...)
-		b = append(b, c.typ...)
-		b = append(b, `","optional":`...)
-		b = appendBool(b, c.optional)
-		if c.logical != "" {
-			b = append(b, `,"name":"`...)
-			b = append(b, c.logical...)
-			b = append(b, `","version":1`...)
-		}
-		if len(c.params) > 0 {
-			b = append(b, `,"parameters":{`...)
-			for j, p := range c.params {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				b = appendQuoted(b, p[0])
-				b = append(b, ':')
-				b = appendQuoted(b, p[1])
-			}
-			b = append(b, '}')
-		}
-		b = append(b, `,"field":`...)
-		b = appendQuoted(b, c.name)
-		b = append(b, '}')
-	}
-	b = append(b, `],"optional":`...)
-	b = appendBool(b, optional)
-	if name != "" {
-		b = append(b, `,"name":`...)
-		b = appendQuoted(b, name)
-	}
-	if field != "" {
-		b = append(b, `,"field":`...)
-		b = appendQuoted(b, field)
-	}
-	return append(b, '}')
 }

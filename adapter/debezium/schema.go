@@ -10,7 +10,8 @@ type column struct {
 	name     string
 	typ      string // Connect type: int8, int32, int64, string, ...
 	optional bool
-	logical  string // Connect logical type name, "" for none
+	logical  string      // Connect logical type name, "" for none
+	params   [][2]string // logical type parameters (DECIMAL scale, BIT length)
 }
 
 // table holds a table's default name and its columns, primary key first.
@@ -134,9 +135,21 @@ func appendStructSchema(b []byte, cols []column, optional bool, name, field stri
 			b = append(b, c.logical...)
 			b = append(b, `","version":1`...)
 		}
-		b = append(b, `,"field":"`...)
-		b = append(b, c.name...)
-		b = append(b, `"}`...)
+		if len(c.params) > 0 {
+			b = append(b, `,"parameters":{`...)
+			for j, p := range c.params {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendQuoted(b, p[0])
+				b = append(b, ':')
+				b = appendQuoted(b, p[1])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, `,"field":`...)
+		b = appendQuoted(b, c.name)
+		b = append(b, '}')
 	}
 	b = append(b, `],"optional":`...)
 	b = appendBool(b, optional)
