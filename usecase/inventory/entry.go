@@ -28,12 +28,6 @@ type EntryRow struct {
 	Deleted     bool // tombstone: the row was deleted at Version
 }
 
-// Reset empties e, keeping its memory for reuse.
-func (e *Entry) Reset() {
-	e.ExpiresAt = 0
-	e.Rows = e.Rows[:0]
-}
-
 // find returns the index of the row for warehouseID, or where it would be
 // inserted and false.
 func (e *Entry) find(warehouseID int64) (int, bool) {
