@@ -32,6 +32,7 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 		{"serve", "--db", "sqlite://x.db", "--db-max-open", "-1"},
 		{"serve", "--db", "postgres://nope"},
 		{"gateway", "--backend", ""},
+		{"serve", "--db", "sqlite://x.db", "--grpc-drain-period", "10s"},
 		{"seed", "--db", "sqlite://x.db", "--warehouses", "0"},
 		{"frobnicate"},
 	}
