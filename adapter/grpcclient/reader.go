@@ -61,8 +61,9 @@ func fromStatus(err error, op string) error {
 	case codes.NotFound:
 		return domain.NotFoundf("%s", msg)
 	case codes.Unavailable, codes.ResourceExhausted:
-		// Also what the transport says when it cannot reach any server.
-		return domain.Unavailablef("inventory service unavailable: %s", msg)
+		// The channel (package fleet) words UNAVAILABLE for callers: it
+		// says what failed and leaves addresses to the log.
+		return domain.Unavailablef("%s", msg)
 	case codes.DeadlineExceeded:
 		return wrapContextErr(op, msg, context.DeadlineExceeded)
 	case codes.Canceled:

@@ -176,7 +176,7 @@ func TestErrorsMapBackToDomain(t *testing.T) {
 		{"not found", failing(domain.NotFoundf("gone")), 42, ids,
 			domain.ErrNotFound, "product 42 not found"},
 		{"unavailable", failing(domain.Unavailablef("database is overloaded")), 42, ids,
-			domain.ErrUnavailable, "inventory service unavailable: database is overloaded"},
+			domain.ErrUnavailable, "database is overloaded"},
 		{"deadline from the reader", failing(context.DeadlineExceeded), 42, ids,
 			context.DeadlineExceeded, ""},
 		{"canceled from the reader", failing(context.Canceled), 42, ids,
