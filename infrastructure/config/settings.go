@@ -94,12 +94,21 @@ func (h *HTTP) Register(s *Set, defAddr string) {
 }
 
 // GRPC is the gRPC listener.
-type GRPC struct{ Addr string }
+type GRPC struct {
+	Addr        string
+	DrainPeriod time.Duration
+}
 
 // Register adds the gRPC flags.
 func (g *GRPC) Register(s *Set, defAddr string) {
 	s.String(&g.Addr, "grpc-addr", defAddr, "gRPC listen address")
-	s.Check(func() error { return checkAddr("--grpc-addr", g.Addr) })
+	s.Duration(&g.DrainPeriod, "grpc-drain-period", 2*time.Second, "at shutdown, how long the gRPC server keeps answering after its health turns NOT_SERVING, so clients watching it (the gateway) move away before it stops accepting calls; part of --shutdown-timeout")
+	s.Check(func() error {
+		if g.DrainPeriod < 0 {
+			return fmt.Errorf("--grpc-drain-period must not be negative, got %s", g.DrainPeriod)
+		}
+		return checkAddr("--grpc-addr", g.Addr)
+	})
 }
 
 // DB is the database connection and the guard in front of it.
