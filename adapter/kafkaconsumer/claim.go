@@ -24,6 +24,7 @@ const (
 	stockTable tableKind = iota
 	warehouseTable
 	controlTopic
+	heartbeatTopic
 )
 
 // ConsumeClaim handles one partition's messages, one at a time in offset
@@ -111,6 +112,8 @@ func newPartitionConsumer(c *Consumer, s sarama.ConsumerGroupSession, p changefe
 		pc.kind, pc.m = stockTable, c.stock
 	case c.cfg.WarehouseTopic:
 		pc.kind, pc.m = warehouseTable, c.warehouse
+	case c.cfg.HeartbeatTopic:
+		pc.kind, pc.m = heartbeatTopic, c.heartbeat
 	default:
 		pc.kind, pc.m = controlTopic, c.control
 	}
@@ -148,9 +151,15 @@ func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.Co
 		// Real loss shows as an out-of-range offset, a truncated log or a
 		// start past the expected offset, all reported as gaps elsewhere.
 		// Flushing at every hole would flush at every transaction.
-		if pc.kind == controlTopic {
+		switch pc.kind {
+		case controlTopic:
 			pc.command(ctx, m)
-		} else {
+		case heartbeatTopic:
+			// Whatever its value (Debezium's {"ts_ms":...}, with or
+			// without the schema wrapper), a record here is a sign of life.
+			pc.c.feed.Heartbeat()
+			pc.m.heartbeats.Inc()
+		default:
 			pc.handle(m)
 		}
 		pc.c.feed.Handled(pc.p, m.Offset)

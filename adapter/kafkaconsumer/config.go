@@ -31,6 +31,10 @@ type Config struct {
 	// ControlTopic carries fleet-wide commands (see fleetcontrol); created
 	// when missing; empty: none.
 	ControlTopic string
+	// HeartbeatTopic is where the source sends heartbeats (Debezium's
+	// __debezium-heartbeat.<prefix>); empty: none. Consumed once it exists:
+	// the source creates it with its first heartbeat.
+	HeartbeatTopic string
 	// ClientID names this client in broker logs and quotas; empty means "gintoki".
 	ClientID string
 	TLS      TLSConfig

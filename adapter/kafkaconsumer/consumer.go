@@ -16,7 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -45,12 +47,15 @@ const DefaultPollInterval = time.Second
 
 // Retry pacing. Variables so tests can shorten them.
 var (
-	retryMin      = 250 * time.Millisecond
-	retryMax      = 5 * time.Second
-	topicRetry    = 2 * time.Second
-	topicLogEvery = 30 * time.Second
-	poisonLogGap  = 10 * time.Second
-	errorLogGap   = 5 * time.Second
+	retryMin   = 250 * time.Millisecond
+	retryMax   = 5 * time.Second
+	topicRetry = 2 * time.Second
+	// heartbeatTopicCheck is how often a missing heartbeat topic is looked
+	// for: the source creates it with its first heartbeat.
+	heartbeatTopicCheck = 10 * time.Second
+	topicLogEvery       = 30 * time.Second
+	poisonLogGap        = 10 * time.Second
+	errorLogGap         = 5 * time.Second
 )
 
 // maxBatch bounds how many already-fetched messages one span covers.
@@ -69,10 +74,14 @@ type Consumer struct {
 	stock     *topicMetrics
 	warehouse *topicMetrics
 	control   *topicMetrics
+	heartbeat *topicMetrics
 	pollEvery time.Duration
-	// topics are those consumed: the tables', and the control topic once it
-	// is known to exist. Set before the run's goroutines start.
-	topics []string
+	// required are the topics that must exist: the tables' and the control
+	// topic once it does. topics are those consumed: required, and the
+	// heartbeat topic once it exists. Set by the run's goroutine before a
+	// session starts; sessions read them.
+	required []string
+	topics   []string
 
 	lifeMu sync.Mutex
 	cancel context.CancelFunc
@@ -196,14 +205,26 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 	if client == nil {
 		return
 	}
-	c.topics = c.cfg.tableTopics()
+	c.required = c.cfg.tableTopics()
 	if t := c.cfg.ControlTopic; t != "" {
 		c.control = c.metrics.forTopic(t)
 		if err := fleetcontrol.EnsureTopic(client, t); err != nil {
 			c.log.Warn("fleet control topic unavailable: a fleet-wide flush will not reach this instance; create the topic (1 partition) and restart",
 				"topic", t, "err", err)
 		} else {
-			c.topics = append(c.topics, t)
+			c.required = append(c.required, t)
+		}
+	}
+	c.topics = c.required
+	if t := c.cfg.HeartbeatTopic; t != "" {
+		c.heartbeat = c.metrics.forTopic(t)
+		if c.heartbeatTopicExists(client) {
+			c.subscribeHeartbeats()
+		} else {
+			c.feed.SourceHeartbeats(false)
+			c.log.Warn("the source sends no heartbeats: a stopped or stuck source (Debezium task, gintoki relay) goes unnoticed until --cache-ttl; "+
+				"set heartbeat.interval.ms (e.g. 1000) on the Debezium connector (gintoki relay sends them by default). "+
+				"Heartbeats are used as soon as their topic appears", "topic", t)
 		}
 	}
 	group, err := sarama.NewConsumerGroupFromClient(c.cfg.Group, client)
@@ -251,9 +272,9 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 // every rebalance and whenever the session breaks.
 func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group sarama.ConsumerGroup) {
 	h := &groupHandler{c: c, client: client}
-	topics := c.topics
 	b := backoff{min: retryMin, max: retryMax}
 	for ctx.Err() == nil {
+		topics := c.topics
 		if missing := c.missingTopics(client); len(missing) > 0 {
 			for _, t := range missing {
 				c.reportMissing(t)
@@ -263,9 +284,18 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 			}
 			continue
 		}
-		err := group.Consume(ctx, topics, h)
+		sessCtx, endSession := context.WithCancel(ctx)
+		var appeared atomic.Bool
+		watched := c.watchHeartbeatTopic(sessCtx, client, endSession, &appeared)
+		err := group.Consume(sessCtx, topics, h)
+		endSession()
+		<-watched
 		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			return
+		}
+		if appeared.Load() {
+			c.subscribeHeartbeats() // and join again with it
+			continue
 		}
 		if err != nil {
 			wait := b.next()
@@ -283,12 +313,53 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 // cannot be asked is not evidence that a topic is missing.
 func (c *Consumer) missingTopics(client sarama.Client) []string {
 	var missing []string
-	for _, t := range c.topics {
+	for _, t := range c.required {
 		if err := client.RefreshMetadata(t); errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			missing = append(missing, t)
 		}
 	}
 	return missing
+}
+
+func (c *Consumer) heartbeatTopicExists(client sarama.Client) bool {
+	return !errors.Is(client.RefreshMetadata(c.cfg.HeartbeatTopic), sarama.ErrUnknownTopicOrPartition)
+}
+
+func (c *Consumer) subscribeHeartbeats() {
+	c.topics = append(slices.Clip(c.required), c.cfg.HeartbeatTopic)
+	c.feed.SourceHeartbeats(true)
+	c.log.Info("source heartbeats consumed: a source silent for --max-staleness is treated like a lost broker", "topic", c.cfg.HeartbeatTopic)
+}
+
+// watchHeartbeatTopic, while the heartbeat topic is configured but not
+// consumed, looks for it every heartbeatTopicCheck and, once it exists, sets
+// appeared and ends the session (endSession) so the next one consumes it.
+// The returned channel closes when the watch is over (at the latest when ctx
+// ends).
+func (c *Consumer) watchHeartbeatTopic(ctx context.Context, client sarama.Client, endSession context.CancelFunc, appeared *atomic.Bool) <-chan struct{} {
+	done := make(chan struct{})
+	if c.cfg.HeartbeatTopic == "" || slices.Contains(c.topics, c.cfg.HeartbeatTopic) {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(heartbeatTopicCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if c.heartbeatTopicExists(client) {
+					appeared.Store(true)
+					endSession()
+					return
+				}
+			}
+		}
+	}()
+	return done
 }
 
 func (c *Consumer) reportMissing(topic string) {

@@ -119,6 +119,9 @@ type fakeFeed struct {
 	gaps      []gapCall
 	missing   []string
 	violation []string
+	// SourceHeartbeats calls and heartbeats.
+	heartbeatsOn []bool
+	heartbeats   int
 }
 
 func newFakeFeed() *fakeFeed {
@@ -173,6 +176,26 @@ func (f *fakeFeed) TopicMissing(topic string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.missing = append(f.missing, topic)
+}
+
+func (f *fakeFeed) SourceHeartbeats(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.heartbeatsOn = append(f.heartbeatsOn, on)
+}
+
+func (f *fakeFeed) Heartbeat() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.heartbeats++
+}
+
+// heartbeatState returns what SourceHeartbeats said, in order, and how many
+// heartbeats arrived.
+func (f *fakeFeed) heartbeatState() ([]bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.heartbeatsOn), f.heartbeats
 }
 
 func (f *fakeFeed) sessionStarts() []sessionStart {

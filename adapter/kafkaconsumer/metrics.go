@@ -18,6 +18,7 @@ const (
 	LagName              = "gintoki_cdc_consumer_lag"
 	LastContactName      = "gintoki_cdc_last_contact_timestamp_seconds"
 	outcomeTombstone     = "tombstone"
+	outcomeHeartbeat     = "heartbeat"
 	outcomePoison        = "poison"
 	outcomeSkipped       = "skipped"
 	stalenessBucketCount = 16
@@ -34,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: EventsTotalName,
-			Help: "Change events consumed, by topic and outcome (applied, older, marked, flushed, tombstone, poison, skipped).",
+			Help: "Change events consumed, by topic and outcome (applied, older, marked, flushed, tombstone, heartbeat, poison, skipped).",
 		}, []string{"topic", "outcome"}),
 		staleness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: StalenessName,
@@ -90,24 +91,26 @@ func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C,
 // topicMetrics holds the children of one topic, resolved once so the
 // per-message path does no label lookups.
 type topicMetrics struct {
-	topic     string
-	events    *prometheus.CounterVec
-	byOutcome map[inventory.Outcome]prometheus.Counter
-	tombstone prometheus.Counter
-	poison    prometheus.Counter
-	skipped   prometheus.Counter
-	staleness prometheus.Observer
+	topic      string
+	events     *prometheus.CounterVec
+	byOutcome  map[inventory.Outcome]prometheus.Counter
+	tombstone  prometheus.Counter
+	heartbeats prometheus.Counter
+	poison     prometheus.Counter
+	skipped    prometheus.Counter
+	staleness  prometheus.Observer
 }
 
 func (m *metrics) forTopic(topic string) *topicMetrics {
 	tm := &topicMetrics{
-		topic:     topic,
-		events:    m.events,
-		byOutcome: make(map[inventory.Outcome]prometheus.Counter, 4),
-		tombstone: m.events.WithLabelValues(topic, outcomeTombstone),
-		poison:    m.events.WithLabelValues(topic, outcomePoison),
-		skipped:   m.events.WithLabelValues(topic, outcomeSkipped),
-		staleness: m.staleness.WithLabelValues(topic),
+		topic:      topic,
+		events:     m.events,
+		byOutcome:  make(map[inventory.Outcome]prometheus.Counter, 4),
+		tombstone:  m.events.WithLabelValues(topic, outcomeTombstone),
+		heartbeats: m.events.WithLabelValues(topic, outcomeHeartbeat),
+		poison:     m.events.WithLabelValues(topic, outcomePoison),
+		skipped:    m.events.WithLabelValues(topic, outcomeSkipped),
+		staleness:  m.staleness.WithLabelValues(topic),
 	}
 	for _, o := range []inventory.Outcome{inventory.Applied, inventory.Older, inventory.Marked, inventory.Flushed} {
 		tm.byOutcome[o] = m.events.WithLabelValues(topic, o.String())

@@ -40,4 +40,9 @@ type Feed interface {
 	Gap(p changefeed.Partition, reason string)
 	// TopicMissing: a configured topic does not exist.
 	TopicMissing(topic string)
+	// SourceHeartbeats: whether the source's heartbeat topic exists, i.e.
+	// whether silence of the source can be measured.
+	SourceHeartbeats(on bool)
+	// Heartbeat: a heartbeat of the source arrived.
+	Heartbeat()
 }

@@ -290,9 +290,17 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 		t.Fatalf("a short outage cost %v queries: the cache was dropped", q)
 	}
 
-	// Long outage: not ready within max-staleness + 10s, reads bypass the cache.
+	// Long outage: the cache is flushed and bypassed within max-staleness +
+	// 10s; the node stays ready (the outage is the whole fleet's) and
+	// answers from the database.
 	r.stopBroker()
-	waitFor(t, 14*time.Second, "not ready after max-staleness", func() bool { return !ready(base) })
+	waitFor(t, 14*time.Second, "bypass after max-staleness", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 1 })
+	if !ready(base) || metricValue(t, base, "gintoki_ready") != 1 {
+		t.Fatal("a started node went not ready in a feed outage")
+	}
+	if metricValue(t, base, "gintoki_cdc_state") != 3 {
+		t.Fatalf("state %v during the outage, want 3 (stale)", metricValue(t, base, "gintoki_cdc_state"))
+	}
 	q2 := dbQueries(t, base)
 	if code, body := get(t, base+"/cache?product_id=1"); code != 200 || body != inv(1, "WH-A=12", "WH-B=5") {
 		t.Fatalf("bypassed read: %d %s (the DB still holds the original row)", code, body)
@@ -301,5 +309,5 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 		t.Fatal("read during the outage did not go to the database")
 	}
 	r.startBroker()
-	waitFor(t, 20*time.Second, "ready again", func() bool { return ready(base) })
+	waitFor(t, 20*time.Second, "the cache in use again", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 0 })
 }

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/infrastructure/config"
@@ -38,19 +39,38 @@ func newTracker(cfg config.Kafka, svc *inventory.Service, reg prometheus.Registe
 		return nil, nil
 	}
 	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"))
-	if err := telemetry.GaugeFunc(reg, "gintoki_cdc_state", "Change feed state: 0 starting, 1 catching up, 2 live, 3 stale (cache bypassed).",
-		func() float64 { return float64(t.State()) }); err != nil {
-		return nil, err
+	for _, g := range []struct {
+		name, help string
+		value      func() float64
+	}{
+		{"gintoki_cdc_state", "Change feed state: 0 starting, 1 catching up, 2 live, 3 stale (cache bypassed).",
+			func() float64 { return float64(t.State()) }},
+		{"gintoki_cdc_source_heartbeats", "1 when the source sends heartbeats (their topic exists), so a silent source is noticed; 0 when they are off.",
+			func() float64 {
+				if _, on := t.HeartbeatAge(); on {
+					return 1
+				}
+				return 0
+			}},
+		{"gintoki_cdc_heartbeat_age_seconds", "Seconds since the source's last heartbeat arrived (or since they were first expected).",
+			func() float64 { age, _ := t.HeartbeatAge(); return age.Seconds() }},
+	} {
+		if err := telemetry.GaugeFunc(reg, g.name, g.help, g.value); err != nil {
+			return nil, err
+		}
 	}
 	return t, nil
 }
 
+// readinessCondition ends the start gap once the feed has been live; what
+// the feed does later shows in the cache bypass, not in readiness (see
+// usecase/readiness).
 func readinessCondition(t *changefeed.Tracker) readiness.Condition {
 	return func() error {
 		if t == nil {
 			return nil
 		}
-		return t.Ready()
+		return t.Started()
 	}
 }
 
@@ -85,7 +105,8 @@ func run(lc fx.Lifecycle, p Params) error {
 		ClientID:       p.Kafka.ClientID,
 		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "stock_items"),
 		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
-		ControlTopic:   controlTopic(p.Kafka),
+		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
+		HeartbeatTopic: derivedTopic(p.Kafka.HeartbeatTopic, debezium.HeartbeatTopic(p.Kafka.TopicPrefix)),
 		TLS: kafkaconsumer.TLSConfig{Enable: p.Kafka.TLS, CAFile: p.Kafka.TLSCAFile, CertFile: p.Kafka.TLSCertFile,
 			KeyFile: p.Kafka.TLSKeyFile, InsecureSkipVerify: p.Kafka.TLSInsecureSkipVer},
 		SASL: kafkaconsumer.SASLConfig{Mechanism: p.Kafka.SASLMechanism, User: p.Kafka.SASLUser, Password: p.Kafka.SASLPassword},
@@ -101,7 +122,8 @@ func run(lc fx.Lifecycle, p Params) error {
 	lc.Append(fx.Hook{
 		OnStart: func(startCtx context.Context) error {
 			p.Log.Info("change feed starting", "brokers", cfg.Brokers, "group", cfg.Group,
-				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic, "max_staleness", p.Kafka.MaxStaleness)
+				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic,
+				"heartbeat_topic", cfg.HeartbeatTopic, "max_staleness", p.Kafka.MaxStaleness)
 			go tick(ctx, ticked, p.Tracker)
 			return consumer.Start(startCtx)
 		},
@@ -114,15 +136,15 @@ func run(lc fx.Lifecycle, p Params) error {
 	return nil
 }
 
-// controlTopic is the fleet control topic of the configuration, "" for none.
-func controlTopic(k config.Kafka) string {
-	switch k.ControlTopic {
+// derivedTopic reads a topic flag: "" is the default name, "off" none.
+func derivedTopic(flag, def string) string {
+	switch flag {
 	case "":
-		return fleetcontrol.Topic(k.TopicPrefix)
+		return def
 	case "off":
 		return ""
 	}
-	return k.ControlTopic
+	return flag
 }
 
 // tick lets the tracker notice silence: staleness is measured, not reported.

@@ -3,6 +3,7 @@
 package gatewaymod
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/grpcclient/fleet"
 	"github.com/gintoki/gintoki/adapter/httpapi"
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 )
 
 // Config is the gateway's backends.
@@ -54,5 +56,12 @@ func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider, reg prometheus.R
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	lc.Append(fx.StopHook(f.Close))
-	return f, nil
+	err = telemetry.GaugeFunc(reg, "gintoki_ready", "1 when the gateway takes traffic (at least one read node SERVING), else 0.",
+		func() float64 {
+			if f.Ready(context.Background()) == nil {
+				return 1
+			}
+			return 0
+		})
+	return f, err
 }

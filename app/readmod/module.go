@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
 	"github.com/gintoki/gintoki/infrastructure/config"
@@ -20,20 +22,30 @@ import (
 var Module = fx.Module("readpath",
 	fx.Provide(
 		provideService,
-		fx.Annotate(newChecker, fx.ParamTags(``, `group:"readiness"`)),
+		fx.Annotate(newChecker, fx.ParamTags(``, ``, ``, `group:"readiness"`)),
 	),
 )
 
-func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, error) {
+func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, *backgroundJobs, error) {
 	svc, cleanup, err := newReadPath(p.Cache, p.DB, p.Repo, p.Registerer, p.Log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	loader := newBackgroundJobs(svc, p.Log, p.Cache, p.Repo)
+	if err := telemetry.GaugeFunc(p.Registerer, "gintoki_cache_bypassed",
+		"1 while reads bypass the cache and go to the database (the change feed not live: starting, catching up, or stale), else 0.",
+		func() float64 {
+			if svc.CacheEnabled() && !svc.CacheUsable() {
+				return 1
+			}
+			return 0
+		}); err != nil {
+		return nil, nil, err
+	}
 	if svc.CacheEnabled() && p.Cache.InspectInterval > 0 {
 		m, err := telemetry.NewInspectorMetrics(p.Registerer)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		loader.inspector = m
 	}
@@ -48,17 +60,37 @@ func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, error) {
 	if !svc.CacheEnabled() {
 		p.Log.Info("cache disabled: every read queries the database")
 	}
-	return svc, nil
+	return svc, loader, nil
 }
 
-func newChecker(svc *inventory.Service, conds []readiness.Condition) *readiness.Checker {
-	all := append([]readiness.Condition{func() error {
+// newChecker applies the readiness policy (see usecase/readiness): the
+// start gap is the directory, the change feed caught up once (the
+// "readiness" group) and the prewarm; after it the node is ready while its
+// cache or its database can answer.
+func newChecker(svc *inventory.Service, cache config.Cache, jobs *backgroundJobs, conds []readiness.Condition, reg prometheus.Registerer) (*readiness.Checker, error) {
+	startup := append([]readiness.Condition{func() error {
 		if !svc.Directory().Loaded() {
 			return errors.New("warehouse directory not loaded yet")
 		}
 		return nil
 	}}, conds...)
-	return readiness.New(svc, 2*time.Second, all...)
+	if svc.CacheEnabled() && cache.Prewarm != 0 {
+		startup = append(startup, func() error {
+			if !jobs.prewarmed.Load() {
+				return errors.New("cache prewarm not finished")
+			}
+			return nil
+		})
+	}
+	c := readiness.New(svc, 2*time.Second, svc.CacheUsable, startup...)
+	err := telemetry.GaugeFunc(reg, "gintoki_ready", "1 when the instance takes traffic (/readyz answers 200), else 0.",
+		func() float64 {
+			if c.Ready(context.Background()) == nil {
+				return 1
+			}
+			return 0
+		})
+	return c, err
 }
 
 // backgroundJobs are the read path's chores: load the warehouse directory
@@ -71,6 +103,8 @@ type backgroundJobs struct {
 	pager inventory.ProductPager
 	// inspector is nil when the consistency inspector is off.
 	inspector *telemetry.InspectorMetrics
+	// prewarmed: the prewarm is over (done, failed, or not asked for).
+	prewarmed atomic.Bool
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -102,6 +136,7 @@ func (l *backgroundJobs) start() {
 		if l.cache.Enabled && l.cache.Prewarm != 0 {
 			l.prewarm(ctx)
 		}
+		l.prewarmed.Store(true)
 		if l.inspector != nil {
 			go l.inspect(ctx)
 		}

@@ -29,8 +29,9 @@ const (
 	CatchingUp
 	// Live: caught up; the cache is used and filled.
 	Live
-	// Stale: the broker has been silent longer than the staleness bound;
-	// the cache was flushed and reads bypass it.
+	// Stale: the broker, or the source behind it (its heartbeats), has
+	// been silent longer than the staleness bound; the cache was flushed
+	// and reads bypass it.
 	Stale
 )
 
@@ -55,6 +56,14 @@ type Tracker struct {
 	lastContact time.Time
 	missing     map[string]time.Time
 	gaps        int
+	// beenLive: the feed was live once; the start gap is over for good.
+	beenLive bool
+	// Source heartbeats: expected once the source is known to send them;
+	// lastHeartbeat is when the latest arrived (or when they began to be
+	// expected), staleSince when the feed went stale.
+	heartbeats    bool
+	lastHeartbeat time.Time
+	staleSince    time.Time
 }
 
 // NewTracker returns a tracker in the Starting state; it turns the cache off
@@ -107,7 +116,7 @@ func (t *Tracker) Contact(ends map[Partition]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lastContact = t.now()
-	if t.state == Stale {
+	if t.state == Stale && (!t.heartbeats || t.lastHeartbeat.After(t.staleSince)) {
 		// Back in touch: catch up with what the broker holds now before
 		// trusting the cache again.
 		for p, e := range ends {
@@ -146,6 +155,34 @@ func (t *Tracker) TopicMissing(topic string) {
 	t.missing[topic] = t.now()
 }
 
+// SourceHeartbeats records whether the source sends heartbeats (its
+// heartbeat topic exists). From then on, no heartbeat for the staleness
+// bound counts like a lost broker: the source may be stopped or stuck, and
+// the cache would never see a write made meanwhile.
+func (t *Tracker) SourceHeartbeats(on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if on && !t.heartbeats {
+		t.lastHeartbeat = t.now() // the bound starts now
+	}
+	t.heartbeats = on
+}
+
+// Heartbeat records a heartbeat of the source.
+func (t *Tracker) Heartbeat() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastHeartbeat = t.now()
+}
+
+// HeartbeatAge is how long ago the source's last heartbeat arrived (or
+// heartbeats began to be expected); on is false while none are expected.
+func (t *Tracker) HeartbeatAge() (age time.Duration, on bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.now().Sub(t.lastHeartbeat), t.heartbeats
+}
+
 // Tick checks the staleness bound; call it periodically.
 func (t *Tracker) Tick() {
 	t.mu.Lock()
@@ -153,8 +190,13 @@ func (t *Tracker) Tick() {
 	if t.state == Stale || t.state == Starting {
 		return
 	}
-	if silent := t.now().Sub(t.lastContact); silent > t.maxStaleness {
+	now := t.now()
+	if silent := now.Sub(t.lastContact); silent > t.maxStaleness {
 		t.setState(Stale, fmt.Sprintf("no broker contact for %s (max staleness %s)", silent.Round(time.Second), t.maxStaleness))
+		return
+	}
+	if silent := now.Sub(t.lastHeartbeat); t.heartbeats && silent > t.maxStaleness {
+		t.setState(Stale, fmt.Sprintf("no source heartbeat for %s (max staleness %s): the source (Debezium, gintoki relay) is stopped or stuck", silent.Round(time.Second), t.maxStaleness))
 	}
 }
 
@@ -170,6 +212,18 @@ func (t *Tracker) Gaps() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.gaps
+}
+
+// Started returns nil once the feed has been live (the start gap is over,
+// and stays over whatever happens to the feed later), or why not yet.
+func (t *Tracker) Started() error {
+	t.mu.Lock()
+	beenLive := t.beenLive
+	t.mu.Unlock()
+	if beenLive {
+		return nil
+	}
+	return t.Ready()
 }
 
 // Ready returns nil when the feed is live, or why it is not.
@@ -190,8 +244,15 @@ func (t *Tracker) Ready() error {
 	case Starting:
 		return fmt.Errorf("change feed: waiting for partitions")
 	case Stale:
-		return fmt.Errorf("change feed: broker unreachable for %s (max staleness %s); serving from the database",
-			t.now().Sub(t.lastContact).Round(time.Second), t.maxStaleness)
+		if silent := t.now().Sub(t.lastContact); silent > t.maxStaleness {
+			return fmt.Errorf("change feed: broker unreachable for %s (max staleness %s); serving from the database",
+				silent.Round(time.Second), t.maxStaleness)
+		}
+		if t.heartbeats && !t.lastHeartbeat.After(t.staleSince) {
+			return fmt.Errorf("change feed: no source heartbeat for %s (max staleness %s); serving from the database",
+				t.now().Sub(t.lastHeartbeat).Round(time.Second), t.maxStaleness)
+		}
+		return fmt.Errorf("change feed: stale; serving from the database until caught up")
 	}
 	behind := 0
 	for _, p := range t.owned {
@@ -227,8 +288,10 @@ func (t *Tracker) setState(s State, why string) {
 	t.state = s
 	switch s {
 	case Live:
+		t.beenLive = true
 		t.cache.SetCacheUsable(true)
 	case Stale:
+		t.staleSince = t.now()
 		t.cache.SetCacheUsable(false)
 	}
 }

@@ -150,3 +150,95 @@ func TestStartingNeverGoesStale(t *testing.T) {
 		t.Fatal("unexpected state")
 	}
 }
+
+func goLive(t *testing.T, tr *Tracker) {
+	t.Helper()
+	tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 0}, map[Partition]int64{p0: 0}, true)
+	if tr.State() != Live {
+		t.Fatalf("state %v, want live", tr.State())
+	}
+}
+
+// A source that stops sending heartbeats (Debezium's task crashed, the relay
+// lost the binlog or was stopped) while the broker answers is treated like
+// a lost broker: flushed, bypassed, stale, until heartbeats flow again and
+// the feed has caught up.
+func TestSilentSourceGoesStaleAndRecoversWithItsHeartbeats(t *testing.T) {
+	tr, c, clk := newTracker()
+	tr.SourceHeartbeats(true)
+	goLive(t, tr)
+	for i := 0; i < 25; i++ { // heartbeats every second, broker answering
+		clk.advance(time.Second)
+		tr.Heartbeat()
+		tr.Contact(map[Partition]int64{p0: 0})
+		tr.Tick()
+	}
+	if tr.State() != Live {
+		t.Fatalf("state %v while heartbeats flow", tr.State())
+	}
+	for i := 0; i < 31; i++ { // the source stops; the broker still answers
+		clk.advance(time.Second)
+		tr.Contact(map[Partition]int64{p0: 0})
+		tr.Tick()
+	}
+	if tr.State() != Stale || c.usable || c.flushes == 0 {
+		t.Fatalf("state %v usable %v flushes %d: a silent source must flush and bypass", tr.State(), c.usable, c.flushes)
+	}
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "no source heartbeat") {
+		t.Fatalf("ready %v, want the silent source named", err)
+	}
+	if age, on := tr.HeartbeatAge(); !on || age < 30*time.Second {
+		t.Fatalf("heartbeat age %s on %v", age, on)
+	}
+	// Broker contact alone does not end it; a heartbeat does, then catch-up.
+	clk.advance(time.Second)
+	tr.Contact(map[Partition]int64{p0: 3})
+	if tr.State() != Stale {
+		t.Fatal("left stale without a heartbeat")
+	}
+	tr.Heartbeat()
+	tr.Contact(map[Partition]int64{p0: 3})
+	if tr.State() != CatchingUp {
+		t.Fatalf("state %v after the heartbeat, want catching up", tr.State())
+	}
+	tr.Handled(p0, 2)
+	if tr.State() != Live || !c.usable {
+		t.Fatalf("state %v usable %v after catching up", tr.State(), c.usable)
+	}
+}
+
+// Without heartbeats (the topic does not exist) silence of the source goes
+// unnoticed by design: only the broker bound applies.
+func TestNoHeartbeatsExpectedNoSourceBound(t *testing.T) {
+	tr, _, clk := newTracker()
+	goLive(t, tr)
+	for i := 0; i < 60; i++ {
+		clk.advance(time.Second)
+		tr.Contact(map[Partition]int64{p0: 0})
+		tr.Tick()
+	}
+	if tr.State() != Live {
+		t.Fatalf("state %v without heartbeats expected", tr.State())
+	}
+	if _, on := tr.HeartbeatAge(); on {
+		t.Fatal("heartbeats reported as expected")
+	}
+}
+
+// Started ends the start gap once, for good: a feed outage later does not
+// bring it back (the node keeps taking traffic, from the database).
+func TestStartedLatchesOnceLive(t *testing.T) {
+	tr, _, clk := newTracker()
+	if tr.Started() == nil {
+		t.Fatal("started before any partition")
+	}
+	goLive(t, tr)
+	clk.advance(time.Minute) // the broker goes away
+	tr.Tick()
+	if tr.State() != Stale || tr.Ready() == nil {
+		t.Fatalf("state %v: want stale", tr.State())
+	}
+	if err := tr.Started(); err != nil {
+		t.Fatalf("start gap back after an outage: %v", err)
+	}
+}

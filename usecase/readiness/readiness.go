@@ -1,11 +1,21 @@
-// Package readiness decides whether an instance should receive traffic:
-// its database answers, its warehouse directory is loaded, and (when it has
-// one) its change feed is caught up.
+// Package readiness decides whether an instance should receive traffic.
+//
+// The policy serves two needs at once. A node in its own start gap (its
+// warehouse directory not loaded, its change feed not yet caught up once,
+// its prewarm not done) takes no traffic: it would answer from the database
+// alone and hand the load balancer a slow node. But once started, a node
+// stays ready through problems the whole fleet shares: when the feed goes
+// away (broker or source) it bypasses its cache and answers from the
+// database, and when the database goes away it answers what its cache
+// holds. Pulling every node out of the load balancer then would turn a Kafka
+// or database blip into a full outage. A started node is not ready only when
+// it can answer nothing: cache bypassed and database unreachable.
 package readiness
 
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -14,40 +24,77 @@ type Database interface {
 	Ping(ctx context.Context) error
 }
 
-// Condition is one more thing that must hold, e.g. "change feed caught up".
-// It returns nil when satisfied, or why not.
+// Condition is one thing that must hold, e.g. "change feed caught up". It
+// returns nil when satisfied, or why not.
 type Condition func() error
 
-// Checker combines the database ping with extra conditions.
+// Checker applies the policy. It is safe for concurrent use.
 type Checker struct {
-	db         Database
-	conditions []Condition
-	timeout    time.Duration
+	db      Database
+	timeout time.Duration
+	startup []Condition
+	// cacheAnswers reports whether reads are served from the cache (nil:
+	// the node has none).
+	cacheAnswers func() bool
+
+	mu      sync.Mutex
+	started bool
+	// last is the latest verdict and when it was reached: probes, the gRPC
+	// health mirror and the metric share it instead of pinging each time.
+	last   error
+	lastAt time.Time
+	now    func() time.Time
 }
 
-// New returns a checker; timeout bounds the database ping.
-func New(db Database, timeout time.Duration, conditions ...Condition) *Checker {
-	return &Checker{db: db, conditions: conditions, timeout: timeout}
+// reuseFor is how long a verdict is reused.
+const reuseFor = 500 * time.Millisecond
+
+// New returns a checker. startup conditions must all hold once; after that
+// they are not asked again. cacheAnswers may be nil. timeout bounds the
+// database ping.
+func New(db Database, timeout time.Duration, cacheAnswers func() bool, startup ...Condition) *Checker {
+	return &Checker{db: db, timeout: timeout, startup: startup, cacheAnswers: cacheAnswers, now: time.Now}
 }
 
-// Add appends a condition; used by modules that start after the checker exists.
-func (c *Checker) Add(cond Condition) { c.conditions = append(c.conditions, cond) }
+// AddStartup appends a start-gap condition; used by modules that start after
+// the checker exists.
+func (c *Checker) AddStartup(cond Condition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.startup = append(c.startup, cond)
+}
 
-// Ready returns nil when the instance can take traffic, or the first reason
-// it cannot.
+// Ready returns nil when the instance should take traffic, or why not.
 func (c *Checker) Ready(ctx context.Context) error {
-	for _, cond := range c.conditions {
-		if err := cond(); err != nil {
-			return err
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := c.now(); !c.lastAt.IsZero() && now.Sub(c.lastAt) < reuseFor {
+		return c.last
+	}
+	c.last, c.lastAt = c.evaluate(ctx), c.now()
+	return c.last
+}
+
+func (c *Checker) evaluate(ctx context.Context) error {
+	if !c.started {
+		for _, cond := range c.startup {
+			if err := cond(); err != nil {
+				return err
+			}
 		}
+		c.started = true
 	}
 	if c.db == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if err := c.db.Ping(ctx); err != nil {
-		return fmt.Errorf("database unreachable: %w", err)
+	err := c.db.Ping(ctx)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if c.cacheAnswers != nil && c.cacheAnswers() {
+		return nil // cached products still answer; misses fail fast with 503
+	}
+	return fmt.Errorf("database unreachable and no cache to answer from: %w", err)
 }

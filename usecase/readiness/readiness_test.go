@@ -10,23 +10,60 @@ import (
 
 type fakeDB struct{ err error }
 
-func (f fakeDB) Ping(context.Context) error { return f.err }
+func (f *fakeDB) Ping(context.Context) error { return f.err }
 
-func TestReady(t *testing.T) {
-	notCaughtUp := func() error { return errors.New("change feed not caught up") }
-	cases := []struct {
-		name  string
-		c     *Checker
-		wantE string
-	}{
-		{"all good", New(fakeDB{}, time.Second), ""},
-		{"db down", New(fakeDB{errors.New("connection refused")}, time.Second), "database unreachable: connection refused"},
-		{"condition fails first", New(fakeDB{}, time.Second, notCaughtUp), "change feed not caught up"},
-	}
-	for _, tc := range cases {
-		err := tc.c.Ready(context.Background())
-		if tc.wantE == "" && err != nil || tc.wantE != "" && (err == nil || !strings.Contains(err.Error(), tc.wantE)) {
-			t.Errorf("%s: err %v, want %q", tc.name, err, tc.wantE)
+// flag is a condition or cache state a test moves.
+type flag struct{ err error }
+
+func (f *flag) cond() error { return f.err }
+
+func TestReadinessPolicy(t *testing.T) {
+	db := &fakeDB{}
+	feedLive := &flag{err: errors.New("change feed: catching up")}
+	cacheOn := true
+	clock := time.Unix(1_700_000_000, 0)
+	c := New(db, time.Second, func() bool { return cacheOn }, feedLive.cond)
+	c.now = func() time.Time { return clock }
+	check := func(step, want string) {
+		t.Helper()
+		clock = clock.Add(time.Second) // past the reuse window
+		err := c.Ready(context.Background())
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Fatalf("%s: ready %v, want %q", step, err, want)
 		}
+	}
+	check("start gap: the feed not caught up yet", "catching up")
+	db.err = errors.New("connection refused")
+	feedLive.err = nil
+	cacheOn = false
+	check("started, but neither cache nor database answers", "database unreachable and no cache")
+	db.err = nil
+	check("started", "")
+	// A fleet-wide feed problem: the cache is bypassed, the database answers.
+	feedLive.err = errors.New("change feed: broker unreachable")
+	check("feed away after the start: serving from the database", "")
+	// A fleet-wide database problem: the cache answers what it holds.
+	feedLive.err, cacheOn, db.err = nil, true, errors.New("connection refused")
+	check("database away, cache in use", "")
+}
+
+// The verdict is shared for a moment: probes and the metric do not each
+// ping the database.
+func TestVerdictReusedBriefly(t *testing.T) {
+	db := &fakeDB{}
+	clock := time.Unix(1_700_000_000, 0)
+	c := New(db, time.Second, nil)
+	c.now = func() time.Time { return clock }
+	if c.Ready(context.Background()) != nil {
+		t.Fatal("not ready")
+	}
+	db.err = errors.New("down")
+	clock = clock.Add(100 * time.Millisecond)
+	if c.Ready(context.Background()) != nil {
+		t.Fatal("verdict not reused within the window")
+	}
+	clock = clock.Add(time.Second)
+	if c.Ready(context.Background()) == nil {
+		t.Fatal("verdict reused past the window")
 	}
 }

@@ -1,0 +1,74 @@
+package kafkaconsumer
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
+	"github.com/gintoki/gintoki/usecase/changefeed"
+)
+
+const testHeartbeatTopic = "__debezium-heartbeat.dbz"
+
+func withHeartbeats(topic string) harnessOption {
+	return func(c *Config, _ *Options) { c.HeartbeatTopic = topic }
+}
+
+// The source creates its heartbeat topic with its first heartbeat, which may
+// be after this instance started: until then heartbeats are reported off;
+// once it exists the consumer joins again with it, reports them on, and
+// every record on it is a heartbeat (never poison), without a gap.
+func TestHeartbeatTopicConsumedOnceItAppears(t *testing.T) {
+	old := heartbeatTopicCheck
+	heartbeatTopicCheck = 100 * time.Millisecond
+	t.Cleanup(func() { heartbeatTopicCheck = old })
+
+	b := standardBroker(t)
+	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
+	h.start(t)
+	h.waitSessions(t, 1)
+	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false}) {
+		t.Fatalf("SourceHeartbeats calls %v, want [false] while the topic is missing", on)
+	}
+
+	if err := kafkabroker.CreateTopics(b.Addrs(), 1, testHeartbeatTopic); err != nil {
+		t.Fatal(err)
+	}
+	hb := changefeed.Partition{Topic: testHeartbeatTopic, Partition: 0}
+	waitFor(t, 15*time.Second, "a session with the heartbeat partition", func() bool {
+		s := h.feed.sessionStarts()
+		return slices.Contains(s[len(s)-1].assigned, hb) && s[len(s)-1].complete
+	})
+	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false, true}) {
+		t.Fatalf("SourceHeartbeats calls %v, want [false true]", on)
+	}
+	p := newProducer(t, b.Addrs())
+	for i := 0; i < 3; i++ {
+		key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), i == 1)
+		p.send(testHeartbeatTopic, 0, key, value)
+	}
+	p.send(testHeartbeatTopic, 0, []byte("?"), []byte("anything at all")) // still a sign of life
+	waitFor(t, 10*time.Second, "four heartbeats", func() bool { _, n := h.feed.heartbeatState(); return n == 4 })
+	if got := h.events(testHeartbeatTopic, "heartbeat"); got != 4 {
+		t.Errorf("heartbeat events %v, want 4", got)
+	}
+	if got := h.events(testHeartbeatTopic, "poison"); got != 0 {
+		t.Errorf("heartbeats counted as poison: %v", got)
+	}
+	if g := h.feed.gapList(); len(g) != 0 {
+		t.Errorf("gaps %v: a heartbeat partition first owned later is no gap", g)
+	}
+}
+
+func TestHeartbeatTopicThereAtStart(t *testing.T) {
+	t.Parallel()
+	b := standardBroker(t, kafkabroker.Topics(1, testHeartbeatTopic))
+	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
+	h.start(t)
+	h.waitSessions(t, 1)
+	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{true}) {
+		t.Fatalf("SourceHeartbeats calls %v, want [true]", on)
+	}
+}
