@@ -4,6 +4,12 @@ GO       ?= go
 BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
+# Stamped into the binary (gintoki version, gintoki_build_info); empty outside
+# a git checkout, where the Go toolchain's own build info is used instead.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
+LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
 .PHONY: pipeline all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
 
@@ -12,8 +18,8 @@ all: build
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/gintoki
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./app/cmd/gintoki
+build: ## build bin/gintoki (version and revision from git, see `bin/gintoki version`)
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./app/cmd/gintoki
 
 run: build ## run the embedded demo on :8080 (SQLite + in-process broker, no outside service)
 	./$(BIN) demo --http-addr :8080 --grpc-addr :9090 --log-format text

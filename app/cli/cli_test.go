@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/gintoki/gintoki/infrastructure/buildinfo"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
@@ -244,4 +245,22 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	want := buildinfo.Get().String() + "\n"
+	for _, arg := range []string{"version", "--version"} {
+		if code, out, stderr := runMain(arg); code != ExitOK || out != want {
+			t.Errorf("%s: exit %d, %q %q; want %q", arg, code, out, stderr, want)
+		}
+	}
+	if code, _, stderr := runMain("version", "--short"); code != ExitUsage || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("version with an argument: exit %d, %q", code, stderr)
+	}
+	if code, out, _ := runMain("version", "--help"); code != ExitOK || !strings.Contains(out, "Usage: gintoki version") {
+		t.Errorf("version --help: exit %d, %q", code, out)
+	}
+	if _, _, stderr := runMain(); !strings.Contains(stderr, "  version ") {
+		t.Errorf("usage does not list version: %s", stderr)
+	}
 }
