@@ -171,8 +171,8 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, cfg.Addr)
-	cfg.Addr = proxy.addr
+	proxy := dbtest.NewCutProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr
 	viaProxy := "mysql://" + cfg.FormatDSN()
 
 	httpAddr := freeAddr(t)
@@ -209,7 +209,7 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 		t.Fatalf("200 clients of one cold key cost %v queries, want 1", q)
 	}
 
-	proxy.down()
+	proxy.Cut()
 	if code, body := get(t, base+"/cache?product_id=1"); code != 200 || body != want {
 		t.Fatalf("cached key with the DB away: %d %s", code, body)
 	}
@@ -220,7 +220,7 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "readyz to report the DB", func() bool { return !ready(base) })
 
-	proxy.up(t)
+	proxy.Restore(t)
 	waitFor(t, 20*time.Second, "recovery", func() bool {
 		code, _ := get(t, base+"/cache?product_id=2")
 		return code == 200
