@@ -11,7 +11,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
 LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short vet generate check-generated check-deployments bench bench-load fuzz-short clean help
 
 all: build
 
@@ -42,6 +42,9 @@ generate: ## regenerate wire and protobuf code
 
 check-generated: generate ## fail when committed generated code is stale
 	git diff --exit-code -- '*.pb.go' '*wire_gen.go' || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+
+check-deployments: ## check deployments/: promtool (configs, rules, alert unit tests, dashboard queries), YAML, and every gintoki flag used against --help
+	./scripts/ci/check-deployments.sh
 
 fuzz-short: ## run every fuzz target briefly (FUZZTIME=10s)
 	./scripts/fuzz.sh $${FUZZTIME:-10s}
