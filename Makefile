@@ -4,16 +4,22 @@ GO       ?= go
 BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
+# Stamped into the binary (gintoki version, gintoki_build_info); empty outside
+# a git checkout, where the Go toolchain's own build info is used instead.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
+LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short vet generate readme-config check-generated bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short vet generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
 
 all: build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## build bin/gintoki
-	CGO_ENABLED=0 $(GO) build -o $(BIN) ./app/cmd/gintoki
+build: ## build bin/gintoki (version and revision from git, see `bin/gintoki version`)
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./app/cmd/gintoki
 
 run: build ## run the embedded demo on :8080 (SQLite + in-process broker, no outside service)
 	./$(BIN) demo --http-addr :8080 --grpc-addr :9090 --log-format text
@@ -39,6 +45,9 @@ readme-config: build ## rewrite the README's configuration tables from the binar
 
 check-generated: generate readme-config ## fail when committed generated code or the README's configuration tables are stale
 	git diff --exit-code -- '*.pb.go' '*wire_gen.go' README.md || { echo "generated code or README tables are stale: run 'make generate readme-config' and commit"; exit 1; }
+
+check-deployments: ## check deployments/: promtool (configs, rules, alert unit tests, dashboard queries), YAML, and every gintoki flag used against --help
+	./scripts/ci/check-deployments.sh
 
 fuzz-short: ## run every fuzz target briefly (FUZZTIME=10s)
 	./scripts/fuzz.sh $${FUZZTIME:-10s}

@@ -283,6 +283,28 @@ func TestStreamFollowsAlterTable(t *testing.T) {
 	}
 }
 
+// TestStreamPassesHeartbeatsOn: an idle server's heartbeats reach the
+// relay, stamped with the time they were heard.
+func TestStreamPassesHeartbeatsOn(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t)
+	s, err := New(Config{DSN: d.dsn.Raw, ServerID: uint32(100000 + rand.IntN(1<<30)), Tables: []string{"stock_items"},
+		Heartbeat: 100 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := startStream(t, s, current(t, s))
+	st.next(relay.ItemStreaming)
+	before := time.Now()
+	for range 3 {
+		hb := st.next(relay.ItemHeartbeat)
+		if hb.Time.Before(before) || hb.Time.After(time.Now()) {
+			t.Fatalf("heartbeat stamped %v, want the time it was heard (after %v)", hb.Time, before)
+		}
+		before = hb.Time
+	}
+}
+
 // freezingProxy forwards TCP to the server until frozen; then it holds
 // every byte without closing anything, as a network partition would.
 type freezingProxy struct {

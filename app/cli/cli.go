@@ -17,6 +17,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/gintoki/gintoki/infrastructure/buildinfo"
 	"github.com/gintoki/gintoki/infrastructure/config"
 )
 
@@ -69,6 +70,9 @@ func Main(args []string, env Env) int {
 		return ExitOK
 	}
 	name := args[0]
+	if name == "version" || name == "--version" {
+		return printVersion(args[1:], env)
+	}
 	cmd, ok := cmds[name]
 	if !ok {
 		fmt.Fprintf(env.Stderr, "gintoki: unknown command %q (try: gintoki help)\n", name)
@@ -155,6 +159,24 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-8s %s\n", n, firstLine(cmds[n].summary))
 	}
+	fmt.Fprintf(w, "  %-8s %s\n", "version", versionSummary)
+}
+
+const versionSummary = "Print the version, VCS revision and Go version of this binary (as gintoki_build_info reports them)."
+
+// printVersion takes no flags: anything after it is a usage error, except a
+// request for help.
+func printVersion(args []string, env Env) int {
+	if len(args) > 0 {
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintf(env.Stdout, "Usage: gintoki version\n\n%s\n", versionSummary)
+			return ExitOK
+		}
+		fmt.Fprintf(env.Stderr, "gintoki version: takes no arguments, got %q\n", args)
+		return ExitUsage
+	}
+	fmt.Fprintln(env.Stdout, buildinfo.Get())
+	return ExitOK
 }
 
 func firstLine(s string) string {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/gintoki/gintoki/infrastructure/buildinfo"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
@@ -173,8 +174,8 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, cfg.Addr)
-	cfg.Addr = proxy.addr
+	proxy := dbtest.NewCutProxy(t, cfg.Addr)
+	cfg.Addr = proxy.Addr
 	viaProxy := "mysql://" + cfg.FormatDSN()
 
 	httpAddr := freeAddr(t)
@@ -211,7 +212,7 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 		t.Fatalf("200 clients of one cold key cost %v queries, want 1", q)
 	}
 
-	proxy.down()
+	proxy.Cut()
 	if code, body := get(t, base+"/cache?product_id=1"); code != 200 || body != want {
 		t.Fatalf("cached key with the DB away: %d %s", code, body)
 	}
@@ -229,7 +230,7 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 		time.Sleep(600 * time.Millisecond) // past the verdict's reuse window
 	}
 
-	proxy.up(t)
+	proxy.Restore(t)
 	waitFor(t, 20*time.Second, "recovery", func() bool {
 		code, _ := get(t, base+"/cache?product_id=2")
 		return code == 200
@@ -254,4 +255,22 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	os.Exit(m.Run())
+}
+
+func TestVersionPrintsTheBuild(t *testing.T) {
+	want := buildinfo.Get().String() + "\n"
+	for _, arg := range []string{"version", "--version"} {
+		if code, out, stderr := runMain(arg); code != ExitOK || out != want {
+			t.Errorf("%s: exit %d, %q %q; want %q", arg, code, out, stderr, want)
+		}
+	}
+	if code, _, stderr := runMain("version", "--short"); code != ExitUsage || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("version with an argument: exit %d, %q", code, stderr)
+	}
+	if code, out, _ := runMain("version", "--help"); code != ExitOK || !strings.Contains(out, "Usage: gintoki version") {
+		t.Errorf("version --help: exit %d, %q", code, out)
+	}
+	if _, _, stderr := runMain(); !strings.Contains(stderr, "  version ") {
+		t.Errorf("usage does not list version: %s", stderr)
+	}
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -125,65 +124,6 @@ func ready(base string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == 200
-}
-
-// cutProxy forwards TCP to a target and can cut every connection and refuse
-// new ones, like a database that went away, then come back.
-type cutProxy struct {
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]struct{}
-	ctx    context.Context
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	p := &cutProxy{addr: freeAddr(t), target: target, conns: map[net.Conn]struct{}{}}
-	p.up(t)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *cutProxy) up(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("proxy listen: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[u] = struct{}{}, struct{}{}
-			p.mu.Unlock()
-			go func() { io.Copy(u, c); u.Close() }()
-			go func() { io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-func (p *cutProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
 }
 
 func metricValue(t *testing.T, base, name string) float64 {

@@ -153,6 +153,10 @@ func TestMetricsReportTheRelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	now = now.Add(4 * time.Second)
+	if got := gauge(t, reg, "gintoki_relay_lag_seconds"); got != 4 {
+		t.Errorf("lag before any acknowledgement %v, want 4 (since start)", got)
+	}
 	m.Published("shop.stock_items", domain.OpUpdate)
 	m.Published("shop.stock_items", domain.OpUpdate)
 	m.Published("shop.warehouses", domain.OpRead)
@@ -170,15 +174,26 @@ func TestMetricsReportTheRelay(t *testing.T) {
 		{"gintoki_relay_events_total", []string{"table", "shop.warehouses", "op", "r"}, 1},
 		{"gintoki_relay_binlog_file_index", nil, 12},
 		{"gintoki_relay_binlog_position_bytes", nil, 4567},
-		{"gintoki_relay_lag_seconds", nil, 3},
+		{"gintoki_relay_lag_seconds", nil, 13}, // caught up 3s before the acknowledgement, 10s ago
 		{"gintoki_relay_errors_total", []string{"stage", "kafka"}, 1},
 		{"gintoki_relay_state", nil, float64(relay.StateStreaming)},
-		{"gintoki_relay_checkpoint_age_seconds", nil, 10}, // since start: no checkpoint yet
+		{"gintoki_relay_checkpoint_age_seconds", nil, 14}, // since start: no checkpoint yet
 	}
 	for _, c := range checks {
 		if got := gauge(t, reg, c.name, c.labels...); got != c.want {
 			t.Errorf("%s %v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+	// A heartbeat heard now: caught up. An older time after it (binlog
+	// times have whole seconds) does not move it back.
+	m.Acknowledged(relay.Position{File: "mysql-bin.000012", Pos: 4567}, now)
+	m.Acknowledged(relay.Position{File: "mysql-bin.000012", Pos: 4600}, now.Add(-time.Second))
+	if got := gauge(t, reg, "gintoki_relay_lag_seconds"); got != 0 {
+		t.Errorf("lag after a heartbeat %v, want 0", got)
+	}
+	now = now.Add(7 * time.Second)
+	if got := gauge(t, reg, "gintoki_relay_lag_seconds"); got != 7 {
+		t.Errorf("lag 7s after the last heartbeat %v, want 7: it grows while nothing is heard", got)
 	}
 	m.Checkpointed(relay.Checkpoint{SavedAt: now.Add(-2 * time.Second)})
 	if got := gauge(t, reg, "gintoki_relay_checkpoint_age_seconds"); got != 2 {

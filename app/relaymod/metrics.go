@@ -20,10 +20,13 @@ type Metrics struct {
 	errors       *prometheus.CounterVec
 	fileIndex    prometheus.Gauge
 	position     prometheus.Gauge
-	lag          prometheus.Gauge
 	state        prometheus.Gauge
 	checkpointed atomic.Int64 // unix nanos of the last save; process start before one
-	now          func() time.Time
+	// caughtUp: unix nanos up to which Kafka holds every change of the
+	// database; 0 until the first acknowledgement says.
+	caughtUp atomic.Int64
+	started  time.Time
+	now      func() time.Time
 }
 
 // NewMetrics registers the relay's metrics on reg:
@@ -32,7 +35,7 @@ type Metrics struct {
 //	gintoki_relay_errors_total{stage}         failures by stage: mysql, kafka, checkpoint
 //	gintoki_relay_binlog_file_index           numeric suffix of the acknowledged binlog file
 //	gintoki_relay_binlog_position_bytes       acknowledged position within that file
-//	gintoki_relay_lag_seconds                 acknowledgement time minus the last event's time in the database
+//	gintoki_relay_lag_seconds                 time since Kafka last held every change of the database
 //	gintoki_relay_checkpoint_age_seconds      time since the saved checkpoint was last current
 //	gintoki_relay_state                       0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped
 func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, error) {
@@ -56,22 +59,24 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 			Name: "gintoki_relay_binlog_position_bytes",
 			Help: "Position within that binlog file everything before which is on Kafka.",
 		}),
-		lag: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gintoki_relay_lag_seconds",
-			Help: "Replication lag at the last acknowledgement: its time minus the last event's time in the database (binlog times have whole seconds).",
-		}),
 		state: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gintoki_relay_state",
 			Help: "Relay state: 0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped.",
 		}),
 		now: now,
 	}
-	m.checkpointed.Store(now().UnixNano())
+	m.started = now()
+	m.checkpointed.Store(m.started.UnixNano())
+	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gintoki_relay_lag_seconds",
+		Help: "Seconds since Kafka last held every change of the database: since the time of the last change published, or of the last binlog heartbeat heard after it " +
+			"(an idle server sends one every --relay-heartbeat). Grows while the relay cannot read the binlog or publish; counted from start before the first.",
+	}, m.lagSeconds)
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gintoki_relay_checkpoint_age_seconds",
 		Help: "Seconds since the saved binlog checkpoint last matched the acknowledged position (below --relay-checkpoint-interval when healthy; grows while saves fail; counted from start before the first).",
 	}, func() float64 { return m.now().Sub(time.Unix(0, m.checkpointed.Load())).Seconds() })
-	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, m.lag, m.state, age} {
+	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, lag, m.state, age} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {
@@ -89,14 +94,31 @@ func (m *Metrics) Published(table string, op domain.Op) {
 }
 
 // Acknowledged implements relay.Metrics.
-func (m *Metrics) Acknowledged(pos relay.Position, eventTime time.Time) {
+func (m *Metrics) Acknowledged(pos relay.Position, caughtUp time.Time) {
 	if n, ok := fileIndex(pos.File); ok {
 		m.fileIndex.Set(float64(n))
 	}
 	m.position.Set(float64(pos.Pos))
-	if !eventTime.IsZero() {
-		m.lag.Set(max(0, m.now().Sub(eventTime).Seconds()))
+	if caughtUp.IsZero() {
+		return
 	}
+	// Never backwards: binlog times have whole seconds, so a change can
+	// carry a time before the heartbeat heard just ahead of it.
+	t := caughtUp.UnixNano()
+	for {
+		old := m.caughtUp.Load()
+		if t <= old || m.caughtUp.CompareAndSwap(old, t) {
+			return
+		}
+	}
+}
+
+func (m *Metrics) lagSeconds() float64 {
+	since := m.started
+	if t := m.caughtUp.Load(); t != 0 {
+		since = time.Unix(0, t)
+	}
+	return max(0, m.now().Sub(since).Seconds())
 }
 
 // Checkpointed implements relay.Metrics.

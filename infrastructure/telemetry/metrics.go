@@ -6,12 +6,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gintoki/gintoki/infrastructure/buildinfo"
 )
 
 // NewRegistry returns a registry with the Go and process collectors. The Go
 // collector also exports the runtime's CPU classes, so the GC's share of CPU
 // (go_cpu_classes_gc_total_cpu_seconds_total against
-// process_cpu_seconds_total) can be watched under load.
+// process_cpu_seconds_total) can be watched under load. It also carries
+// gintoki_build_info.
 func NewRegistry() *prometheus.Registry {
 	r := prometheus.NewRegistry()
 	r.MustRegister(
@@ -19,6 +22,7 @@ func NewRegistry() *prometheus.Registry {
 			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc/total|total):cpu-seconds$`)},
 		)),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(buildinfo.Get()),
 	)
 	return r
 }

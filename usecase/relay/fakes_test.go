@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,11 @@ func commit(at uint64) relay.Item {
 }
 
 var streaming = relay.Item{Kind: relay.ItemStreaming}
+
+// heartbeat is the server saying it had nothing newer at second sec.
+func heartbeat(sec int64) relay.Item {
+	return relay.Item{Kind: relay.ItemHeartbeat, Time: time.Unix(sec, 0)}
+}
 
 // session is one Stream call's behaviour: emit items, then return err,
 // or wait for the context when block is set.
@@ -229,6 +235,7 @@ type fakeMetrics struct {
 	published map[string]int
 	failed    map[string]int
 	acked     []relay.Position
+	caughtUp  []time.Time
 	states    []relay.State
 	saved     int
 }
@@ -243,10 +250,19 @@ func (m *fakeMetrics) Published(table string, op domain.Op) {
 	m.published[table+"/"+op.String()]++
 }
 
-func (m *fakeMetrics) Acknowledged(p relay.Position, _ time.Time) {
+func (m *fakeMetrics) Acknowledged(p relay.Position, caughtUp time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.acked = append(m.acked, p)
+	if !caughtUp.IsZero() {
+		m.caughtUp = append(m.caughtUp, caughtUp)
+	}
+}
+
+func (m *fakeMetrics) caughtUpTimes() []time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.caughtUp)
 }
 
 func (m *fakeMetrics) Checkpointed(relay.Checkpoint) {

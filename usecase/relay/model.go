@@ -101,6 +101,10 @@ const (
 	// ItemStreaming: the source is connected and reading; sent once per
 	// session so readiness does not wait for the first change.
 	ItemStreaming
+	// ItemHeartbeat: the server said it has nothing newer to send (a
+	// binlog heartbeat); Time is when it was heard. Once everything
+	// before it is on Kafka, the relay is caught up as of that time.
+	ItemHeartbeat
 )
 
 // Item is what a Source streams.
@@ -109,7 +113,7 @@ type Item struct {
 	Change *Change
 	Resume Position
 	// Time is when the event happened in the database (commits and
-	// changes), for replication lag.
+	// changes), or when a heartbeat was heard: for replication lag.
 	Time time.Time
 }
 

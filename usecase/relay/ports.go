@@ -27,7 +27,8 @@ type Source interface {
 	Snapshot(ctx context.Context, emit func(*Change) error) (Position, error)
 	// Stream reads the binlog from a transaction boundary until ctx ends or
 	// the connection fails, calling emit for every change of a captured
-	// table, every transaction end, and once ItemStreaming when reading has
+	// table, every transaction end, every heartbeat of the server (ItemHeartbeat,
+	// stamped with the time it was heard), and once ItemStreaming when reading has
 	// begun. It returns a *PurgedError when from's file is gone.
 	Stream(ctx context.Context, from Position, emit func(Item) error) error
 }
@@ -87,9 +88,12 @@ const (
 type Metrics interface {
 	// Published: Kafka acknowledged a change of table (db.table) with op.
 	Published(table string, op domain.Op)
-	// Acknowledged: everything up to pos is on Kafka; eventTime is when
-	// the last of it happened in the database (zero when unknown).
-	Acknowledged(pos Position, eventTime time.Time)
+	// Acknowledged: everything up to pos is on Kafka, and Kafka holds
+	// every change the database made up to caughtUp: the time of the last
+	// change published, or when a heartbeat said there was nothing newer
+	// (zero when unknown). Replication lag is the time since caughtUp, so
+	// it grows while nothing is read, whatever the reason.
+	Acknowledged(pos Position, caughtUp time.Time)
 	// Checkpointed: the checkpoint was saved, or found to be current
 	// (nothing acknowledged since the last save).
 	Checkpointed(cp Checkpoint)

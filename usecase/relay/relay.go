@@ -411,7 +411,7 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		}
 		batch = batch[:0]
 		var resume Position
-		var eventTime time.Time
+		var caughtUp time.Time
 		take := func(it Item) {
 			switch it.Kind {
 			case ItemChange:
@@ -423,7 +423,7 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 				r.log.Info("relay: streaming")
 			}
 			if !it.Time.IsZero() {
-				eventTime = it.Time
+				caughtUp = it.Time
 			}
 		}
 		take(it)
@@ -450,8 +450,10 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		if !resume.IsZero() {
 			r.setAcked(resume)
 		}
-		if len(batch) > 0 || !resume.IsZero() {
-			r.m.Acknowledged(r.Acknowledged(), eventTime)
+		// A heartbeat alone moves nothing but caughtUp: on an idle
+		// database it is what keeps the lag near zero.
+		if len(batch) > 0 || !resume.IsZero() || !caughtUp.IsZero() {
+			r.m.Acknowledged(r.Acknowledged(), caughtUp)
 		}
 		if !open {
 			return nil

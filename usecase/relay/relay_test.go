@@ -378,6 +378,62 @@ func TestSourceFailureReconnectsWithBackoff(t *testing.T) {
 	}
 }
 
+// TestCaughtUpFollowsChangesAndHeartbeats: the time the relay reports
+// itself caught up to advances with the changes Kafka acknowledged and with
+// heartbeats heard after them (alone, on an idle database, too), so lag
+// stays small while the binlog is read.
+func TestCaughtUpFollowsChangesAndHeartbeats(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		items []relay.Item
+		acked relay.Position
+	}{
+		{"heartbeats alone", []relay.Item{streaming, heartbeat(1005), heartbeat(1010)}, pos(5)},
+		{"after a change", []relay.Item{streaming, insert(1, 10), commit(20), heartbeat(1005), heartbeat(1010)}, pos(20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: tc.items, block: true}}}
+			pub, store := &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
+			h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
+			eventually(t, "the last heartbeat acknowledged", func() bool {
+				got := h.m.caughtUpTimes()
+				return len(got) > 0 && got[len(got)-1].Equal(time.Unix(1010, 0))
+			})
+			if got := h.m.caughtUpTimes(); !slices.IsSortedFunc(got, func(a, b time.Time) int { return a.Compare(b) }) {
+				t.Errorf("caught-up times %v go backwards", got)
+			}
+			if h.r.Acknowledged() != tc.acked {
+				t.Errorf("acknowledged %s, want %s: heartbeats do not move the position", h.r.Acknowledged(), tc.acked)
+			}
+		})
+	}
+}
+
+// TestHeartbeatBehindAnUnpublishedChangeIsNotCaughtUp: while Kafka refuses
+// the changes before a heartbeat, the heartbeat says nothing about what the
+// consumers have, so it must not report the relay caught up.
+func TestHeartbeatBehindAnUnpublishedChangeIsNotCaughtUp(t *testing.T) {
+	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true},
+		sessions: []session{
+			{items: []relay.Item{streaming, insert(1, 10), heartbeat(1005)}, block: true},
+			{items: []relay.Item{streaming, insert(1, 10), commit(20)}, block: true},
+		}}
+	pub := &fakePublisher{fail: func(call int, _ []*relay.Change) error {
+		if call == 1 {
+			return errBroken
+		}
+		return nil
+	}}
+	store := &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
+	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
+	eventually(t, "the retry acknowledged", func() bool { return h.r.Acknowledged() == pos(20) })
+	for _, at := range h.m.caughtUpTimes() {
+		if at.Equal(time.Unix(1005, 0)) {
+			t.Fatalf("caught-up times %v include the heartbeat behind the refused change", h.m.caughtUpTimes())
+		}
+	}
+}
+
 func TestPermanentErrorStopsTheRelay(t *testing.T) {
 	src := &fakeSource{
 		binlogs:  map[string]bool{"bin.000001": true},
