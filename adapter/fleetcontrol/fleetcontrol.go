@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/gintoki/gintoki/adapter/kafkatopic"
 )
 
 // ActionFlush drops every node's cache.
@@ -57,26 +59,11 @@ func Decode(value []byte) (Command, error) {
 	return c, nil
 }
 
-// EnsureTopic creates the control topic when it does not exist: one
-// partition (commands are rare and must stay in order), replicated on up to
-// three brokers. Creating it needs the Create ACL on the topic; a cluster that
-// denies it needs the topic made once by an operator.
+// EnsureTopic creates the control topic when it does not exist. A cluster
+// that denies the CREATE ACL needs it made once by an operator (1 partition).
 func EnsureTopic(client sarama.Client, topic string) error {
-	if err := client.RefreshMetadata(topic); err == nil {
-		return nil
-	} else if !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-		return fmt.Errorf("look up control topic %s: %w", topic, err)
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return fmt.Errorf("create control topic %s: %w", topic, err)
-	}
-	// Closing the admin would close the shared client: it is left to it.
-	detail := &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: int16(min(3, len(client.Brokers())))}
-	if err := admin.CreateTopic(topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("create control topic %s: %w", topic, err)
-	}
-	return client.RefreshMetadata(topic)
+	_, err := kafkatopic.Ensure(client, topic, nil)
+	return err
 }
 
 // Send writes cmd to the control topic, creating the topic first when it is

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/kafkatopic"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
@@ -48,7 +49,11 @@ type ChangePublisher struct {
 	// broker no longer accepts) outlives the failure.
 	producer   batchSender
 	connect    func() (batchSender, error)
-	prefix     string
+	// ensureTopic creates a topic when it is missing (the heartbeat topic,
+	// before the first heartbeat).
+	ensureTopic    func(topic string) error
+	heartbeatTopic string // "" until it is known to exist
+	prefix         string
 	withSchema bool
 	now        func() time.Time
 	metrics    *metrics
@@ -98,7 +103,17 @@ func NewChangePublisher(cfg Config, opts ...Option) (*ChangePublisher, error) {
 	}
 	// Connecting waits for the first Publish, so a broker that is down at
 	// start is retried by the relay like one that goes away later.
-	return newChangePublisher(nil, connect, cfg, o.now, m), nil
+	p := newChangePublisher(nil, connect, cfg, o.now, m)
+	p.ensureTopic = func(topic string) error {
+		client, err := sarama.NewClient(cfg.Brokers, sc)
+		if err != nil {
+			return fmt.Errorf("connect to %v: %w", cfg.Brokers, err)
+		}
+		defer client.Close()
+		_, err = kafkatopic.Ensure(client, topic, nil)
+		return err
+	}
+	return p, nil
 }
 
 func newChangePublisher(producer batchSender, connect func() (batchSender, error), cfg Config, now func() time.Time, m *metrics) *ChangePublisher {
@@ -125,8 +140,33 @@ func (p *ChangePublisher) Publish(ctx context.Context, changes []*relay.Change) 
 			return relay.Permanent(err)
 		}
 	}
-	// Publish calls come from one goroutine (the relay's); the write lock
-	// also keeps Close from closing the producer under a send.
+	return p.send(msgs)
+}
+
+// Heartbeat implements relay.Publisher: a heartbeat as Debezium writes it,
+// to __debezium-heartbeat.<prefix>, created first when missing.
+func (p *ChangePublisher) Heartbeat(ctx context.Context, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.heartbeatTopic == "" {
+		topic := debezium.HeartbeatTopic(p.prefix)
+		if p.ensureTopic != nil {
+			if err := p.ensureTopic(topic); err != nil {
+				return fmt.Errorf("heartbeat topic: %w", err)
+			}
+		}
+		p.heartbeatTopic = topic
+	}
+	key, value := debezium.EncodeHeartbeat(p.prefix, at.UnixMilli(), p.withSchema)
+	return p.send([]*sarama.ProducerMessage{{Topic: p.heartbeatTopic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(value)}})
+}
+
+// send hands msgs to the producer, connecting it first if needed, and
+// returns once Kafka acknowledged all of them.
+func (p *ChangePublisher) send(msgs []*sarama.ProducerMessage) error {
+	// Publish and Heartbeat calls come from one goroutine (the relay's);
+	// the lock also keeps Close from closing the producer under a send.
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {

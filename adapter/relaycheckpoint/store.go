@@ -25,6 +25,8 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/gintoki/gintoki/adapter/kafkatopic"
+
 	"github.com/gintoki/gintoki/adapter/kafkaproducer"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
@@ -44,8 +46,6 @@ type Config struct {
 	// Relay and Database make this relay's key: its topic prefix and the
 	// captured database.
 	Relay, Database string
-	// ReplicationFactor of a created topic; 0 means the broker's default.
-	ReplicationFactor int16
 	// Tune adjusts the sarama configuration (TLS, SASL, timeouts).
 	Tune func(*sarama.Config)
 }
@@ -174,39 +174,13 @@ func (s *Store) closeLocked() {
 
 // ensureTopic creates the compacted topic when it is missing.
 func (s *Store) ensureTopic(client sarama.Client) error {
-	topics, err := client.Topics()
-	if err != nil {
-		return fmt.Errorf("list kafka topics: %w", err)
-	}
-	for _, t := range topics {
-		if t == s.cfg.Topic {
-			return nil
-		}
-	}
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return fmt.Errorf("create checkpoint topic %s: %w", s.cfg.Topic, err)
-	}
-	// Closing the admin would close the shared client; it holds nothing
-	// else.
-	rf := s.cfg.ReplicationFactor
-	if rf == 0 {
-		rf = -1
-		if !s.sc.Version.IsAtLeast(sarama.V2_4_0_0) {
-			rf = 1
-		}
-	}
 	compact := "compact"
-	detail := &sarama.TopicDetail{
-		NumPartitions: 1, ReplicationFactor: rf,
-		ConfigEntries: map[string]*string{"cleanup.policy": &compact},
+	created, err := kafkatopic.Ensure(client, s.cfg.Topic, map[string]*string{"cleanup.policy": &compact})
+	if err != nil {
+		return fmt.Errorf("checkpoint topic (set cleanup.policy=compact when you create it): %w", err)
 	}
-	if err := admin.CreateTopic(s.cfg.Topic, detail, false); err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("create checkpoint topic %s (compacted): %w; create it yourself with cleanup.policy=compact, or grant the relay CREATE on it", s.cfg.Topic, err)
-	}
-	s.log.Info("created the relay checkpoint topic", "topic", s.cfg.Topic, "cleanup_policy", compact)
-	if err := client.RefreshMetadata(s.cfg.Topic); err != nil {
-		return fmt.Errorf("checkpoint topic %s: %w", s.cfg.Topic, err)
+	if created {
+		s.log.Info("created the relay checkpoint topic", "topic", s.cfg.Topic, "cleanup_policy", compact)
 	}
 	return nil
 }

@@ -33,6 +33,8 @@ type Config struct {
 	CheckpointEvery time.Duration
 	MaxBatch        int
 	Heartbeat       time.Duration
+	// SourceHeartbeat is how often Debezium-format heartbeats go to Kafka.
+	SourceHeartbeat time.Duration
 	MetricsAddr     string
 }
 
@@ -58,7 +60,8 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.CheckpointTopic, "relay-checkpoint-topic", relaycheckpoint.DefaultTopic, "compacted Kafka topic holding the binlog position (created when missing)")
 	s.Duration(&c.CheckpointEvery, "relay-checkpoint-interval", time.Second, "how often the acknowledged binlog position is saved; a crash re-sends at most this much")
 	s.Int(&c.MaxBatch, "relay-max-batch", relay.DefaultMaxBatch, "most changes handed to Kafka in one batch")
-	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period; three missed heartbeats count as a lost connection")
+	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period asked of the server; three missed heartbeats count as a lost connection")
+	s.Duration(&c.SourceHeartbeat, "heartbeat-interval", time.Second, "how often a Debezium-format heartbeat goes to __debezium-heartbeat.<prefix>, only while the relay streams the binlog and is caught up, so read nodes notice a stopped or stuck relay (0: off)")
 	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off)")
 	s.Check(c.check)
 }
@@ -104,6 +107,9 @@ func (c *Config) check() error {
 	}
 	if c.CheckpointEvery <= 0 || c.Heartbeat <= 0 {
 		return fmt.Errorf("--relay-checkpoint-interval and --relay-heartbeat must be positive")
+	}
+	if c.SourceHeartbeat < 0 {
+		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off)")
 	}
 	if c.MaxBatch < 1 {
 		return fmt.Errorf("--relay-max-batch must be at least 1, got %d", c.MaxBatch)

@@ -21,6 +21,7 @@ type Metrics struct {
 	fileIndex    prometheus.Gauge
 	position     prometheus.Gauge
 	state        prometheus.Gauge
+	heartbeats   prometheus.Counter
 	checkpointed atomic.Int64 // unix nanos of the last save; process start before one
 	// caughtUp: unix nanos up to which Kafka holds every change of the
 	// database; 0 until the first acknowledgement says.
@@ -38,6 +39,7 @@ type Metrics struct {
 //	gintoki_relay_lag_seconds                 time since Kafka last held every change of the database
 //	gintoki_relay_checkpoint_age_seconds      time since the saved checkpoint was last current
 //	gintoki_relay_state                       0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped
+//	gintoki_relay_heartbeats_total            source heartbeats on Kafka
 func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, error) {
 	if now == nil {
 		now = time.Now
@@ -63,6 +65,10 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 			Name: "gintoki_relay_state",
 			Help: "Relay state: 0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped.",
 		}),
+		heartbeats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gintoki_relay_heartbeats_total",
+			Help: "Source heartbeats (Debezium format, __debezium-heartbeat.<prefix>) on Kafka; sent only while streaming and caught up.",
+		}),
 		now: now,
 	}
 	m.started = now()
@@ -76,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		Name: "gintoki_relay_checkpoint_age_seconds",
 		Help: "Seconds since the saved binlog checkpoint last matched the acknowledged position (below --relay-checkpoint-interval when healthy; grows while saves fail; counted from start before the first).",
 	}, func() float64 { return m.now().Sub(time.Unix(0, m.checkpointed.Load())).Seconds() })
-	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, lag, m.state, age} {
+	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, lag, m.state, age, m.heartbeats} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {
@@ -87,6 +93,9 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 	}
 	return m, nil
 }
+
+// HeartbeatSent implements relay.Metrics.
+func (m *Metrics) HeartbeatSent() { m.heartbeats.Inc() }
 
 // Published implements relay.Metrics.
 func (m *Metrics) Published(table string, op domain.Op) {

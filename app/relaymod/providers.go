@@ -95,5 +95,11 @@ func relayConfig(c Config) (relay.Config, error) {
 	if err != nil {
 		return relay.Config{}, fmt.Errorf("--snapshot: %w", err)
 	}
-	return relay.Config{Snapshot: mode, MaxBatch: c.MaxBatch, CheckpointEvery: c.CheckpointEvery}, nil
+	return relay.Config{
+		Snapshot: mode, MaxBatch: c.MaxBatch, CheckpointEvery: c.CheckpointEvery,
+		// Caught up: Kafka holds every change up to a binlog heartbeat ago
+		// (an idle server sends one per --relay-heartbeat), with a margin
+		// for the second-granular binlog timestamps.
+		HeartbeatEvery: c.SourceHeartbeat, HeartbeatWithin: 2*c.Heartbeat + 2*time.Second,
+	}, nil
 }

@@ -150,6 +150,7 @@ type fakePublisher struct {
 	// acked is the number of changes acknowledged so far, read by the
 	// store to check the checkpoint never runs ahead of Kafka.
 	acked func() int
+	beats []time.Time
 }
 
 func (p *fakePublisher) Publish(_ context.Context, batch []*relay.Change) error {
@@ -163,6 +164,19 @@ func (p *fakePublisher) Publish(_ context.Context, batch []*relay.Change) error 
 	}
 	p.batches = append(p.batches, append([]*relay.Change(nil), batch...))
 	return nil
+}
+
+func (p *fakePublisher) Heartbeat(_ context.Context, at time.Time) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.beats = append(p.beats, at)
+	return nil
+}
+
+func (p *fakePublisher) heartbeats() []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.beats)
 }
 
 func (p *fakePublisher) published() []*relay.Change {
@@ -238,6 +252,7 @@ type fakeMetrics struct {
 	caughtUp  []time.Time
 	states    []relay.State
 	saved     int
+	beats     int
 }
 
 func newFakeMetrics() *fakeMetrics {
@@ -281,6 +296,12 @@ func (m *fakeMetrics) StateChanged(s relay.State) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.states = append(m.states, s)
+}
+
+func (m *fakeMetrics) HeartbeatSent() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.beats++
 }
 
 func (m *fakeMetrics) failures(stage string) int {

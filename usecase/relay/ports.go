@@ -39,6 +39,10 @@ type Publisher interface {
 	// delete, and returns once Kafka has acknowledged all of them. On error
 	// any of them may or may not have been written.
 	Publish(ctx context.Context, changes []*Change) error
+	// Heartbeat writes a source heartbeat stamped at (Debezium's
+	// __debezium-heartbeat.<prefix> record): the relay's sign to consumers
+	// that it is connected to the binlog and keeping up.
+	Heartbeat(ctx context.Context, at time.Time) error
 }
 
 // CheckpointStore keeps the resume position.
@@ -101,6 +105,8 @@ type Metrics interface {
 	Failed(stage string)
 	// StateChanged: the relay entered s.
 	StateChanged(s State)
+	// HeartbeatSent: a heartbeat is on Kafka.
+	HeartbeatSent()
 }
 
 // NopMetrics discards every observation.
@@ -111,3 +117,4 @@ func (NopMetrics) Acknowledged(Position, time.Time) {}
 func (NopMetrics) Checkpointed(Checkpoint)          {}
 func (NopMetrics) Failed(string)                    {}
 func (NopMetrics) StateChanged(State)               {}
+func (NopMetrics) HeartbeatSent()                   {}

@@ -27,6 +27,13 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// FinalSaveTimeout bounds the checkpoint save at shutdown; default 5s.
 	FinalSaveTimeout time.Duration
+	// HeartbeatEvery is how often a heartbeat is published (0: never),
+	// and only while the relay streams and Kafka holds every change the
+	// database made up to at most HeartbeatWithin ago (see
+	// Metrics.Acknowledged): a relay that lost the binlog, cannot publish,
+	// or falls behind goes silent, and consumers notice.
+	HeartbeatEvery  time.Duration
+	HeartbeatWithin time.Duration
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 }
@@ -64,6 +71,9 @@ func (c *Config) fill() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.HeartbeatEvery > 0 && c.HeartbeatWithin <= 0 {
+		return errors.New("heartbeats need a bound on how far behind the relay may be (HeartbeatWithin)")
 	}
 	return nil
 }
@@ -392,8 +402,15 @@ func (r *Relay) pump(ctx context.Context, produce func(context.Context, func(Ite
 func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 	tick := time.NewTicker(r.cfg.CheckpointEvery)
 	defer tick.Stop()
+	var beat <-chan time.Time
+	if r.cfg.HeartbeatEvery > 0 {
+		t := time.NewTicker(r.cfg.HeartbeatEvery)
+		defer t.Stop()
+		beat = t.C
+	}
 	batch := make([]*Change, 0, r.cfg.MaxBatch)
 	lastSave := r.cfg.Now()
+	var onKafka time.Time // Kafka holds every change made up to then
 	for {
 		var it Item
 		var open bool
@@ -403,6 +420,9 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		case <-tick.C:
 			r.save(ctx)
 			lastSave = r.cfg.Now()
+			continue
+		case <-beat:
+			r.heartbeat(ctx, onKafka)
 			continue
 		case it, open = <-items:
 		}
@@ -455,6 +475,9 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		if len(batch) > 0 || !resume.IsZero() || !caughtUp.IsZero() {
 			r.m.Acknowledged(r.Acknowledged(), caughtUp)
 		}
+		if caughtUp.After(onKafka) {
+			onKafka = caughtUp
+		}
 		if !open {
 			return nil
 		}
@@ -463,6 +486,25 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 			lastSave = now
 		}
 	}
+}
+
+// heartbeat publishes a heartbeat if the relay streams and Kafka holds
+// every change the database made up to at most HeartbeatWithin ago. It runs
+// between batches, so a heartbeat never overtakes a change read before it.
+// A failed heartbeat is logged, not fatal: the next Publish will find out
+// whether Kafka is gone.
+func (r *Relay) heartbeat(ctx context.Context, onKafka time.Time) {
+	now := r.cfg.Now()
+	if r.State() != StateStreaming || onKafka.IsZero() || now.Sub(onKafka) > r.cfg.HeartbeatWithin {
+		return
+	}
+	if err := r.pub.Heartbeat(ctx, now); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("relay: heartbeat not published", "err", err)
+		}
+		return
+	}
+	r.m.HeartbeatSent()
 }
 
 // appendChange adds c to batch. An update that changes the primary key

@@ -625,3 +625,46 @@ func TestIdleRelayKeepsItsCheckpointCurrent(t *testing.T) {
 		t.Errorf("idle relay wrote %d checkpoints %v; want just the one that moved", len(saves), saves)
 	}
 }
+
+// Heartbeats go to Kafka while the relay streams and is caught up (here: a
+// binlog heartbeat just heard), and stop once it is no longer: nothing heard
+// from the binlog for HeartbeatWithin, as when MySQL is unreachable or the
+// relay falls behind. A relay that never caught up sends none.
+func TestSourceHeartbeatsOnlyWhileCaughtUp(t *testing.T) {
+	cfg := quickConfig(relay.SnapshotInitial)
+	cfg.HeartbeatEvery, cfg.HeartbeatWithin = 5*time.Millisecond, 300*time.Millisecond
+	heardNow := relay.Item{Kind: relay.ItemHeartbeat, Time: time.Now()}
+	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming, heardNow}, block: true}}}
+	pub := &fakePublisher{}
+	h := start(t, cfg, src, pub, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
+	eventually(t, "heartbeats while caught up", func() bool { return len(pub.heartbeats()) >= 3 })
+	// Nothing more comes from the binlog: once HeartbeatWithin has passed
+	// since it last said the relay was caught up, heartbeats stop.
+	eventually(t, "heartbeats to stop", func() bool {
+		n := len(pub.heartbeats())
+		time.Sleep(50 * time.Millisecond)
+		return len(pub.heartbeats()) == n && time.Since(heardNow.Time) > cfg.HeartbeatWithin
+	})
+	for _, at := range pub.heartbeats() {
+		if at.Sub(heardNow.Time) > cfg.HeartbeatWithin+cfg.HeartbeatEvery {
+			t.Fatalf("a heartbeat at %s, %s after the relay was last caught up", at, at.Sub(heardNow.Time))
+		}
+	}
+	h.m.mu.Lock()
+	counted := h.m.beats
+	h.m.mu.Unlock()
+	if counted != len(pub.heartbeats()) {
+		t.Fatalf("metrics counted %d heartbeats, %d sent", counted, len(pub.heartbeats()))
+	}
+
+	// Far behind from the start (the binlog's news is old): none at all.
+	old := relay.Item{Kind: relay.ItemHeartbeat, Time: time.Now().Add(-time.Hour)}
+	src2 := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming, old}, block: true}}}
+	pub2 := &fakePublisher{}
+	h2 := start(t, cfg, src2, pub2, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
+	eventually(t, "the old heartbeat acknowledged", func() bool { return len(h2.m.caughtUpTimes()) > 0 })
+	time.Sleep(50 * time.Millisecond)
+	if n := len(pub2.heartbeats()); n != 0 {
+		t.Fatalf("%d heartbeats from a relay an hour behind", n)
+	}
+}
