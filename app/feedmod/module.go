@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/gintoki/gintoki/adapter/kafkaauth"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -77,6 +78,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		}
 		db = dsn.Database
 	}
+	auth := kafkaauth.FromSettings(p.Kafka.KafkaSecurity)
 	cfg := kafkaconsumer.Config{
 		Brokers:        p.Kafka.Brokers,
 		Group:          p.Kafka.Group,
@@ -84,9 +86,8 @@ func run(lc fx.Lifecycle, p Params) error {
 		ClientID:       p.Kafka.ClientID,
 		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "stock_items"),
 		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
-		TLS: kafkaconsumer.TLSConfig{Enable: p.Kafka.TLS, CAFile: p.Kafka.TLSCAFile, CertFile: p.Kafka.TLSCertFile,
-			KeyFile: p.Kafka.TLSKeyFile, InsecureSkipVerify: p.Kafka.TLSInsecureSkipVer},
-		SASL: kafkaconsumer.SASLConfig{Mechanism: p.Kafka.SASLMechanism, User: p.Kafka.SASLUser, Password: p.Kafka.SASLPassword},
+		TLS:            auth.TLS,
+		SASL:           auth.SASL,
 	}
 	consumer, err := kafkaconsumer.New(cfg, p.Service, p.Tracker, kafkaconsumer.Options{
 		Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer,
