@@ -111,7 +111,7 @@ func TestSecretsAreNotRepeatedInUsageOrErrors(t *testing.T) {
 
 type failingValue struct{}
 
-func (failingValue) String() string { return "" }
+func (failingValue) String() string   { return "" }
 func (failingValue) Set(string) error { return os.ErrInvalid }
 
 func TestAdminAndTLSFlags(t *testing.T) {
