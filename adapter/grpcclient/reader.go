@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
@@ -87,11 +88,15 @@ const defaultServiceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
 
 // Dial prepares a client connection to target (for example
 // "dns:///gintoki-serve:9090"). It connects lazily, on the first call.
-// The link is plaintext: it is meant for a private network or a mesh that
-// provides TLS. A nil tp uses the global tracer provider.
-func Dial(target string, tp trace.TracerProvider) (*grpc.ClientConn, error) {
+// creds secure the link (TLS, mutual TLS); nil means plaintext, for a
+// private network or a mesh that provides TLS. A nil tp uses the global
+// tracer provider.
+func Dial(target string, tp trace.TracerProvider, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+	if creds == nil {
+		creds = insecure.NewCredentials()
+	}
 	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp))),
 		grpc.WithDefaultServiceConfig(defaultServiceConfig),
 	)

@@ -311,7 +311,7 @@ func TestDial(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 
-	conn, err := grpcclient.Dial("dns:///"+lis.Addr().String(), tp)
+	conn, err := grpcclient.Dial("dns:///"+lis.Addr().String(), tp, nil)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
@@ -335,7 +335,7 @@ func TestDial(t *testing.T) {
 }
 
 func TestDialRejectsBadTarget(t *testing.T) {
-	if _, err := grpcclient.Dial("dns:///host:port:extra%zz", nil); err == nil {
+	if _, err := grpcclient.Dial("dns:///host:port:extra%zz", nil, nil); err == nil {
 		t.Fatal("Dial accepted a malformed target")
 	}
 }

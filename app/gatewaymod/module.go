@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/gintoki/gintoki/adapter/grpcclient"
 	"github.com/gintoki/gintoki/adapter/grpcserver"
@@ -45,6 +46,7 @@ func hasScheme(target string) bool {
 // Module provides httpapi.Reader and httpapi.ReadinessChecker.
 var Module = fx.Module("gateway",
 	fx.Provide(
+		backendCredentials,
 		dial,
 		func(conn *grpc.ClientConn) httpapi.Reader { return grpcclient.New(conn) },
 		func(conn *grpc.ClientConn) httpapi.ReadinessChecker {
@@ -53,8 +55,8 @@ var Module = fx.Module("gateway",
 	),
 )
 
-func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider) (*grpc.ClientConn, error) {
-	conn, err := grpcclient.Dial(cfg.Backend, tp)
+func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider, creds credentials.TransportCredentials) (*grpc.ClientConn, error) {
+	conn, err := grpcclient.Dial(cfg.Backend, tp, creds)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: dial %s: %w", cfg.Backend, err)
 	}
