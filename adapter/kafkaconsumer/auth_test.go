@@ -1,22 +1,13 @@
 package kafkaconsumer
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/gintoki/gintoki/infrastructure/tlsfiles/tlstest"
 )
 
 // Each mechanism against a broker that requires it.
@@ -41,8 +32,9 @@ func TestSASLAgainstBroker(t *testing.T) {
 
 func TestTLSAgainstBroker(t *testing.T) {
 	t.Parallel()
-	certPEM, keyPEM := selfSigned(t)
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	ca := tlstest.NewCA(t, "kafka")
+	sp := ca.Server(t, "broker", "127.0.0.1")
+	pair, err := tls.LoadX509KeyPair(sp.CertFile, sp.KeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,45 +44,11 @@ func TestTLSAgainstBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	caPath := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caPath, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	h := newHarness(t, c.ListenAddrs(), uniqueGroup(t), func(cfg *Config, _ *Options) {
-		cfg.TLS = TLSConfig{Enable: true, CAFile: caPath}
+		cfg.TLS = TLSConfig{Enable: true, CAFile: ca.CertFile}
 	})
 	h.start(t)
 	if s := h.waitSessions(t, 1); !s.complete {
 		t.Error("session over TLS not complete")
 	}
-}
-
-// selfSigned makes a certificate for 127.0.0.1 that is its own CA.
-func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gintoki test broker"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 }

@@ -66,6 +66,25 @@ func dial(addr string, cfg *tls.Config) (server *big.Int, sawClient string, err 
 	return c.ConnectionState().PeerCertificates[0].SerialNumber, strings.TrimSpace(line), nil
 }
 
+// listen starts a TLS echo server on f and returns its address.
+func listen(t *testing.T, f ServerFiles) string {
+	t.Helper()
+	srv, err := NewServer(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveEcho(t, srv.Config("test"))
+}
+
+func newClient(t *testing.T, f ClientFiles) *Client {
+	t.Helper()
+	c, err := NewClient(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func noDelay(t *testing.T) {
 	old := checkEvery
 	checkEvery = 0
@@ -75,16 +94,9 @@ func noDelay(t *testing.T) {
 func TestServerAndClientOverTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "localhost", "127.0.0.1")
-	srv, err := NewServer(ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveEcho(t, srv.Config("test"))
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile})
 
-	cl, err := NewClient(ClientFiles{CA: ca.CertFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := newClient(t, ClientFiles{CA: ca.CertFile})
 	serial, saw, err := dial(addr, cl.Config())
 	if err != nil {
 		t.Fatalf("client trusting the CA: %v", err)
@@ -94,17 +106,11 @@ func TestServerAndClientOverTLS(t *testing.T) {
 	}
 
 	other := tlstest.NewCA(t, "other")
-	cl2, err := NewClient(ClientFiles{CA: other.CertFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl2 := newClient(t, ClientFiles{CA: other.CertFile})
 	if _, _, err := dial(addr, cl2.Config()); err == nil {
 		t.Fatal("a client trusting another CA connected")
 	}
-	cl3, err := NewClient(ClientFiles{CA: ca.CertFile, ServerName: "elsewhere.example"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl3 := newClient(t, ClientFiles{CA: ca.CertFile, ServerName: "elsewhere.example"})
 	if _, _, err := dial(addr, cl3.Config()); err == nil {
 		t.Fatal("a certificate for other names was accepted")
 	}
@@ -113,11 +119,7 @@ func TestServerAndClientOverTLS(t *testing.T) {
 func TestOldTLSVersionsAreRefused(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "127.0.0.1")
-	srv, err := NewServer(ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveEcho(t, srv.Config("test"))
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile})
 	pool := x509.NewCertPool()
 	pem, _ := os.ReadFile(ca.CertFile)
 	pool.AppendCertsFromPEM(pem)
@@ -142,20 +144,17 @@ func TestMutualTLS(t *testing.T) {
 	}
 	addr := serveEcho(t, srv.Config("test"))
 
-	anonymous, _ := NewClient(ClientFiles{CA: ca.CertFile}, nil)
+	anonymous := newClient(t, ClientFiles{CA: ca.CertFile})
 	if _, _, err := dial(addr, anonymous.Config()); err == nil {
 		t.Fatal("a client without a certificate connected")
 	}
 	stranger := tlstest.NewCA(t, "stranger").Client(t, "mallory")
-	foreign, _ := NewClient(ClientFiles{CA: ca.CertFile, Cert: stranger.CertFile, Key: stranger.KeyFile}, nil)
+	foreign := newClient(t, ClientFiles{CA: ca.CertFile, Cert: stranger.CertFile, Key: stranger.KeyFile})
 	if _, _, err := dial(addr, foreign.Config()); err == nil {
 		t.Fatal("a client certificate of another CA was accepted")
 	}
 	cp := ca.Client(t, "gateway")
-	good, err := NewClient(ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := newClient(t, ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile})
 	_, saw, err := dial(addr, good.Config())
 	if err != nil {
 		t.Fatalf("client with a certificate of the CA: %v", err)
@@ -170,15 +169,8 @@ func TestRotationWithoutRestart(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "127.0.0.1")
 	cp := ca.Client(t, "gateway")
-	srv, err := NewServer(ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile, ClientCA: ca.CertFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveEcho(t, srv.Config("test"))
-	cl, err := NewClient(ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile, ClientCA: ca.CertFile})
+	cl := newClient(t, ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile})
 	cfg := cl.Config() // kept, as a Kafka client keeps its configuration
 
 	sp2 := ca.Reissue(t, sp, "server", x509.ExtKeyUsageServerAuth, "127.0.0.1")
@@ -215,12 +207,8 @@ func TestBrokenFilesKeepThePreviousCertificate(t *testing.T) {
 	noDelay(t)
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "127.0.0.1")
-	srv, err := NewServer(ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := serveEcho(t, srv.Config("test"))
-	cl, _ := NewClient(ClientFiles{CA: ca.CertFile}, nil)
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile})
+	cl := newClient(t, ClientFiles{CA: ca.CertFile})
 	if err := os.WriteFile(sp.KeyFile, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
