@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -35,13 +36,46 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// TracerProvider makes the server spans; nil uses the global provider.
 	TracerProvider trace.TracerProvider
-	// MaxRecvMsgSize bounds an incoming message in bytes; 0 keeps gRPC's
-	// default (4 MiB), far above a full batch of ids.
+	// MaxRecvMsgSize bounds an incoming message in bytes; 0 means
+	// DefaultMaxRecvMsgSize. A larger message is refused before it is
+	// decoded.
 	MaxRecvMsgSize int
+	// MaxConcurrentStreams bounds the calls one connection has in flight;
+	// 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+	// Creds secures the listener (TLS, mutual TLS); nil serves in clear.
+	Creds credentials.TransportCredentials
+	// NoReflection leaves server reflection out.
+	NoReflection bool
 }
 
+// DefaultMaxRecvMsgSize fits the largest valid request with room to spare:
+// a batch of domain.MaxBatchSize ids of at most 10 bytes each (varints) is
+// about 10 KB. gRPC's own default, 4 MiB, would let a client make the
+// server decode half a million ids before the batch limit refuses them.
+const DefaultMaxRecvMsgSize = 64 << 10
+
+// DefaultMaxConcurrentStreams bounds one connection's calls in flight; a
+// client wanting more opens more connections, which the kernel and the
+// load balancer see and bound.
+const DefaultMaxConcurrentStreams = 256
+
+// Keepalive: pings closer than minPingInterval are a misbehaving (or
+// hostile) client, and the connection is closed after a few. A silent
+// connection is probed every pingIdle and dropped when the probe goes
+// unanswered for pingTimeout.
+const (
+	minPingInterval = 10 * time.Second
+	pingIdle        = time.Minute
+	pingTimeout     = 20 * time.Second
+	// handshakeTimeout bounds the TLS handshake and the HTTP/2 preface of
+	// a new connection, so a client that connects and says nothing does
+	// not hold it for gRPC's default two minutes.
+	handshakeTimeout = 10 * time.Second
+)
+
 // New builds a gRPC server serving InventoryService on reader, plus health
-// and reflection. The health server starts SERVING; the caller flips it with
+// and (unless opts.NoReflection) reflection. The health server starts SERVING; the caller flips it with
 // SetServing (for instance to NOT_SERVING before a graceful stop). The
 // caller owns listening and stopping.
 func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
@@ -67,20 +101,34 @@ func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
 	}
 	interceptors = append(interceptors, recoverInterceptor(logger))
 
+	maxRecv, maxStreams := opts.MaxRecvMsgSize, opts.MaxConcurrentStreams
+	if maxRecv == 0 {
+		maxRecv = DefaultMaxRecvMsgSize
+	}
+	if maxStreams == 0 {
+		maxStreams = DefaultMaxConcurrentStreams
+	}
 	serverOpts := []grpc.ServerOption{
 		// Connections are recycled now and then, so clients that balance
 		// per connection (the gateway) spread over read nodes added later.
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second,
+			Time: pingIdle, Timeout: pingTimeout,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPingInterval, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(maxRecv),
+		grpc.MaxConcurrentStreams(maxStreams),
+		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.ChainUnaryInterceptor(interceptors...),
+	}
+	if opts.Creds != nil {
+		serverOpts = append(serverOpts, grpc.Creds(opts.Creds))
 	}
 	// With tracing off (the no-op provider) the stats handler would still
 	// build attributes and no-op spans and metrics for every call.
 	if _, off := opts.TracerProvider.(tracenoop.TracerProvider); !off {
 		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(opts.TracerProvider), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()))))
-	}
-	if opts.MaxRecvMsgSize > 0 {
-		serverOpts = append(serverOpts, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
 	}
 
 	srv := grpc.NewServer(serverOpts...)
@@ -90,7 +138,9 @@ func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
 	SetServing(hs, true)
 	healthpb.RegisterHealthServer(srv, hs)
 
-	reflection.Register(srv)
+	if !opts.NoReflection {
+		reflection.Register(srv)
+	}
 	return srv, hs, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 
 	"github.com/gin-gonic/gin"
 
@@ -35,6 +36,13 @@ func (h *inventoryHandlers) batch(c *gin.Context) {
 	if c.Request.ContentLength > MaxBatchBodyBytes {
 		writeBodyTooLarge(c)
 		return
+	}
+	// The body is read under the request's deadline too: a client that
+	// stops sending mid-body gets its answer (504) and loses the
+	// connection when the request times out, not when the server's
+	// whole-request read timeout comes.
+	if dl, ok := ctx.Deadline(); ok {
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(dl)
 	}
 	body, err := readAll(http.MaxBytesReader(c.Writer, c.Request.Body, MaxBatchBodyBytes), (*buf)[:0])
 	*buf = body
@@ -67,6 +75,13 @@ func (h *inventoryHandlers) batch(c *gin.Context) {
 func (h *inventoryHandlers) writeBodyReadError(c *gin.Context, ctx context.Context, err error) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		writeBodyTooLarge(c)
+		return
+	}
+	// The read deadline (the request's) passed mid-body; the server has
+	// cancelled the context by now, which alone would read as the client
+	// going away.
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeFailure(c, deadlineFailure)
 		return
 	}
 	if ctx.Err() != nil {

@@ -1,16 +1,17 @@
 package kafkaconsumer
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/gintoki/gintoki/adapter/kafkaauth"
 )
 
 // Config says where the change feed is and how to reach it.
@@ -41,26 +42,12 @@ type Config struct {
 	SASL     SASLConfig
 }
 
-// TLSConfig turns on TLS to the brokers.
-type TLSConfig struct {
-	Enable bool
-	// CAFile is a PEM bundle of the CAs to trust instead of the system pool.
-	CAFile string
-	// CertFile and KeyFile are a PEM client certificate and key, for
-	// brokers that require mutual TLS. Both or neither.
-	CertFile string
-	KeyFile  string
-	// InsecureSkipVerify accepts any server certificate. Tests only.
-	InsecureSkipVerify bool
-}
-
-// SASLConfig turns on SASL authentication.
-type SASLConfig struct {
-	// Mechanism is "" (no SASL), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
-	Mechanism string
-	User      string
-	Password  string
-}
+// TLSConfig and SASLConfig are the settings every Kafka client of gintoki
+// shares (see kafkaauth).
+type (
+	TLSConfig  = kafkaauth.TLSConfig
+	SASLConfig = kafkaauth.SASLConfig
+)
 
 // Defaults filled in by Validate.
 const (
@@ -115,41 +102,8 @@ func (c *Config) Validate() error {
 	if c.StockTopic != "" && c.StockTopic == c.WarehouseTopic {
 		errs = append(errs, fmt.Errorf("kafka topics: stock and warehouse topics are both %q; they must differ", c.StockTopic))
 	}
-	errs = append(errs, c.TLS.validate()...)
-	errs = append(errs, c.SASL.validate()...)
+	errs = append(errs, c.auth().Validate())
 	return errors.Join(errs...)
-}
-
-func (t TLSConfig) validate() []error {
-	var errs []error
-	if !t.Enable && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.InsecureSkipVerify) {
-		errs = append(errs, errors.New("kafka tls: files or insecure-skip-verify are set but tls is not enabled"))
-	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		errs = append(errs, errors.New("kafka tls: cert file and key file go together; set both or neither"))
-	}
-	return errs
-}
-
-func (s SASLConfig) validate() []error {
-	switch s.Mechanism {
-	case "":
-		if s.User != "" || s.Password != "" {
-			return []error{errors.New("kafka sasl: user or password set but no mechanism; set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")}
-		}
-		return nil
-	case sarama.SASLTypePlaintext, sarama.SASLTypeSCRAMSHA256, sarama.SASLTypeSCRAMSHA512:
-	default:
-		return []error{fmt.Errorf("kafka sasl mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)}
-	}
-	var errs []error
-	if s.User == "" {
-		errs = append(errs, fmt.Errorf("kafka sasl %s: user is required", s.Mechanism))
-	}
-	if s.Password == "" {
-		errs = append(errs, fmt.Errorf("kafka sasl %s: password is required", s.Mechanism))
-	}
-	return errs
 }
 
 // Timings of the sarama client. A closed connection is seen at once; these
@@ -168,8 +122,11 @@ const (
 	commitInterval   = time.Second
 )
 
+func (c Config) auth() kafkaauth.Config { return kafkaauth.Config{TLS: c.TLS, SASL: c.SASL} }
+
 // saramaConfig builds the client configuration; c must have passed Validate.
-func (c Config) saramaConfig() (*sarama.Config, error) {
+// log receives the TLS and SASL warnings; nil discards them.
+func (c Config) saramaConfig(log *slog.Logger) (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	v, err := sarama.ParseKafkaVersion(c.Version)
 	if err != nil {
@@ -205,54 +162,15 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 	// offset instead of failing it forever; the handler reports the gap.
 	sc.Consumer.Group.ResetInvalidOffsets = true
 
-	if c.TLS.Enable {
-		tc, err := c.TLS.build()
-		if err != nil {
-			return nil, err
-		}
-		sc.Net.TLS.Enable = true
-		sc.Net.TLS.Config = tc
+	secure, err := c.auth().Setup(log)
+	if err != nil {
+		return nil, err
 	}
-	if c.SASL.Mechanism != "" {
-		sc.Net.SASL.Enable = true
-		sc.Net.SASL.Handshake = true
-		sc.Net.SASL.Mechanism = sarama.SASLMechanism(c.SASL.Mechanism)
-		sc.Net.SASL.User = c.SASL.User
-		sc.Net.SASL.Password = c.SASL.Password
-		switch c.SASL.Mechanism {
-		case sarama.SASLTypeSCRAMSHA256:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(sha256Hash) }
-		case sarama.SASLTypeSCRAMSHA512:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(sha512Hash) }
-		}
-	}
+	secure(sc)
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka client config: %w", err)
 	}
 	return sc, nil
-}
-
-func (t TLSConfig) build() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in, for tests
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka tls ca file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka tls ca file %q: no PEM certificate found", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("kafka tls client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // tableTopics lists the change feed's topics, stock first.
@@ -260,6 +178,6 @@ func (c Config) tableTopics() []string { return []string{c.StockTopic, c.Warehou
 
 // redacted describes the config for logs without the password.
 func (c Config) redacted() string {
-	return fmt.Sprintf("brokers=%s group=%s version=%s topics=%s,%s tls=%t sasl=%s",
-		strings.Join(c.Brokers, ","), c.Group, c.Version, c.StockTopic, c.WarehouseTopic, c.TLS.Enable, c.SASL.Mechanism)
+	return fmt.Sprintf("brokers=%s group=%s version=%s topics=%s,%s %s",
+		strings.Join(c.Brokers, ","), c.Group, c.Version, c.StockTopic, c.WarehouseTopic, c.auth())
 }

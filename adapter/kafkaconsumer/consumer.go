@@ -111,7 +111,7 @@ func New(cfg Config, applier Applier, feed Feed, opts Options) (*Consumer, error
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka consumer config: %w", err)
 	}
-	sc, err := cfg.saramaConfig()
+	sc, err := cfg.saramaConfig(opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -11,13 +11,14 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/adapter/httpapi"
+	"github.com/gintoki/gintoki/app/adminmod"
 	"github.com/gintoki/gintoki/app/dbmod"
 	"github.com/gintoki/gintoki/app/demomod"
 	"github.com/gintoki/gintoki/app/feedmod"
 	"github.com/gintoki/gintoki/app/gatewaymod"
 	"github.com/gintoki/gintoki/app/grpcmod"
 	"github.com/gintoki/gintoki/app/httpmod"
-	"github.com/gintoki/gintoki/app/pprofmod"
+	"github.com/gintoki/gintoki/app/listen"
 	"github.com/gintoki/gintoki/app/readmod"
 	"github.com/gintoki/gintoki/app/relaymod"
 	"github.com/gintoki/gintoki/app/telemetrymod"
@@ -33,6 +34,7 @@ import (
 type readNodeSettings struct {
 	tel   config.Telemetry
 	http  config.HTTP
+	tls   config.ServerTLS
 	grpc  config.GRPC
 	db    config.DB
 	cache config.Cache
@@ -46,6 +48,7 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	r.tel.Register(s)
 	r.http.Register(s, ":8080")
 	r.grpc.Register(s, ":9090")
+	r.tls.Register(s, "HTTP and gRPC listeners")
 	if selfContained {
 		r.db.RegisterTuning(s)
 		r.kafka.RegisterPolicy(s)
@@ -66,7 +69,8 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 // options are the modules of a read node; the caller supplies config.Kafka.
 func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
-		fx.Supply(r.tel, r.http, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
+		fx.Supply(r.tel, r.http, r.tls, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
+		fx.Provide(listen.ServerTLS),
 		telemetrymod.Module,
 		fx.Invoke(func(log *slog.Logger) { telemetry.TuneGC(r.rt.GCPercent, r.rt.MemoryLimitMB, log) }),
 		dbmod.Module,
@@ -79,7 +83,7 @@ func (r *readNodeSettings) options(env Env) []fx.Option {
 		),
 		httpmod.Module,
 		grpcmod.Module,
-		pprofmod.Module,
+		adminmod.Module,
 	}
 }
 
@@ -146,17 +150,22 @@ func gatewayCommand() command {
 		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
 			var tel config.Telemetry
 			var h config.HTTP
+			var tl config.ServerTLS
 			var g gatewaymod.Config
+			var btls gatewaymod.BackendTLS
 			tel.Register(s)
 			h.Register(s, ":8080")
+			tl.Register(s, "HTTP listener")
 			g.Register(s)
+			btls.Register(s)
 			return func() ([]fx.Option, error) {
 				return []fx.Option{
-					fx.Supply(tel, h, g, telemetrymod.Output{W: env.Stderr}),
+					fx.Supply(tel, h, tl, g, btls, telemetrymod.Output{W: env.Stderr}),
+					fx.Provide(listen.ServerTLS),
 					telemetrymod.Module,
 					gatewaymod.Module,
 					httpmod.Module,
-					pprofmod.Module,
+					adminmod.Module,
 				}, nil
 			}
 		},

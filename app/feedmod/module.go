@@ -15,6 +15,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
+	"github.com/gintoki/gintoki/adapter/kafkaauth"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -98,6 +99,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		}
 		db = dsn.Database
 	}
+	auth := kafkaauth.FromSettings(p.Kafka.KafkaSecurity)
 	cfg := kafkaconsumer.Config{
 		Brokers:        p.Kafka.Brokers,
 		Group:          p.Kafka.Group,
@@ -107,9 +109,8 @@ func run(lc fx.Lifecycle, p Params) error {
 		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
 		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
 		HeartbeatTopic: derivedTopic(p.Kafka.HeartbeatTopic, debezium.HeartbeatTopic(p.Kafka.TopicPrefix)),
-		TLS: kafkaconsumer.TLSConfig{Enable: p.Kafka.TLS, CAFile: p.Kafka.TLSCAFile, CertFile: p.Kafka.TLSCertFile,
-			KeyFile: p.Kafka.TLSKeyFile, InsecureSkipVerify: p.Kafka.TLSInsecureSkipVer},
-		SASL: kafkaconsumer.SASLConfig{Mechanism: p.Kafka.SASLMechanism, User: p.Kafka.SASLUser, Password: p.Kafka.SASLPassword},
+		TLS:            auth.TLS,
+		SASL:           auth.SASL,
 	}
 	consumer, err := kafkaconsumer.New(cfg, p.Service, p.Tracker, kafkaconsumer.Options{
 		Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer,

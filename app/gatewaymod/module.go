@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/gintoki/gintoki/adapter/grpcclient"
 	"github.com/gintoki/gintoki/adapter/grpcclient/fleet"
@@ -39,15 +40,16 @@ func (c *Config) Register(s *config.Set) {
 // Module provides httpapi.Reader and httpapi.ReadinessChecker.
 var Module = fx.Module("gateway",
 	fx.Provide(
+		backendCredentials,
 		dial,
 		func(f *fleet.Fleet) httpapi.Reader { return grpcclient.New(f.Conn()) },
 		func(f *fleet.Fleet) httpapi.ReadinessChecker { return f },
 	),
 )
 
-func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider, reg prometheus.Registerer, log *slog.Logger) (*fleet.Fleet, error) {
+func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider, creds credentials.TransportCredentials, reg prometheus.Registerer, log *slog.Logger) (*fleet.Fleet, error) {
 	f, err := fleet.Dial(cfg.Backends, fleet.Options{
-		Credentials:    nil, // plaintext
+		Credentials:    creds, // nil: plaintext
 		TracerProvider: tp,
 		Registerer:     reg,
 		Logger:         log,

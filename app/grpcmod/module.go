@@ -13,10 +13,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/tlsfiles"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
 
@@ -33,10 +35,16 @@ type Params struct {
 	Registerer prometheus.Registerer
 	Tracer     trace.TracerProvider
 	Log        *slog.Logger
+	// TLS is nil without --tls-cert.
+	TLS *tlsfiles.Server `optional:"true"`
 }
 
 func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
-	srv, hs, err := grpcserver.New(p.Reader, grpcserver.Options{Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer})
+	opts := grpcserver.Options{Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer, NoReflection: !p.Config.Reflection}
+	if p.TLS != nil {
+		opts.Creds = credentials.NewTLS(p.TLS.Config("h2"))
+	}
+	srv, hs, err := grpcserver.New(p.Reader, opts)
 	if err != nil {
 		return err
 	}
@@ -49,7 +57,7 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 				cancel()
 				return fmt.Errorf("grpc: listen on %s: %w", p.Config.Addr, err)
 			}
-			p.Log.Info("grpc listening", "addr", ln.Addr().String())
+			p.Log.Info("grpc listening", "addr", ln.Addr().String(), "tls", p.TLS != nil, "reflection", p.Config.Reflection)
 			go func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 					p.Log.Error("grpc stopped", "err", err)

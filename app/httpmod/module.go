@@ -14,6 +14,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/httpapi"
 	"github.com/gintoki/gintoki/app/listen"
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/tlsfiles"
 )
 
 // Module serves HTTP on --http-addr.
@@ -34,18 +35,42 @@ type Params struct {
 	Gatherer   prometheus.Gatherer
 	Tracer     trace.TracerProvider
 	Log        *slog.Logger
+	// TLS is nil without --tls-cert.
+	TLS *tlsfiles.Server `optional:"true"`
 }
 
+// How long a client may take over the parts of a request the handlers do
+// not bound themselves. Reading the whole request (headers and body) gets
+// the request timeout on top of the header allowance, and writing the
+// answer a little more, so a client that stalls mid-body, or stops reading
+// the answer, loses its connection soon after its request timed out.
+const (
+	readHeaderTimeout = 5 * time.Second
+	writeSlack        = 5 * time.Second
+	idleTimeout       = 2 * time.Minute
+)
+
 func newServer(p Params) *http.Server {
+	gatherer := p.Gatherer
+	if p.Config.AdminAddr != "" {
+		gatherer = nil // /metrics lives on the admin listener only
+	}
 	engine := httpapi.New(httpapi.Options{
-		Reader: p.Reader, Readiness: p.Readiness, Gatherer: p.Gatherer, Registerer: p.Registerer,
+		Reader: p.Reader, Readiness: p.Readiness, Gatherer: gatherer, Registerer: p.Registerer,
 		TracerProvider: p.Tracer, Logger: p.Log, RequestTimeout: p.Config.RequestTimeout,
 		AccessLog: p.Config.AccessLog, AccessLogSampleEvery: p.Config.AccessLogSample,
 	})
-	return &http.Server{
+	srv := &http.Server{
 		Handler:           engine,
-		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readHeaderTimeout + p.Config.RequestTimeout,
+		WriteTimeout:      p.Config.RequestTimeout + writeSlack,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(p.Log.Handler(), slog.LevelDebug),
 	}
+	if p.TLS != nil {
+		srv.TLSConfig = p.TLS.Config("h2", "http/1.1")
+	}
+	return srv
 }

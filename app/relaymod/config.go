@@ -36,19 +36,24 @@ type Config struct {
 	// SourceHeartbeat is how often Debezium-format heartbeats go to Kafka.
 	SourceHeartbeat time.Duration
 	MetricsAddr     string
+	// Kafka is TLS and SASL, the same flags as serve's.
+	Kafka config.KafkaSecurity
 }
 
 // Defaults of the flags.
 const (
-	DefaultTables      = "stock_items,warehouses"
-	DefaultMetricsAddr = ":9404"
+	DefaultTables = "stock_items,warehouses"
+	// DefaultMetricsAddr is loopback: the relay's metrics say which tables
+	// change and how fast. A scraper on another host needs it set to
+	// :9404 (or an interface of a private network) on purpose.
+	DefaultMetricsAddr = "127.0.0.1:9404"
 	serverIDBase       = 5400
 	serverIDSpan       = 1000
 )
 
 // Register adds the relay's flags.
 func (c *Config) Register(s *config.Set) {
-	s.String(&c.DSN, "db", "", "source database: mysql://user:pass@tcp(host:3306)/db; the user needs REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR (MariaDB) and SELECT on the tables")
+	s.Secret(&c.DSN, "db", "", "source database: mysql://user:pass@tcp(host:3306)/db; the user needs REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR (MariaDB) and SELECT on the tables; a password here is visible in ps: use --db-password-file")
 	s.Int(&c.ServerID, "server-id", 0, fmt.Sprintf("replication server id of the relay, unique among the server's replicas (0: %d + a number derived from the host name and database, below %d)", serverIDBase, serverIDBase+serverIDSpan))
 	s.List(&c.Tables, "relay-tables", DefaultTables, "tables of the --db database to capture")
 	s.String(&c.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: events go to <prefix>.<database>.<table>; source.name")
@@ -62,8 +67,10 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.MaxBatch, "relay-max-batch", relay.DefaultMaxBatch, "most changes handed to Kafka in one batch")
 	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period asked of the server; three missed heartbeats count as a lost connection")
 	s.Duration(&c.SourceHeartbeat, "heartbeat-interval", time.Second, "how often a Debezium-format heartbeat goes to __debezium-heartbeat.<prefix>, only while the relay streams the binlog and is caught up, so read nodes notice a stopped or stuck relay (0: off)")
-	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off)")
+	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off); loopback by default, set :9404 for a scraper on another host")
+	c.Kafka.Register(s)
 	s.Check(c.check)
+	config.RegisterDBPasswordFile(s, &c.DSN)
 }
 
 func (c *Config) check() error {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gintoki/gintoki/adapter/binlog"
+	"github.com/gintoki/gintoki/adapter/kafkaauth"
 	"github.com/gintoki/gintoki/adapter/kafkaproducer"
 	"github.com/gintoki/gintoki/adapter/relaycheckpoint"
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -20,6 +21,7 @@ import (
 // store, metrics and the pipeline joining them.
 var ProviderSet = wire.NewSet(
 	sourceConfig,
+	newKafkaTuning,
 	binlog.New,
 	wire.Bind(new(relay.Source), new(*binlog.Source)),
 	newPublisher,
@@ -45,6 +47,23 @@ func sourceConfig(c Config) (binlog.Config, error) {
 	}, nil
 }
 
+// kafkaTuning is what the relay sets on each of its Kafka clients (the
+// publisher and the checkpoint store): timeouts, TLS and SASL.
+type kafkaTuning func(*sarama.Config)
+
+// newKafkaTuning loads the TLS files once (a bad one fails the start) and
+// warns of SASL PLAIN without TLS.
+func newKafkaTuning(c Config, log *slog.Logger) (kafkaTuning, error) {
+	secure, err := kafkaauth.FromSettings(c.Kafka).Setup(log)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return func(sc *sarama.Config) {
+		kafkaTimeouts(sc)
+		secure(sc)
+	}, nil
+}
+
 // kafkaTimeouts keep a silent broker from holding a send for sarama's
 // 30-second defaults: the relay reconnects with its own backoff instead.
 func kafkaTimeouts(sc *sarama.Config) {
@@ -58,7 +77,7 @@ func kafkaTimeouts(sc *sarama.Config) {
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 }
 
-func newPublisher(c Config, reg prometheus.Registerer) (*kafkaproducer.ChangePublisher, func(), error) {
+func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafkaproducer.ChangePublisher, func(), error) {
 	db, err := c.Database()
 	if err != nil {
 		return nil, nil, err
@@ -66,21 +85,21 @@ func newPublisher(c Config, reg prometheus.Registerer) (*kafkaproducer.ChangePub
 	p, err := kafkaproducer.NewChangePublisher(kafkaproducer.Config{
 		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID,
 		Idempotent: true, TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema,
-	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(kafkaTimeouts))
+	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune))
 	if err != nil {
 		return nil, nil, err
 	}
 	return p, func() { _ = p.Close() }, nil
 }
 
-func newStore(c Config, log *slog.Logger) (*relaycheckpoint.Store, func(), error) {
+func newStore(c Config, log *slog.Logger, tune kafkaTuning) (*relaycheckpoint.Store, func(), error) {
 	db, err := c.Database()
 	if err != nil {
 		return nil, nil, err
 	}
 	s, err := relaycheckpoint.New(relaycheckpoint.Config{
 		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID + "-checkpoint",
-		Topic: c.CheckpointTopic, Relay: c.TopicPrefix, Database: db, Tune: kafkaTimeouts,
+		Topic: c.CheckpointTopic, Relay: c.TopicPrefix, Database: db, Tune: tune,
 	}, log)
 	if err != nil {
 		return nil, nil, err

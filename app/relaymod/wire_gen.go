@@ -28,11 +28,15 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	if err != nil {
 		return nil, nil, err
 	}
-	changePublisher, cleanup, err := newPublisher(c, reg)
+	relaymodKafkaTuning, err := newKafkaTuning(c, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	store, cleanup2, err := newStore(c, log)
+	changePublisher, cleanup, err := newPublisher(c, reg, relaymodKafkaTuning)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, cleanup2, err := newStore(c, log, relaymodKafkaTuning)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -23,6 +23,7 @@ type Set struct {
 	summary string
 	fs      *flag.FlagSet
 	checks  []func() error
+	secrets map[string]bool
 }
 
 // NewSet starts the flags of subcommand name.
@@ -39,6 +40,16 @@ func EnvName(flagName string) string {
 
 // String registers a string flag.
 func (s *Set) String(p *string, name, def, usage string) { s.fs.StringVar(p, name, def, usage) }
+
+// Secret registers a string flag that may hold a secret: no message ever
+// repeats its value.
+func (s *Set) Secret(p *string, name, def, usage string) {
+	s.fs.StringVar(p, name, def, usage)
+	if s.secrets == nil {
+		s.secrets = map[string]bool{}
+	}
+	s.secrets[name] = true
+}
 
 // Int registers an int flag.
 func (s *Set) Int(p *int, name string, def int, usage string) { s.fs.IntVar(p, name, def, usage) }
@@ -71,6 +82,11 @@ func (s *Set) Check(f func() error) { s.checks = append(s.checks, f) }
 
 // Parse reads env (through getenv) and then args. Errors name the flag or
 // variable at fault in one line.
+//
+// A variable may also be given as a file: when GINTOKI_X is unset and
+// GINTOKI_X_FILE names a file, the file's contents (less a trailing
+// newline) are the value, as container platforms mount secrets. A flag
+// named x-file of its own (--db-password-file) takes its variable instead.
 func (s *Set) Parse(args []string, getenv func(string) string) error {
 	var envErr error
 	s.fs.VisitAll(func(f *flag.Flag) {
@@ -78,9 +94,24 @@ func (s *Set) Parse(args []string, getenv func(string) string) error {
 			return
 		}
 		env := EnvName(f.Name)
-		if v := getenv(env); v != "" {
+		v := getenv(env)
+		if v == "" && s.fs.Lookup(f.Name+"-file") == nil {
+			if path := getenv(env + "_FILE"); path != "" {
+				fv, err := ReadSecretFile(path)
+				if err != nil {
+					envErr = fmt.Errorf("%s_FILE: %v", env, err)
+					return
+				}
+				env, v = env+"_FILE", fv
+			}
+		}
+		if v != "" {
 			if err := f.Value.Set(v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %v", env, v, err)
+				shown := fmt.Sprintf("%q", v)
+				if s.secrets[f.Name] {
+					shown = "(secret)"
+				}
+				envErr = fmt.Errorf("%s=%s: %v", env, shown, err)
 			}
 		}
 	})

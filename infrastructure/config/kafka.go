@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 )
 
@@ -21,15 +20,7 @@ type Kafka struct {
 	// off.
 	ControlTopic   string
 	HeartbeatTopic string
-
-	TLS                bool
-	TLSCAFile          string
-	TLSCertFile        string
-	TLSKeyFile         string
-	TLSInsecureSkipVer bool
-	SASLMechanism      string
-	SASLUser           string
-	SASLPassword       string
+	KafkaSecurity
 }
 
 // DefaultGroup is gintoki-<hostname>: stable per host, distinct across
@@ -51,23 +42,11 @@ func (k *Kafka) Register(s *Set) {
 	s.String(&k.Database, "cdc-database", "", "database name in the topic names (default: the database named in --db)")
 	s.String(&k.ControlTopic, "cdc-control-topic", "", "topic of fleet-wide commands (gintoki flush); created when missing (default: __gintoki-control.<prefix>; off: none)")
 	s.String(&k.HeartbeatTopic, "cdc-heartbeat-topic", "", "topic of the source's heartbeats; no heartbeat for --max-staleness counts like a lost broker (default: __debezium-heartbeat.<prefix>, as Debezium and gintoki relay name it; off: none)")
-	s.Bool(&k.TLS, "kafka-tls", false, "connect to Kafka over TLS")
-	s.String(&k.TLSCAFile, "kafka-tls-ca", "", "PEM file of the CA that signed the brokers' certificates")
-	s.String(&k.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate (mutual TLS)")
-	s.String(&k.TLSKeyFile, "kafka-tls-key", "", "PEM client key (mutual TLS)")
-	s.Bool(&k.TLSInsecureSkipVer, "kafka-tls-insecure-skip-verify", false, "do not verify the brokers' certificates (testing only)")
-	s.String(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: none)")
-	s.String(&k.SASLUser, "kafka-sasl-user", "", "SASL user")
-	s.String(&k.SASLPassword, "kafka-sasl-password", "", "SASL password (prefer the environment variable)")
+	k.KafkaSecurity.Register(s)
 	k.RegisterPolicy(s)
 	s.Check(func() error {
 		if k.TopicPrefix == "" {
 			return fmt.Errorf("--cdc-topic-prefix must not be empty")
-		}
-		switch strings.ToUpper(k.SASLMechanism) {
-		case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		default:
-			return fmt.Errorf("--kafka-sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got %q", k.SASLMechanism)
 		}
 		return nil
 	})

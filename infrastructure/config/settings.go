@@ -63,6 +63,9 @@ type HTTP struct {
 	AccessLog       bool
 	AccessLogSample int
 	PprofAddr       string
+	// AdminAddr, when set, serves /metrics and pprof instead of the API's
+	// port and --pprof-addr.
+	AdminAddr       string
 	ShutdownTimeout time.Duration
 }
 
@@ -72,7 +75,8 @@ func (h *HTTP) Register(s *Set, defAddr string) {
 	s.Duration(&h.RequestTimeout, "request-timeout", 5*time.Second, "deadline of one HTTP request (gRPC callers set their own deadline)")
 	s.Bool(&h.AccessLog, "access-log", false, "log HTTP requests (sampled)")
 	s.Int(&h.AccessLogSample, "access-log-sample", 100, "log one request in N when --access-log is on")
-	s.String(&h.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (off when empty)")
+	s.String(&h.PprofAddr, "pprof-addr", "", "serve net/http/pprof on this separate address (off when empty; never /debug/pprof/cmdline)")
+	s.String(&h.AdminAddr, "admin-addr", "", "serve /metrics and pprof on this address instead (the API's port then answers 404 on /metrics); bind it to a private interface")
 	s.Duration(&h.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long in-flight requests may take to finish at shutdown")
 	s.Check(func() error {
 		if err := checkAddr("--http-addr", h.Addr); err != nil {
@@ -81,6 +85,14 @@ func (h *HTTP) Register(s *Set, defAddr string) {
 		if h.PprofAddr != "" {
 			if err := checkAddr("--pprof-addr", h.PprofAddr); err != nil {
 				return err
+			}
+		}
+		if h.AdminAddr != "" {
+			if err := checkAddr("--admin-addr", h.AdminAddr); err != nil {
+				return err
+			}
+			if h.PprofAddr != "" {
+				return fmt.Errorf("--admin-addr serves pprof already: drop --pprof-addr")
 			}
 		}
 		if h.RequestTimeout <= 0 {
@@ -97,12 +109,14 @@ func (h *HTTP) Register(s *Set, defAddr string) {
 type GRPC struct {
 	Addr        string
 	DrainPeriod time.Duration
+	Reflection  bool
 }
 
 // Register adds the gRPC flags.
 func (g *GRPC) Register(s *Set, defAddr string) {
 	s.String(&g.Addr, "grpc-addr", defAddr, "gRPC listen address")
 	s.Duration(&g.DrainPeriod, "grpc-drain-period", 2*time.Second, "at shutdown, how long the gRPC server keeps answering after its health turns NOT_SERVING, so clients watching it (the gateway) move away before it stops accepting calls; part of --shutdown-timeout")
+	s.Bool(&g.Reflection, "grpc-reflection", true, "serve gRPC server reflection (grpcurl list/describe); it tells anyone who can connect every service and message")
 	s.Check(func() error {
 		if g.DrainPeriod < 0 {
 			return fmt.Errorf("--grpc-drain-period must not be negative, got %s", g.DrainPeriod)
@@ -122,7 +136,7 @@ type DB struct {
 
 // Register adds the database flags; def is the default DSN.
 func (d *DB) Register(s *Set, def string) {
-	s.String(&d.DSN, "db", def, "database: mysql://<go-sql-driver DSN> or sqlite://<path>")
+	s.Secret(&d.DSN, "db", def, "database: mysql://<go-sql-driver DSN> or sqlite://<path>; a password here is visible in ps: use --db-password-file")
 	d.RegisterTuning(s)
 	s.Check(func() error {
 		if strings.TrimSpace(d.DSN) == "" {
@@ -133,6 +147,7 @@ func (d *DB) Register(s *Set, def string) {
 		}
 		return nil
 	})
+	RegisterDBPasswordFile(s, &d.DSN)
 }
 
 // RegisterTuning adds the pool and guard flags without --db (for processes

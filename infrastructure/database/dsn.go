@@ -167,3 +167,20 @@ func (d DSN) GoString() string { return "database.DSN(" + d.Redacted() + ")" }
 
 // LogValue keeps slog from printing Raw.
 func (d DSN) LogValue() slog.Value { return slog.StringValue(d.Redacted()) }
+
+// WithPassword returns the DSN text (with its scheme, as --db takes it)
+// with password in place of the one it holds. SQLite has no password.
+func (d DSN) WithPassword(password string) (string, error) {
+	if d.Driver != DriverMySQL {
+		return "", fmt.Errorf("a %s database takes no password", d.Driver)
+	}
+	cfg, err := mysql.ParseDSN(d.Raw)
+	if err != nil {
+		return "", fmt.Errorf("parse mysql DSN: %w", err)
+	}
+	if cfg.Passwd != "" {
+		return "", fmt.Errorf("the DSN %s already holds a password; give it in one place", redactMySQL(cfg))
+	}
+	cfg.Passwd = password
+	return mysqlScheme + cfg.FormatDSN(), nil
+}

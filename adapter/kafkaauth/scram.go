@@ -1,4 +1,4 @@
-package kafkaconsumer
+package kafkaauth
 
 import (
 	"crypto/hmac"
