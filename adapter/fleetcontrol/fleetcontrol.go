@@ -66,6 +66,38 @@ func EnsureTopic(client sarama.Client, topic string) error {
 	return err
 }
 
+// Cluster says how to reach Kafka.
+type Cluster struct {
+	Brokers  []string
+	Version  string // e.g. "2.8.0"
+	ClientID string
+	// Secure puts TLS and SASL on the client configuration (kafkaauth); nil
+	// for none.
+	Secure func(*sarama.Config)
+}
+
+// SendTo connects to the cluster and sends cmd (see Send).
+func SendTo(ctx context.Context, cl Cluster, topic string, cmd Command) (partition int32, offset int64, err error) {
+	sc := sarama.NewConfig()
+	if sc.Version, err = sarama.ParseKafkaVersion(cl.Version); err != nil {
+		return 0, 0, fmt.Errorf("kafka version %q: %w", cl.Version, err)
+	}
+	sc.ClientID = cl.ClientID
+	sc.Producer.Return.Successes = true
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Net.DialTimeout = 5 * time.Second
+	sc.Metadata.AllowAutoTopicCreation = false
+	if cl.Secure != nil {
+		cl.Secure(sc)
+	}
+	client, err := sarama.NewClient(cl.Brokers, sc)
+	if err != nil {
+		return 0, 0, fmt.Errorf("connect to kafka %v: %w", cl.Brokers, err)
+	}
+	defer client.Close()
+	return Send(ctx, client, topic, cmd)
+}
+
 // Send writes cmd to the control topic, creating the topic first when it is
 // missing, and returns where the record landed.
 func Send(ctx context.Context, client sarama.Client, topic string, cmd Command) (partition int32, offset int64, err error) {

@@ -54,6 +54,7 @@ func commands() map[string]command {
 		"demo":    demoCommand(),
 		"migrate": migrateCommand(),
 		"seed":    seedCommand(),
+		"flush":   flushCommand(),
 		"relay":   relayCommand(),
 	}
 }

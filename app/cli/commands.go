@@ -9,8 +9,10 @@ import (
 	"go.uber.org/fx"
 	"gorm.io/gorm"
 
+	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/adapter/httpapi"
+	"github.com/gintoki/gintoki/adapter/kafkaauth"
 	"github.com/gintoki/gintoki/app/adminmod"
 	"github.com/gintoki/gintoki/app/dbmod"
 	"github.com/gintoki/gintoki/app/demomod"
@@ -255,6 +257,62 @@ func seedCommand() command {
 						}
 						fmt.Fprintf(env.Stdout, "seeded %d products x %d warehouses (%d stock rows, version %d) in %s\n",
 							st.Products, st.Warehouses, st.StockRows, st.Version, st.Elapsed.Round(time.Millisecond))
+						return nil
+					}),
+				}, nil
+			}
+		},
+	}
+}
+
+func flushCommand() command {
+	return command{
+		summary: "Flush the cache of every read node at once (after a restore, a bulk load that reused versions, an incident).",
+		oneShot: true,
+		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
+			var tel config.Telemetry
+			var k config.KafkaSecurity
+			var brokers []string
+			var version, clientID, prefix, topic, reason string
+			tel.Register(s)
+			s.List(&brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port) of the read nodes' change feed")
+			s.String(&version, "kafka-version", "2.8.0", "Kafka protocol version to speak")
+			s.String(&clientID, "kafka-client-id", "gintoki-flush", "Kafka client id")
+			s.String(&prefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix the read nodes use: the control topic is __gintoki-control.<prefix>")
+			s.String(&topic, "cdc-control-topic", "", "control topic, when the read nodes set --cdc-control-topic (default: __gintoki-control.<prefix>)")
+			s.String(&reason, "reason", "", "why, for the read nodes' logs")
+			k.Register(s)
+			s.Check(func() error {
+				if len(brokers) == 0 {
+					return fmt.Errorf("--kafka-brokers is required")
+				}
+				if topic == "off" {
+					return fmt.Errorf("--cdc-control-topic off: there is no control topic to send to")
+				}
+				return nil
+			})
+			return func() ([]fx.Option, error) {
+				if topic == "" {
+					topic = fleetcontrol.Topic(prefix)
+				}
+				return []fx.Option{
+					fx.Supply(tel, telemetrymod.Output{W: env.Stderr}),
+					telemetrymod.Module,
+					fx.Invoke(func(log *slog.Logger) error {
+						secure, err := kafkaauth.FromSettings(k).Setup(log)
+						if err != nil {
+							return err
+						}
+						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+						defer cancel()
+						cmd := fleetcontrol.NewFlush(reason, time.Now())
+						cl := fleetcontrol.Cluster{Brokers: brokers, Version: version, ClientID: clientID, Secure: secure}
+						partition, offset, err := fleetcontrol.SendTo(ctx, cl, topic, cmd)
+						if err != nil {
+							return fmt.Errorf("flush: %w", err)
+						}
+						fmt.Fprintf(env.Stdout, "flush %s written to %s (partition %d, offset %d): every read node consuming it drops its cache and reloads its warehouses\n",
+							cmd.ID, topic, partition, offset)
 						return nil
 					}),
 				}, nil
