@@ -5,7 +5,7 @@ BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
 
-.PHONY: pipeline all build run test test-short vet generate check-generated bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak vet generate check-generated bench bench-load fuzz-short clean help
 
 all: build
 
@@ -29,6 +29,10 @@ test: vet ## vet + unit and integration tests with the race detector (MariaDB te
 
 test-short: ## unit tests only, no race detector
 	$(GO) test -short -count=1 $(PKG)
+
+soak: ## the pipeline torture (relay + read nodes + broker, killed and restarted) at SOAK_WRITES writes (default 1,000,000); needs GINTOKI_TEST_MYSQL_DSN
+	@test -n "$$GINTOKI_TEST_MYSQL_DSN" || { echo "make soak needs GINTOKI_TEST_MYSQL_DSN, e.g. 'root@tcp(127.0.0.1:3306)/test' (MariaDB with the binlog on)"; exit 2; }
+	GINTOKI_SOAK_WRITES=$${SOAK_WRITES:-1000000} $(GO) test -count=1 -timeout 6h -run '^TestPipelineTorture$$' -v $(SOAKFLAGS) ./app/pipelinetorture/
 
 generate: ## regenerate wire and protobuf code
 	$(GO) tool wire ./app/...
