@@ -152,20 +152,7 @@ var errUnavailable = errors.New("node unavailable")
 // fetch sends one request and returns the answers it holds (404 becomes an
 // answer without warehouses).
 func (rd *readers) fetch(ctx context.Context, base string, ids []int64, style int) ([]answer, error) {
-	var req *http.Request
-	var err error
-	switch {
-	case len(ids) > 1:
-		body, _ := json.Marshal(map[string][]int64{"product_ids": ids})
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/product-inventory", bytes.NewReader(body))
-		if req != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-	case style%2 == 0:
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/products/%d/inventory", base, ids[0]), nil)
-	default:
-		req, err = http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/cache?product_id=%d", base, ids[0]), nil)
-	}
+	req, err := request(ctx, base, ids, style)
 	if err != nil {
 		return nil, err
 	}
@@ -208,6 +195,28 @@ func (rd *readers) fetch(ctx context.Context, base string, ids []int64, style in
 		return nil, fmt.Errorf("batch %v: %d answers: %s", ids, len(out), body)
 	}
 	return out, nil
+}
+
+// request asks for one product (by path or by query, as style says) or,
+// with several ids, for a batch.
+func request(ctx context.Context, base string, ids []int64, style int) (*http.Request, error) {
+	switch {
+	case len(ids) > 1:
+		body, err := json.Marshal(map[string][]int64{"product_ids": ids})
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/product-inventory", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return req, nil
+	case style%2 == 0:
+		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/products/%d/inventory", base, ids[0]), nil)
+	default:
+		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/cache?product_id=%d", base, ids[0]), nil)
+	}
 }
 
 // check compares answers with the floors taken before the request, and

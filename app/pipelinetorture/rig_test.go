@@ -34,7 +34,6 @@ const (
 type pipeline struct {
 	t          *testing.T
 	dsn        database.DSN
-	gdb        *gorm.DB
 	db         *sql.DB
 	stockTopic string
 	whTopic    string
@@ -67,7 +66,7 @@ func newPipeline(t *testing.T, dsn database.DSN, gdb *gorm.DB, nodes int) *pipel
 		t.Fatal(err)
 	}
 	p := &pipeline{
-		t: t, dsn: dsn, gdb: gdb, db: db,
+		t: t, dsn: dsn, db: db,
 		stockTopic: kafkaproducer.ChangeTopic(topicPrefix, dsn.Database, "stock_items"),
 		whTopic:    kafkaproducer.ChangeTopic(topicPrefix, dsn.Database, "warehouses"),
 		brokerPort: apptest.FreePort(t),

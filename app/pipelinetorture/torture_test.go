@@ -137,7 +137,7 @@ func TestPipelineTorture(t *testing.T) {
 	s := &m.stats
 	t.Logf("pipeline torture: %d writes (%d inserts, %d updates, %d deletes, %d re-inserts, %d warehouse changes) "+
 		"in %d statements, %d multi-row statements, %d transactions (%d rolled back), %d deadlock retries; "+
-		"%d messages on the change topics; relay SIGKILLed %d times, read nodes stopped %d times (SIGTERM) and killed %d (SIGKILL), broker restarted %d times; "+
+		"%d messages on the change topics; %d relay SIGKILLs, %d read node SIGTERMs and %d SIGKILLs, %d broker restarts; "+
 		"%d reads (%d unavailable); %d stale products (%d product-node pairs), %d backwards reads, %d bad answers; writing %s, draining %s (seed %d)",
 		s.writes.Load(), s.inserts.Load(), s.updates.Load(), s.deletes.Load(), s.reinserts.Load(), s.warehouseChanges.Load(),
 		s.statements.Load(), s.multiRow.Load(), s.txs.Load(), s.rollbacks.Load(), s.retries.Load(),

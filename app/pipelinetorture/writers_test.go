@@ -479,8 +479,10 @@ func (m *model) step(ctx context.Context, rng *rand.Rand) error {
 }
 
 // write runs writers until target writes are committed, waiting at the
-// gate whenever it is reached.
+// gate whenever it is reached. The first error stops every writer.
 func (m *model) write(ctx context.Context, writers int, target int64, seed uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for g := range writers {
@@ -488,18 +490,14 @@ func (m *model) write(ctx context.Context, writers int, target int64, seed uint6
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, uint64(g)))
-			for m.stats.writes.Load() < target {
+			for ctx.Err() == nil && m.stats.writes.Load() < target {
 				if m.stats.writes.Load() >= m.gate.Load() {
-					select {
-					case <-ctx.Done():
-						errs <- ctx.Err()
-						return
-					case <-time.After(5 * time.Millisecond):
-					}
+					time.Sleep(5 * time.Millisecond)
 					continue
 				}
 				if err := m.step(ctx, rng); err != nil {
 					errs <- err
+					cancel()
 					return
 				}
 			}
@@ -507,5 +505,8 @@ func (m *model) write(ctx context.Context, writers int, target int64, seed uint6
 	}
 	wg.Wait()
 	close(errs)
-	return <-errs
+	if err, ok := <-errs; ok {
+		return err
+	}
+	return ctx.Err()
 }
