@@ -29,12 +29,23 @@ func (o Op) String() string {
 }
 
 // StockChange is one change of a stock_items row. For a delete Row is the
-// row as it was (the before-image); otherwise it is the row as it is now.
+// row as it was (the before-image, so its Version is the one the row already
+// had: a DELETE changes no column); otherwise it is the row as it is now.
 // A truncate carries no row.
 type StockChange struct {
 	Op         Op
 	Row        StockRow
 	SourceTsMs int64 // when the change happened in the database, 0 if unknown
+	// ByKey marks a delete known only by the row's key (a null-value record
+	// of a flattened stream that carries deletes no other way): Row holds
+	// the key columns and no version. It deletes the version of the row's
+	// change just before it in the feed.
+	ByKey bool
+	// Position orders the changes of one row as the feed delivers them (the
+	// Kafka offset in the row's partition, plus one); 0 when unknown. It
+	// tells a replayed record from a new one, which a ByKey delete, having
+	// no version, needs.
+	Position int64
 }
 
 // WarehouseChange is one change of a warehouses row, shaped like StockChange.
@@ -42,4 +53,6 @@ type WarehouseChange struct {
 	Op         Op
 	Row        Warehouse
 	SourceTsMs int64
+	ByKey      bool
+	Position   int64
 }

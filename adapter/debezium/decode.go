@@ -12,8 +12,12 @@ import (
 // for a null value, ErrNotRowEvent for non-row messages, and an error wrapping
 // ErrMalformed for anything else it cannot use.
 func DecodeStock(value []byte) (domain.StockChange, error) {
-	const subject = "stock_items event"
 	var env rawEnvelope
+	return decodeStock(value, &env)
+}
+
+func decodeStock(value []byte, env *rawEnvelope) (domain.StockChange, error) {
+	const subject = "stock_items event"
 	if err := env.parse(value, subject); err != nil {
 		return domain.StockChange{}, err
 	}
@@ -32,8 +36,12 @@ func DecodeStock(value []byte) (domain.StockChange, error) {
 
 // DecodeWarehouse decodes a warehouses message value; see DecodeStock.
 func DecodeWarehouse(value []byte) (domain.WarehouseChange, error) {
-	const subject = "warehouses event"
 	var env rawEnvelope
+	return decodeWarehouse(value, &env)
+}
+
+func decodeWarehouse(value []byte, env *rawEnvelope) (domain.WarehouseChange, error) {
+	const subject = "warehouses event"
 	if err := env.parse(value, subject); err != nil {
 		return domain.WarehouseChange{}, err
 	}

@@ -312,6 +312,9 @@ type rawEnvelope struct {
 	sourceTsMs    int64
 	src           sourceSpans
 	hasSource     bool
+	// deletedField: a flattened row carried __deleted (the transform
+	// rewrites deletes instead of dropping them).
+	deletedField bool
 }
 
 // image returns the row image the domain change is built from and its name
@@ -507,6 +510,7 @@ func (e *rawEnvelope) fromFlattened(m *members, row []byte, subject string) erro
 		}
 	}
 	if present(m.flatDeleted) {
+		e.deletedField = true
 		deleted, err := parseBoolish(m.flatDeleted)
 		if err != nil {
 			return fieldError(subject, "", "__deleted", err)

@@ -12,7 +12,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+	"github.com/gintoki/gintoki/usecase/inventory"
 )
 
 type tableKind int
@@ -88,11 +90,12 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 
 func newPartitionConsumer(c *Consumer, s sarama.ConsumerGroupSession, p changefeed.Partition, start int64) *partitionConsumer {
 	pc := &partitionConsumer{
-		c:      c,
-		sess:   s,
-		p:      p,
-		next:   start,
-		poison: logLimiter{every: poisonLogGap},
+		c:               c,
+		sess:            s,
+		p:               p,
+		next:            start,
+		poison:          logLimiter{every: poisonLogGap},
+		nullsAreDeletes: true,
 		attrs: []attribute.KeyValue{
 			attribute.String("messaging.system", "kafka"),
 			attribute.String("messaging.operation.type", "process"),
@@ -118,7 +121,10 @@ type partitionConsumer struct {
 	m      *topicMetrics
 	next   int64 // the offset expected next
 	poison logLimiter
-	attrs  []attribute.KeyValue
+	// nullsAreDeletes: the partition's last value was a flattened row
+	// without __deleted, so a null value is a delete (see handle).
+	nullsAreDeletes bool
+	attrs           []attribute.KeyValue
 }
 
 // handleBatch handles messages already fetched, under one span. It stops
@@ -181,41 +187,58 @@ func (pc *partitionConsumer) startSpan(ctx context.Context, batch []*sarama.Cons
 
 // handle applies one message; every failure is counted and logged, none
 // stops the partition.
+//
+// A null value is Kafka's tombstone. In a stream that carries deletes as
+// events (Debezium's envelope, or flattened rows with __deleted) it only
+// follows the delete event for log compaction and is skipped. In a flattened
+// stream without __deleted it is the delete itself
+// (delete.tombstone.handling.mode=tombstone): applied as a delete of its key.
+// Which kind of stream this is, the partition's last value tells; before any
+// value the null is taken as a delete, which costs at most an eviction.
 func (pc *partitionConsumer) handle(m *sarama.ConsumerMessage) {
-	if len(m.Value) == 0 {
-		pc.m.tombstone.Inc()
-		return
-	}
 	var (
-		err  error
-		tsMs int64
+		err     error
+		tsMs    int64
+		meta    debezium.Meta
+		outcome inventory.Outcome
 	)
 	switch pc.kind {
 	case stockTable:
-		change, derr := debezium.DecodeStock(m.Value)
-		if err = derr; err == nil {
-			pc.m.outcome(pc.c.applier.ApplyStock(change)).Inc()
-			tsMs = change.SourceTsMs
+		var change domain.StockChange
+		if change, meta, err = debezium.DecodeStockRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
+			change.Position = m.Offset + 1
+			outcome, tsMs = pc.c.applier.ApplyStock(change), change.SourceTsMs
 		}
 	case warehouseTable:
-		change, derr := debezium.DecodeWarehouse(m.Value)
-		if err = derr; err == nil {
-			pc.m.outcome(pc.c.applier.ApplyWarehouse(change)).Inc()
-			tsMs = change.SourceTsMs
+		var change domain.WarehouseChange
+		if change, meta, err = debezium.DecodeWarehouseRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
+			change.Position = m.Offset + 1
+			outcome, tsMs = pc.c.applier.ApplyWarehouse(change), change.SourceTsMs
 		}
 	}
 	switch {
+	case err == nil && meta.NullValue && !pc.nullsAreDeletes:
+		pc.m.tombstone.Inc()
 	case err == nil:
+		pc.m.outcome(outcome).Inc()
+		if !meta.NullValue {
+			pc.nullsAreDeletes = meta.Form == debezium.FormFlattened && !meta.DeletedField
+			pc.c.sourceShape.observe(pc.p.Topic, meta, pc.c.log)
+		}
 		if tsMs > 0 {
 			pc.m.staleness.Observe(float64(max(time.Now().UnixMilli()-tsMs, 0)) / 1e3)
 		}
-	case errors.Is(err, debezium.ErrTombstone):
-		pc.m.tombstone.Inc()
 	case errors.Is(err, debezium.ErrNotRowEvent):
 		pc.m.skipped.Inc()
 	default:
 		pc.poisoned(m, err)
 	}
+}
+
+// applies reports whether a decoded record is to be applied: every value,
+// and a null value where nulls are the deletes.
+func (pc *partitionConsumer) applies(meta debezium.Meta) bool {
+	return !meta.NullValue || pc.nullsAreDeletes
 }
 
 // poisoned handles a value that cannot be decoded. For a stock event whose

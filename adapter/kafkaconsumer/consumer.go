@@ -85,7 +85,8 @@ type Consumer struct {
 	session  *session
 	topicLog map[string]time.Time
 
-	errLog logLimiter
+	errLog      logLimiter
+	sourceShape sourceShape
 }
 
 // New checks cfg and builds a consumer; nothing connects until Start.

@@ -2,6 +2,7 @@ package kafkaconsumer
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 )
@@ -115,7 +117,10 @@ func TestTombstonesPoisonAndNonRowEvents(t *testing.T) {
 
 	key55, _ := debezium.EncodeStockKey(55, 1, false)
 	whKey, _ := debezium.EncodeWarehouseKey(9, false)
-	p.send(testStockTopic, 0, key55, nil)                                   // tombstone after a delete
+	deleted := domain.StockRow{ProductID: 55, WarehouseID: 1, QtySalable: 3, Version: 2}
+	del, _ := debezium.EncodeStock(domain.OpDelete, &deleted, nil, debezium.Source{TsMs: time.Now().UnixMilli()}, false, 0)
+	p.send(testStockTopic, 0, key55, del)                                   // a delete event...
+	p.send(testStockTopic, 0, key55, nil)                                   // ...and the tombstone after it
 	p.send(testStockTopic, 0, key55, []byte(`{"op":"u","after":{"product`)) // poison, key readable
 	p.send(testStockTopic, 0, []byte("not json"), []byte("neither"))        // poison, key unreadable
 	p.send(testStockTopic, 0, nil, []byte(`{"ts_ms":1700000000000}`))       // heartbeat: not a row
@@ -127,6 +132,10 @@ func TestTombstonesPoisonAndNonRowEvents(t *testing.T) {
 	})
 	if got := h.applier.stockVersions(56); !slices.Equal(got, []uint64{4}) {
 		t.Errorf("product 56 versions = %v, want [4]", got)
+	}
+	// The delete event went to the cache; the tombstone after it did not.
+	if got := h.applier.stockVersions(55); !slices.Equal(got, []uint64{2}) {
+		t.Errorf("product 55 versions = %v, want [2] (the delete alone)", got)
 	}
 	if got := h.applier.invalidatedIDs(); !slices.Equal(got, []int64{55}) {
 		t.Errorf("invalidated = %v, want [55] (the poison with a readable key)", got)
@@ -144,15 +153,15 @@ func TestTombstonesPoisonAndNonRowEvents(t *testing.T) {
 		{testStockTopic, "tombstone", 1},
 		{testStockTopic, "poison", 2},
 		{testStockTopic, "skipped", 1},
-		{testStockTopic, "applied", 1},
+		{testStockTopic, "applied", 2},
 		{testWarehouseTopic, "poison", 1},
 	} {
 		if got := h.events(c.topic, c.outcome); got != c.want {
 			t.Errorf("%s{topic=%s,outcome=%s} = %v, want %v", EventsTotalName, c.topic, c.outcome, got, c.want)
 		}
 	}
-	if got := h.feed.handledOffsets(stockPart(0)); len(got) != 5 {
-		t.Errorf("handled offsets on stock/0 = %v, want all 5 messages", got)
+	if got := h.feed.handledOffsets(stockPart(0)); len(got) != 6 {
+		t.Errorf("handled offsets on stock/0 = %v, want all 6 messages", got)
 	}
 }
 
@@ -480,5 +489,57 @@ func TestResumesInPlaceAfterBrokerRestartWithData(t *testing.T) {
 	})
 	if g := h.feed.gapList(); len(g) != 0 {
 		t.Errorf("gaps after a restart that kept the data: %v", g)
+	}
+}
+
+// A flattened stream with ExtractNewRecordState's
+// delete.tombstone.handling.mode=tombstone carries a delete as nothing but a
+// null value with the row's key: it must reach the cache as a delete, in
+// partition order, and the missing __deleted must be reported once. Once the
+// stream shows delete events (__deleted), a null is compaction's tombstone.
+func TestNullValueIsADeleteOfItsKey(t *testing.T) {
+	t.Parallel()
+	b := standardBroker(t)
+	logs := &syncBuffer{}
+	h := newHarness(t, b.Addrs(), uniqueGroup(t), withLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	h.start(t)
+	h.waitSessions(t, 1)
+	p := newProducer(t, b.Addrs())
+
+	key, _ := debezium.EncodeStockKey(7, 2, false)
+	whKey, _ := debezium.EncodeWarehouseKey(3, true)
+	// Rows as the transform writes them without rewrite: no __deleted.
+	p.send(testStockTopic, 0, key, []byte(`{"product_id":7,"warehouse_id":2,"qty_salable":4,"version":9,"updated_at":1700000000000000}`))
+	p.send(testStockTopic, 0, key, nil)
+	p.send(testStockTopic, 0, key, []byte(`{"product_id":7,"warehouse_id":2,"qty_salable":5,"version":10,"updated_at":1700000000000001}`))
+	p.send(testStockTopic, 0, []byte(`{"product_id":"x"}`), nil) // a null value whose key names no row
+	p.send(testWarehouseTopic, 0, whKey, nil)                    // first in its partition: a delete
+	// The source switches to rewrite: deletes come as rows, nulls are tombstones.
+	p.send(testStockTopic, 0, key, []byte(`{"product_id":7,"warehouse_id":2,"qty_salable":5,"version":10,"updated_at":1700000000000001,"__deleted":"true"}`))
+	p.send(testStockTopic, 0, key, nil)
+
+	waitFor(t, 10*time.Second, "every record handled", func() bool {
+		return len(h.feed.handledOffsets(stockPart(0))) == 6 && len(h.feed.handledOffsets(warehousePart())) == 1
+	})
+	got := h.applier.stockChanges()
+	// Each change carries its place in the partition (offset + 1).
+	want := []domain.StockChange{
+		{Op: domain.OpUpdate, Row: domain.StockRow{ProductID: 7, WarehouseID: 2, QtySalable: 4, Version: 9}, Position: 1},
+		{Op: domain.OpDelete, Row: domain.StockRow{ProductID: 7, WarehouseID: 2}, ByKey: true, Position: 2},
+		{Op: domain.OpUpdate, Row: domain.StockRow{ProductID: 7, WarehouseID: 2, QtySalable: 5, Version: 10}, Position: 3},
+		{Op: domain.OpDelete, Row: domain.StockRow{ProductID: 7, WarehouseID: 2, QtySalable: 5, Version: 10}, Position: 5},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stock changes\n got %+v\nwant %+v", got, want)
+	}
+	wantWH := domain.WarehouseChange{Op: domain.OpDelete, Row: domain.Warehouse{ID: 3}, ByKey: true, Position: 1}
+	if got := h.applier.warehouseChanges(); len(got) != 1 || got[0] != wantWH {
+		t.Fatalf("warehouse changes %+v, want [%+v]", got, wantWH)
+	}
+	if a, p, ts := h.events(testStockTopic, "applied"), h.events(testStockTopic, "poison"), h.events(testStockTopic, "tombstone"); a != 4 || p != 1 || ts != 1 {
+		t.Errorf("stock applied %v poison %v tombstone %v, want 4, 1 and 1", a, p, ts)
+	}
+	if n := strings.Count(logs.String(), "without __deleted"); n != 1 {
+		t.Errorf("the missing __deleted was reported %d times, want once:\n%s", n, logs.String())
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -262,4 +264,26 @@ func stockPart(n int32) changefeed.Partition {
 
 func warehousePart() changefeed.Partition {
 	return changefeed.Partition{Topic: testWarehouseTopic, Partition: 0}
+}
+
+func withLogger(l *slog.Logger) harnessOption {
+	return func(_ *Config, o *Options) { o.Logger = l }
+}
+
+// syncBuffer is a log sink tests read while the consumer writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

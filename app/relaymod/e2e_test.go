@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gintoki/gintoki/adapter/cache/bigcachestore"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
-	"github.com/gintoki/gintoki/adapter/repository/gormrepo"
 	"github.com/gintoki/gintoki/domain"
-	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
 
@@ -77,43 +74,12 @@ func TestCommitToVisibleThroughARealPipeline(t *testing.T) {
 	cfg.Snapshot = "never"
 	startRelay(t, cfg)
 
-	// The read node, as serve wires it.
-	store, err := bigcachestore.New(bigcachestore.Config{SizeMB: 64, LifeWindow: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	svc := inventory.NewService(inventory.Config{
-		CacheEnabled: true, TTL: time.Hour, MarkerTTL: time.Minute,
-		DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: 5 * time.Second,
-	}, gormrepo.New(h.gdb, nil), store, inventory.NopMetrics{}, testLogger(t))
-	ctx := context.Background()
-	if err := svc.LoadDirectory(ctx); err != nil {
-		t.Fatal(err)
-	}
-	applier := &timedApplier{Service: svc, applied: map[versionKey]time.Time{}}
-	tracker := changefeed.NewTracker(svc, time.Minute, testLogger(t))
-	consumer, err := kafkaconsumer.New(kafkaconsumer.Config{
-		Brokers: h.broker.Addrs(), Group: "e2e-" + h.dsn.Database,
-		StockTopic: h.topic("stock_items"), WarehouseTopic: h.topic("warehouses"),
-	}, applier, tracker, kafkaconsumer.Options{Logger: testLogger(t), PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := consumer.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = consumer.Stop(context.Background()) })
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	waitFor(t, "read node live", func() bool {
-		select {
-		case <-tick.C:
-			tracker.Tick()
-		default:
-		}
-		return tracker.Ready() == nil
-	}, nil)
+	var applier *timedApplier
+	node := startReadNode(t, h, nil, func(svc *inventory.Service) kafkaconsumer.Applier {
+		applier = &timedApplier{Service: svc, applied: map[versionKey]time.Time{}}
+		return applier
+	})
+	svc, ctx := node.svc, context.Background()
 	// Every product cached, so each event patches an entry in place.
 	for p := int64(1); p <= products; p++ {
 		if _, err := svc.GetProductInventory(ctx, p); err != nil {

@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"time"
+
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -40,41 +42,87 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 		s.Flush()
 		return Flushed
 	}
-	r := c.Row
-	deleted := c.Op == domain.OpDelete
-	pid := r.ProductID
-
 	if !s.cfg.CacheEnabled {
 		return Older // nothing is cached, so nothing can be stale
 	}
+	pid := c.Row.ProductID
 	s.locks.Lock(pid)
 	defer s.locks.Unlock(pid)
 	now := s.now()
-	// Every change leaves a marker, cached product or not: the entry it
-	// patches may expire or be evicted, and a later fill from a lagging
-	// replica must still not go back past this version.
-	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted)
-	{
-		e := s.entries.Get().(*Entry)
-		defer s.entries.Put(e)
-		s.flushMu.RLock()
-		defer s.flushMu.RUnlock()
-		if s.store.Get(pid, e) {
-			if e.ExpiresAt > now.UnixNano() {
-				if !e.apply(r.WarehouseID, r.QtySalable, r.Version, deleted) {
-					return Older
-				}
-				if err := s.storeSet(pid, e); err != nil {
-					// Keeping the old entry would serve a value the feed moved past.
-					s.storeDelete(pid)
-					s.log.Warn("patched entry not stored; evicted", "product_id", pid, "err", err)
-				}
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	// An expired entry is no longer served, but it is kept patched: the
+	// refill that replaces it keeps its versions (keepExpiredVersions), so
+	// a refill from a lagging replica cannot go back past them.
+	held := s.store.Get(pid, e)
+	live := held && e.ExpiresAt > now.UnixNano()
+	mk, known := s.marks.get(now, pid, c.Row.WarehouseID)
+	if known && replayed(mk.last, c.Position) {
+		// From before the row's last change: the feed is replaying, and
+		// what this change says was superseded already. (Versions would
+		// tell for most changes; a null value has none.)
+		return Older
+	}
+	if c.ByKey {
+		switch {
+		case known && mk.unknown:
+			return Older
+		case !known || !mk.hasLast:
+			s.deleteUnknown(now, pid, c, e, held)
+			if live {
 				return Applied
 			}
-			s.storeDelete(pid)
+			return Marked
 		}
+		// The null value deletes what the change just before it wrote.
+		c.Row.Version, c.Row.QtySalable = mk.lastVersion, 0
+	}
+	r := c.Row
+	deleted := c.Op == domain.OpDelete
+	// Every change leaves a marker, cached product or not: the entry it
+	// patches may be evicted, and a later fill from a lagging replica must
+	// still not go back past this version.
+	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted, c.Position)
+	if !held {
+		return Marked
+	}
+	if !e.apply(r.WarehouseID, r.QtySalable, r.Version, deleted) {
+		if live {
+			return Older
+		}
+		return Marked
+	}
+	if err := s.storeSet(pid, e); err != nil {
+		// Keeping the old entry would serve a value the feed moved past.
+		s.storeDelete(pid)
+		s.log.Warn("patched entry not stored; evicted", "product_id", pid, "err", err)
+	}
+	if live {
+		return Applied
 	}
 	return Marked
+}
+
+// deleteUnknown applies a null-value delete of a row nothing is known of
+// (no change of it seen within the marker TTL). Its version cannot be
+// guessed from the entry: a fill may have read a re-insert the null comes
+// before, and a tombstone at that version would hide the re-insert for good.
+// So the product is evicted; markers keep what the entry knew of its other
+// rows, and an unknown-version delete keeps fills from showing this one
+// until a later change of it arrives (see markers.merge). Callers hold the
+// product's lock; e holds the entry when held.
+func (s *Service) deleteUnknown(now time.Time, pid int64, c domain.StockChange, e *Entry, held bool) {
+	if held {
+		for _, row := range e.Rows {
+			if row.WarehouseID != c.Row.WarehouseID {
+				s.marks.remember(now, pid, row.WarehouseID, row.QtySalable, row.Version, row.Deleted)
+			}
+		}
+		s.storeDelete(pid)
+	}
+	s.marks.recordUnknownDelete(now, pid, c.Row.WarehouseID, c.Position)
 }
 
 // ApplyWarehouse applies a warehouses change to the directory: a rename or
@@ -85,12 +133,12 @@ func (s *Service) ApplyWarehouse(c domain.WarehouseChange) Outcome {
 		s.dir.Truncate()
 		return Applied
 	case domain.OpDelete:
-		if s.dir.Delete(c.Row.ID, c.Row.Version) {
+		if c.ByKey && s.dir.DeleteByKey(c.Row.ID, c.Position) || !c.ByKey && s.dir.Delete(c.Row.ID, c.Row.Version, c.Position) {
 			return Applied
 		}
 		return Older
 	}
-	if s.dir.Observe(c.Row) {
+	if s.dir.Apply(c.Row, c.Position) {
 		return Applied
 	}
 	return Older

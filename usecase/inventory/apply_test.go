@@ -14,6 +14,13 @@ func stockChange(op domain.Op, p, w int64, qty int32, v uint64) domain.StockChan
 	return domain.StockChange{Op: op, Row: domain.StockRow{ProductID: p, WarehouseID: w, QtySalable: qty, Version: v}}
 }
 
+// deleteOf is the event a DELETE of the row (p, w) makes when the row holds
+// qty at version v: a DELETE changes no column, so the before image Debezium
+// and the relay send is the row as it was, with the version it already had.
+func deleteOf(p, w int64, qty int32, v uint64) domain.StockChange {
+	return stockChange(domain.OpDelete, p, w, qty, v)
+}
+
 func qtyIn(t *testing.T, s *Service, p int64, code string) (int32, bool) {
 	t.Helper()
 	inv, err := s.GetProductInventory(context.Background(), p)
@@ -46,9 +53,15 @@ func TestApplyRulesOnCachedProduct(t *testing.T) {
 		{"older version ignored", []domain.StockChange{stockChange('u', 1, 2, 500, 3), stockChange('u', 1, 2, 7, 2)}, []Outcome{Applied, Older}, "WH-A", 500, true},
 		{"duplicate ignored", []domain.StockChange{stockChange('u', 1, 2, 500, 3), stockChange('u', 1, 2, 500, 3)}, []Outcome{Applied, Older}, "WH-A", 500, true},
 		{"same version as cached ignored", []domain.StockChange{stockChange('u', 1, 2, 999, 1)}, []Outcome{Older}, "WH-A", 12, true},
-		{"delete removes row", []domain.StockChange{stockChange('d', 1, 2, 12, 2)}, []Outcome{Applied}, "WH-A", 0, false},
-		{"tombstone blocks older update", []domain.StockChange{stockChange('d', 1, 2, 12, 5), stockChange('u', 1, 2, 40, 4)}, []Outcome{Applied, Older}, "WH-A", 0, false},
-		{"reinsert after delete with newer version", []domain.StockChange{stockChange('d', 1, 2, 12, 5), stockChange('c', 1, 2, 40, 6)}, []Outcome{Applied, Applied}, "WH-A", 40, true},
+		// Ties: a delete carries the version the row already had.
+		{"a real DELETE removes the row at its own version", []domain.StockChange{deleteOf(1, 2, 12, 1)}, []Outcome{Applied}, "WH-A", 0, false},
+		{"a DELETE after an update removes it", []domain.StockChange{stockChange('u', 1, 2, 40, 2), deleteOf(1, 2, 40, 2)}, []Outcome{Applied, Applied}, "WH-A", 0, false},
+		{"the update a delete removed, re-delivered, stays deleted", []domain.StockChange{stockChange('u', 1, 2, 40, 2), deleteOf(1, 2, 40, 2), stockChange('u', 1, 2, 40, 2)}, []Outcome{Applied, Applied, Older}, "WH-A", 0, false},
+		{"an older update re-delivered after a delete stays deleted", []domain.StockChange{deleteOf(1, 2, 12, 1), stockChange('c', 1, 2, 12, 1)}, []Outcome{Applied, Older}, "WH-A", 0, false},
+		{"a duplicate delete changes nothing", []domain.StockChange{deleteOf(1, 2, 12, 1), deleteOf(1, 2, 12, 1)}, []Outcome{Applied, Older}, "WH-A", 0, false},
+		{"a delete older than the cached row is ignored", []domain.StockChange{stockChange('u', 1, 2, 40, 2), deleteOf(1, 2, 12, 1)}, []Outcome{Applied, Older}, "WH-A", 40, true},
+		{"a re-insert comes with a newer version and wins", []domain.StockChange{deleteOf(1, 2, 12, 1), stockChange('c', 1, 2, 40, 2)}, []Outcome{Applied, Applied}, "WH-A", 40, true},
+		{"the old delete re-delivered after a re-insert changes nothing", []domain.StockChange{deleteOf(1, 2, 12, 1), stockChange('c', 1, 2, 40, 2), deleteOf(1, 2, 12, 1)}, []Outcome{Applied, Applied, Older}, "WH-A", 40, true},
 		{"snapshot read is an upsert", []domain.StockChange{stockChange('r', 1, 2, 77, 9)}, []Outcome{Applied}, "WH-A", 77, true},
 		{"insert into another warehouse", []domain.StockChange{stockChange('c', 1, 4, 3, 2)}, []Outcome{Applied}, "WH-D", 3, true},
 	}
@@ -123,7 +136,8 @@ func TestWarehouseChangesReachEveryProductWithoutEviction(t *testing.T) {
 		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 1, Code: "WH-B", Active: false, Version: 2}}, "[{WH-C 23} {WH-Z 22}]"},
 		// an older rename arriving late changes nothing
 		{domain.WarehouseChange{Op: 'u', Row: domain.Warehouse{ID: 2, Code: "WH-OLD", Active: true, Version: 1}}, "[{WH-C 23} {WH-Z 22}]"},
-		{domain.WarehouseChange{Op: 'd', Row: domain.Warehouse{ID: 3, Version: 3}}, "[{WH-Z 22}]"},
+		// A DELETE carries the version the row already had (2, from the step above).
+		{domain.WarehouseChange{Op: 'd', Row: domain.Warehouse{ID: 3, Code: "WH-C", Active: true, Version: 2}}, "[{WH-Z 22}]"},
 	}
 	for i, st := range steps {
 		s.ApplyWarehouse(st.change)
@@ -150,7 +164,7 @@ func TestFillOlderThanAHandledEventIsCorrected(t *testing.T) {
 		want  string
 	}{
 		{"update", stockChange('u', 1, 2, 99, 2), "[{WH-A 99} {WH-B 11}]"},
-		{"delete", stockChange('d', 1, 2, 12, 2), "[{WH-B 11}]"},
+		{"delete", deleteOf(1, 2, 12, 1), "[{WH-B 11}]"},
 		{"insert", stockChange('c', 1, 4, 5, 1), "[{WH-A 12} {WH-B 11} {WH-D 5}]"},
 	} {
 		for _, cachedBefore := range []bool{false, true} {

@@ -43,13 +43,13 @@ func (e *Entry) find(warehouseID int64) (int, bool) {
 }
 
 // apply merges one row change into the entry and reports whether it changed
-// anything. A change whose version is not newer than what the entry knows of
-// that row is ignored: that is what makes duplicates and re-deliveries
-// harmless.
+// anything. A change that does not supersede what the entry knows of that
+// row (domain.Supersedes: newer version, or a delete at the same version) is
+// ignored: that is what makes duplicates and re-deliveries harmless.
 func (e *Entry) apply(warehouseID int64, qty int32, version uint64, deleted bool) bool {
 	i, ok := e.find(warehouseID)
 	if ok {
-		if e.Rows[i].Version >= version {
+		if r := e.Rows[i]; !domain.Supersedes(r.Version, r.Deleted, version, deleted) {
 			return false
 		}
 		e.Rows[i] = EntryRow{WarehouseID: warehouseID, QtySalable: qty, Version: version, Deleted: deleted}

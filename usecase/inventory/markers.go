@@ -1,8 +1,11 @@
 package inventory
 
 import (
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/gintoki/gintoki/domain"
 )
 
 // markers remember, for a short while, the newest change the feed delivered
@@ -23,9 +26,19 @@ type markerShard struct {
 
 type marker struct {
 	warehouseID int64
-	qty         int32
-	version     uint64
-	deleted     bool
+	// The newest state of the row the feed delivered.
+	qty     int32
+	version uint64
+	deleted bool
+	// unknown: deleted by a null value when nothing was known of the row,
+	// so at an unknown version (see merge).
+	unknown bool
+	// hasLast: a change of the row was recorded; last is its feed position
+	// (0: unknown) and lastVersion its version, what a null value coming
+	// right after it deletes.
+	hasLast     bool
+	last        int64
+	lastVersion uint64
 	expires     int64 // unix nanoseconds
 }
 
@@ -35,9 +48,62 @@ func (m *markers) shard(productID int64) *markerShard {
 	return &m.shards[uint64(productID)*0x9E3779B97F4A7C15>>(64-6)]
 }
 
-// record notes a change of (productID, warehouseID) at version, keeping the
-// newest one per row.
-func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool) {
+// record notes a change of (productID, warehouseID) at version, from feed
+// position pos: the row's newest state keeps the one that supersedes, and
+// the change becomes the row's last. A change from before the row's last
+// (a replay) changes nothing; any later change lifts a delete of unknown
+// version.
+func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool, pos int64) {
+	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
+		if found && replayed(mk.last, pos) {
+			return // ApplyStock skips these; kept so the rule holds here too
+		}
+		if !found || mk.unknown || domain.Supersedes(mk.version, mk.deleted, version, deleted) {
+			mk.qty, mk.version, mk.deleted, mk.unknown = qty, version, deleted, false
+		}
+		mk.hasLast, mk.last, mk.lastVersion = true, pos, version
+	})
+}
+
+// remember merges a state of the row known from elsewhere (an entry about to
+// be evicted) into its newest state, without making it the row's last change.
+func (m *markers) remember(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool) {
+	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
+		if !found || !mk.unknown && domain.Supersedes(mk.version, mk.deleted, version, deleted) {
+			mk.qty, mk.version, mk.deleted = qty, version, deleted
+		}
+	})
+}
+
+// recordUnknownDelete notes a delete, at feed position pos, of a row known
+// only by its key and of which nothing was known.
+func (m *markers) recordUnknownDelete(now time.Time, productID, warehouseID int64, pos int64) {
+	m.update(now, productID, warehouseID, func(mk *marker, _ bool) {
+		*mk = marker{warehouseID: warehouseID, deleted: true, unknown: true, last: pos}
+	})
+}
+
+// replayed reports whether a change at pos comes from before the row's last
+// recorded change at last: the feed is replaying (after a broken session),
+// and what the change says has been superseded already.
+func replayed(last, pos int64) bool { return last > 0 && pos > 0 && pos <= last }
+
+// get returns the live marker of a row.
+func (m *markers) get(now time.Time, productID, warehouseID int64) (marker, bool) {
+	s := m.shard(productID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, mk := range s.byPK[productID] {
+		if mk.warehouseID == warehouseID && mk.expires > now.UnixNano() {
+			return mk, true
+		}
+	}
+	return marker{}, false
+}
+
+// update changes the live marker of a row in place (found false: a new one,
+// zero but for its warehouse) and renews its lifetime.
+func (m *markers) update(now time.Time, productID, warehouseID int64, change func(mk *marker, found bool)) {
 	if m.ttl <= 0 {
 		return
 	}
@@ -47,40 +113,60 @@ func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32,
 	if s.byPK == nil {
 		s.byPK = make(map[int64][]marker)
 	}
-	exp := now.Add(m.ttl).UnixNano()
 	list := pruneExpired(s.byPK[productID], now.UnixNano())
-	for i := range list {
-		if list[i].warehouseID == warehouseID {
-			if version > list[i].version {
-				list[i] = marker{warehouseID: warehouseID, qty: qty, version: version, deleted: deleted, expires: exp}
-			}
-			s.byPK[productID] = list
-			return
-		}
+	i := slices.IndexFunc(list, func(mk marker) bool { return mk.warehouseID == warehouseID })
+	if i < 0 {
+		list = append(list, marker{warehouseID: warehouseID})
+		i = len(list) - 1
+		change(&list[i], false)
+	} else {
+		change(&list[i], true)
 	}
-	s.byPK[productID] = append(list, marker{warehouseID: warehouseID, qty: qty, version: version, deleted: deleted, expires: exp})
+	list[i].expires = now.Add(m.ttl).UnixNano()
+	s.byPK[productID] = list
 }
 
 // merge applies the live markers of productID to e, freshly read from the
 // database: a row the feed knows a newer version of takes that version
-// (deletes become tombstones). It returns how many rows it corrected.
-func (m *markers) merge(now time.Time, productID int64, e *Entry) int {
+// (deletes become tombstones, and a delete at the version read removes the
+// row read). A row read that the feed deleted at an unknown version is
+// hidden, as the feed has it, and the fill is uncertain: the row may be a
+// lagging replica's copy from before the delete or a re-insert whose event
+// is still to come, so e may be answered but must not be cached. It returns
+// how many rows it corrected.
+func (m *markers) merge(now time.Time, productID int64, e *Entry) (corrected int, uncertain bool) {
 	s := m.shard(productID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := pruneExpired(s.byPK[productID], now.UnixNano())
 	if len(list) == 0 {
 		delete(s.byPK, productID)
-		return 0
+		return 0, false
 	}
 	s.byPK[productID] = list
-	corrected := 0
 	for _, mk := range list {
+		if mk.unknown {
+			if i, ok := e.find(mk.warehouseID); ok && !e.Rows[i].Deleted {
+				e.Rows[i].Deleted = true
+				corrected++
+				uncertain = true
+			}
+			continue
+		}
 		if e.apply(mk.warehouseID, mk.qty, mk.version, mk.deleted) {
 			corrected++
 		}
 	}
-	return corrected
+	return corrected, uncertain
+}
+
+// forgetProduct drops the markers of one product (the inspector found its
+// cache ahead of the database: the markers may hold the same wrong versions).
+func (m *markers) forgetProduct(productID int64) {
+	s := m.shard(productID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byPK, productID)
 }
 
 // forget drops every marker (after a flush they describe a past the cache no

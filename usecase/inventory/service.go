@@ -338,14 +338,14 @@ func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Ent
 	entryFromRows(e, rows)
 	now := s.now()
 	e.ExpiresAt = s.expiry(now)
-	corrected := s.marks.merge(now, productID, e)
+	corrected, uncertain := s.marks.merge(now, productID, e)
 	corrected += s.keepExpiredVersions(productID, e)
-	if corrected > 0 {
+	if corrected > 0 || uncertain {
 		s.metrics.StaleFillCorrected()
 	}
 	s.flushMu.RLock()
 	defer s.flushMu.RUnlock()
-	if !s.usable.Load() || s.generation.Load() != gen {
+	if uncertain || !s.usable.Load() || s.generation.Load() != gen {
 		return
 	}
 	if err := s.storeSet(productID, e); err != nil {
