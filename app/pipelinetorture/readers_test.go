@@ -65,13 +65,32 @@ func parseCode(code string) (id int64, rank uint64, err error) {
 
 type rowKey struct{ p, w int64 }
 
-// seen is what completed reads of one node have shown: the newest rank of
-// every row and of every warehouse's name. A read that started after a
-// read showing rank r completed must not show less than r.
+// seen is what completed reads of one node have shown: the newest state
+// of every row and the newest rank of every warehouse's name. A read that
+// started after a read showing a state completed must not show an older
+// one.
+//
+// A row's state orders as the cache must: the row at rank r (2r), then its
+// delete, which carries rank r too (2r+1), then the row re-inserted at a
+// newer rank. A row missing from an answer is only known to be deleted in a
+// warehouse that is never deactivated (stableWarehouses); its delete is at
+// least as new as what was seen before, so a later answer showing the same
+// rank again brought a deleted row back.
 type seen struct {
 	mu   sync.Mutex
 	rows map[rowKey]uint64
 	whs  map[int64]uint64
+}
+
+func shownState(rank uint64) uint64 { return 2 * rank }
+
+func deletedState(floor uint64) uint64 { return floor | 1 }
+
+func describeState(st uint64) string {
+	if st&1 == 1 {
+		return fmt.Sprintf("deleted after rank %d", st/2)
+	}
+	return fmt.Sprintf("rank %d", st/2)
 }
 
 type floors struct {
@@ -220,7 +239,7 @@ func request(ctx context.Context, base string, ids []int64, style int) (*http.Re
 }
 
 // check compares answers with the floors taken before the request, and
-// returns the ranks they show.
+// returns the states they show.
 func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]uint64, map[int64]uint64) {
 	rows, whs := map[rowKey]uint64{}, map[int64]uint64{}
 	for _, a := range answers {
@@ -228,6 +247,7 @@ func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]ui
 			rd.stats.malformed.Add(1)
 			rd.problem("%s: product %d: warehouses not ordered by code: %s", node, a.ProductID, a)
 		}
+		shown := map[int64]bool{}
 		for _, l := range a.Warehouses {
 			w, whRank, err := parseCode(l.Code)
 			if err != nil || w < 1 || w > int64(rd.warehouses) {
@@ -235,18 +255,24 @@ func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]ui
 				rd.problem("%s: product %d: %v (%s)", node, a.ProductID, err, l.Code)
 				continue
 			}
+			shown[w] = true
 			k := rowKey{a.ProductID, w}
-			r := rankOfQty(l.Qty)
-			if fl := f.rows[k]; r < fl {
+			st := shownState(rankOfQty(l.Qty))
+			if fl := f.rows[k]; st < fl {
 				rd.stats.backwards.Add(1)
-				rd.problem("%s: product %d warehouse %d went back from rank %d to %d", node, a.ProductID, w, fl, r)
+				rd.problem("%s: product %d warehouse %d went back from %s to %s", node, a.ProductID, w, describeState(fl), describeState(st))
 			}
 			if fl := f.whs[w]; whRank < fl {
 				rd.stats.backwards.Add(1)
 				rd.problem("%s: warehouse %d's name went back from rank %d to %d (%s)", node, w, fl, whRank, l.Code)
 			}
-			rows[k] = max(rows[k], r)
+			rows[k] = max(rows[k], st)
 			whs[w] = max(whs[w], whRank)
+		}
+		for w := int64(1); w <= stableWarehouses; w++ {
+			if k := (rowKey{a.ProductID, w}); !shown[w] {
+				rows[k] = max(rows[k], deletedState(f.rows[k]))
+			}
 		}
 	}
 	return rows, whs
