@@ -73,9 +73,12 @@ type rowKey struct{ p, w int64 }
 // A row's state orders as the cache must: the row at rank r (2r), then its
 // delete, which carries rank r too (2r+1), then the row re-inserted at a
 // newer rank. A row missing from an answer is only known to be deleted in a
-// warehouse that is never deactivated (stableWarehouses); its delete is at
-// least as new as what was seen before, so a later answer showing the same
-// rank again brought a deleted row back.
+// warehouse that is never deactivated (stableWarehouses). The node then
+// holds a delete at least as new as the state seen before the request
+// (else it went back already), and every delete is one the writers
+// committed: so it holds at least the first committed delete from that
+// rank on, and a later answer showing the row at that rank or older
+// brought a deleted row back.
 type seen struct {
 	mu   sync.Mutex
 	rows map[rowKey]uint64
@@ -84,11 +87,22 @@ type seen struct {
 
 func shownState(rank uint64) uint64 { return 2 * rank }
 
-func deletedState(floor uint64) uint64 { return floor | 1 }
+// deletedState is the least state a node that shows row k missing can be
+// in, given the state floor seen before. A row the seed did not write that
+// was never seen may just not be inserted yet: that tells nothing.
+func (rd *readers) deletedState(k rowKey, floor uint64) uint64 {
+	if floor == 0 && k.p > int64(rd.seeded) {
+		return 0
+	}
+	if d, ok := rd.firstDelete(k, floor/2); ok {
+		return max(floor, 2*d+1)
+	}
+	return floor | 1
+}
 
 func describeState(st uint64) string {
 	if st&1 == 1 {
-		return fmt.Sprintf("deleted after rank %d", st/2)
+		return fmt.Sprintf("deleted at rank %d", st/2)
 	}
 	return fmt.Sprintf("rank %d", st/2)
 }
@@ -134,14 +148,19 @@ const maxProblems = 30
 type readers struct {
 	client     *http.Client
 	products   int
+	seeded     int // products 1..seeded had a row in every warehouse at the start
 	warehouses int
-	stats      readStats
-	mu         sync.Mutex
-	problems   []string
+	// firstDelete returns the lowest rank at least from that a committed
+	// delete of row k carried.
+	firstDelete func(k rowKey, from uint64) (uint64, bool)
+	stats       readStats
+	mu          sync.Mutex
+	problems    []string
 }
 
-func newReaders(products, warehouses int) *readers {
+func newReaders(products, seeded, warehouses int, firstDelete func(rowKey, uint64) (uint64, bool)) *readers {
 	return &readers{
+		firstDelete: firstDelete, seeded: seeded,
 		client: &http.Client{
 			Timeout:   10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
@@ -271,7 +290,7 @@ func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]ui
 		}
 		for w := int64(1); w <= stableWarehouses; w++ {
 			if k := (rowKey{a.ProductID, w}); !shown[w] {
-				rows[k] = max(rows[k], deletedState(f.rows[k]))
+				rows[k] = max(rows[k], rd.deletedState(k, f.rows[k]))
 			}
 		}
 	}

@@ -69,7 +69,12 @@ func TestPipelineTorture(t *testing.T) {
 	m := newModel(wdb, seed.Version, products, seededProducts, warehouses,
 		func(id int64) string { return database.WarehouseCode(id, warehouses) })
 
-	rd := newReaders(products, warehouses)
+	rd := newReaders(products, seededProducts, warehouses, func(k rowKey, from uint64) (uint64, bool) {
+		if k.p > int64(products) {
+			return 0, false // never written
+		}
+		return m.row(k.p, k.w).firstDeleteFrom(from)
+	})
 	readCtx, stopReading := context.WithCancel(ctx)
 	var readWG sync.WaitGroup
 	for i, n := range p.nodes {
@@ -236,11 +241,24 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 		what string
 		do   func()
 	}{
-		{0.10, "relay SIGKILL", func() { killRelay(); down(); p.startRelay() }},
-		{0.25, "node SIGTERM", func() { terminate(a); p.startNode(a) }},
-		{0.40, "broker restart", func() { p.stopBroker(); down(); p.startBroker(); d.brokerRestarts++ }},
-		{0.55, "node SIGKILL", func() { kill(b); down(); p.startNode(b) }},
-		{0.70, "relay and node SIGKILL", func() { killRelay(); kill(a); down(); p.startRelay(); p.startNode(a) }},
+		{0.08, "relay SIGKILL", func() { killRelay(); down(); p.startRelay() }},
+		{0.22, "node SIGTERM", func() { terminate(a); p.startNode(a) }},
+		{0.36, "broker restart", func() { p.stopBroker(); down(); p.startBroker(); d.brokerRestarts++ }},
+		{0.50, "node SIGKILL", func() { kill(b); down(); p.startNode(b) }},
+		{0.64, "relay and node SIGKILL", func() { killRelay(); kill(a); down(); p.startRelay(); p.startNode(a) }},
+		// The node is live, filling its cache from the database, while
+		// the relay is still down: the database is ahead of the feed, and
+		// the feed's backlog arrives at a node that read newer rows.
+		{0.78, "relay and node SIGKILL, the node back first", func() {
+			killRelay()
+			kill(b)
+			down()
+			p.startNode(b)
+			m.gate.Store(max(m.gate.Load(), m.stats.writes.Load()+slack))
+			live()
+			down()
+			p.startRelay()
+		}},
 	}
 	began := time.Now()
 	for c := int64(0); c+cycle <= target; c += cycle {

@@ -84,6 +84,22 @@ type stockRow struct {
 	ever    bool // existed at some point: an insert of it is a re-insert
 	version uint64
 	hist    history
+	// deletes are the ranks the row's committed deletes carried, in
+	// commit order (so ascending); readers use them, under delMu.
+	delMu   sync.Mutex
+	deletes []uint64
+}
+
+// firstDeleteFrom returns the lowest rank at least from that a committed
+// delete of the row carried.
+func (r *stockRow) firstDeleteFrom(from uint64) (uint64, bool) {
+	r.delMu.Lock()
+	defer r.delMu.Unlock()
+	i, _ := slices.BinarySearch(r.deletes, from)
+	if i == len(r.deletes) {
+		return 0, false
+	}
+	return r.deletes[i], true
 }
 
 // warehouseRow is what the writers know of one warehouse.
@@ -371,8 +387,13 @@ func (u *unit) run(ctx context.Context) error {
 			default:
 				s.inserts.Add(1)
 			}
-			if c.op == 'c' {
+			switch c.op {
+			case 'c':
 				r.ever = true
+			case 'd':
+				r.delMu.Lock()
+				r.deletes = append(r.deletes, c.rank)
+				r.delMu.Unlock()
 			}
 			r.hist.add(c)
 			s.writes.Add(1)
