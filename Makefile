@@ -5,7 +5,7 @@ BIN      := bin/gintoki
 PKG      := ./...
 MYSQL_DSN ?= $(GINTOKI_TEST_MYSQL_DSN)
 
-.PHONY: pipeline all build run test test-short soak vet generate check-generated bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak vet generate readme-config check-generated bench bench-load fuzz-short clean help
 
 all: build
 
@@ -38,8 +38,11 @@ generate: ## regenerate wire and protobuf code
 	$(GO) tool wire ./app/...
 	./scripts/gen-proto.sh
 
-check-generated: generate ## fail when committed generated code is stale
-	git diff --exit-code -- '*.pb.go' '*wire_gen.go' || { echo "generated code is stale: run 'make generate' and commit"; exit 1; }
+readme-config: build ## rewrite the README's configuration tables from the binary's --help
+	./scripts/config-table.sh --write $(BIN)
+
+check-generated: generate readme-config ## fail when committed generated code or the README's configuration tables are stale
+	git diff --exit-code -- '*.pb.go' '*wire_gen.go' README.md || { echo "generated code or README tables are stale: run 'make generate readme-config' and commit"; exit 1; }
 
 fuzz-short: ## run every fuzz target briefly (FUZZTIME=10s)
 	./scripts/fuzz.sh $${FUZZTIME:-10s}

@@ -1,17 +1,14 @@
 // Package grpcclient is the outbound gRPC adapter: a Reader that answers the
 // read contract by calling a remote gintoki.inventory.v1.InventoryService,
-// as the gateway tier does.
+// as the gateway tier does over the channel package fleet makes.
 package grpcclient
 
 import (
 	"context"
 	"fmt"
 
-	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
-	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/gintoki/gintoki/domain"
@@ -61,8 +58,9 @@ func fromStatus(err error, op string) error {
 	case codes.NotFound:
 		return domain.NotFoundf("%s", msg)
 	case codes.Unavailable, codes.ResourceExhausted:
-		// Also what the transport says when it cannot reach any server.
-		return domain.Unavailablef("inventory service unavailable: %s", msg)
+		// The channel (package fleet) words UNAVAILABLE for callers: it
+		// says what failed and leaves addresses to the log.
+		return domain.Unavailablef("%s", msg)
 	case codes.DeadlineExceeded:
 		return wrapContextErr(op, msg, context.DeadlineExceeded)
 	case codes.Canceled:
@@ -79,24 +77,4 @@ func wrapContextErr(op, msg string, ctxErr error) error {
 		return fmt.Errorf("%s: %w", op, ctxErr)
 	}
 	return fmt.Errorf("%s: %s: %w", op, msg, ctxErr)
-}
-
-// defaultServiceConfig spreads calls over every address the resolver
-// returns (dns:/// targets resolve to all instances) instead of pinning one.
-const defaultServiceConfig = `{"loadBalancingConfig":[{"round_robin":{}}]}`
-
-// Dial prepares a client connection to target (for example
-// "dns:///gintoki-serve:9090"). It connects lazily, on the first call.
-// The link is plaintext: it is meant for a private network or a mesh that
-// provides TLS. A nil tp uses the global tracer provider.
-func Dial(target string, tp trace.TracerProvider) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(target,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(tp))),
-		grpc.WithDefaultServiceConfig(defaultServiceConfig),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("dial inventory service %q: %w", target, err)
-	}
-	return conn, nil
 }

@@ -105,6 +105,32 @@ func SetServing(hs *health.Server, serving bool) {
 	hs.SetServingStatus(ServiceName, st)
 }
 
+// Shutdown stops srv in an order that fails no call: it reports NOT_SERVING
+// first and keeps answering for drain, so clients that watch its health
+// (the gateway) stop sending before it stops accepting; then it finishes
+// the calls in flight. When ctx ends first, whatever is left is cut off.
+func Shutdown(ctx context.Context, srv *grpc.Server, hs *health.Server, drain time.Duration) {
+	// Unlike SetServing(false), this also ignores later status changes.
+	hs.Shutdown()
+	t := time.NewTimer(drain)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	stopped := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		srv.Stop()
+		<-stopped
+	}
+}
+
 // recoverInterceptor turns a panic in a handler into INTERNAL instead of
 // taking the whole process down with every other in-flight request.
 func recoverInterceptor(logger *slog.Logger) grpc.UnaryServerInterceptor {

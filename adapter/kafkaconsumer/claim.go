@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
@@ -22,6 +23,7 @@ type tableKind int
 const (
 	stockTable tableKind = iota
 	warehouseTable
+	controlTopic
 )
 
 // ConsumeClaim handles one partition's messages, one at a time in offset
@@ -104,10 +106,13 @@ func newPartitionConsumer(c *Consumer, s sarama.ConsumerGroupSession, p changefe
 			attribute.String("messaging.destination.partition.id", strconv.Itoa(int(p.Partition))),
 		},
 	}
-	if p.Topic == c.cfg.StockTopic {
+	switch p.Topic {
+	case c.cfg.StockTopic:
 		pc.kind, pc.m = stockTable, c.stock
-	} else {
+	case c.cfg.WarehouseTopic:
 		pc.kind, pc.m = warehouseTable, c.warehouse
+	default:
+		pc.kind, pc.m = controlTopic, c.control
 	}
 	return pc
 }
@@ -143,7 +148,11 @@ func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.Co
 		// Real loss shows as an out-of-range offset, a truncated log or a
 		// start past the expected offset, all reported as gaps elsewhere.
 		// Flushing at every hole would flush at every transaction.
-		pc.handle(m)
+		if pc.kind == controlTopic {
+			pc.command(ctx, m)
+		} else {
+			pc.handle(m)
+		}
 		pc.c.feed.Handled(pc.p, m.Offset)
 		pc.sess.MarkMessage(m, "")
 		pc.next = m.Offset + 1
@@ -239,6 +248,29 @@ func (pc *partitionConsumer) handle(m *sarama.ConsumerMessage) {
 // and a null value where nulls are the deletes.
 func (pc *partitionConsumer) applies(meta debezium.Meta) bool {
 	return !meta.NullValue || pc.nullsAreDeletes
+}
+
+// command carries out a fleet control command.
+func (pc *partitionConsumer) command(ctx context.Context, m *sarama.ConsumerMessage) {
+	cmd, err := fleetcontrol.Decode(m.Value)
+	if err != nil {
+		pc.m.poison.Inc()
+		pc.c.log.Warn("fleet control record skipped", "topic", m.Topic, "offset", m.Offset, "err", err)
+		return
+	}
+	if cmd.Action != fleetcontrol.ActionFlush {
+		pc.m.skipped.Inc()
+		pc.c.log.Warn("fleet control command unknown to this version; skipped", "action", cmd.Action, "id", cmd.ID)
+		return
+	}
+	err = pc.c.applier.FlushAll(ctx)
+	pc.m.outcome(inventory.Flushed).Inc()
+	attrs := []any{"id", cmd.ID, "reason", cmd.Reason, "requested_at", time.UnixMilli(cmd.RequestedAtMs).UTC()}
+	if err != nil {
+		pc.c.log.Warn("fleet flush: cache flushed, but the warehouse directory was not reloaded", append(attrs, "err", err)...)
+		return
+	}
+	pc.c.log.Warn("fleet flush: cache flushed and warehouse directory reloaded", attrs...)
 }
 
 // poisoned handles a value that cannot be decoded. For a stock event whose

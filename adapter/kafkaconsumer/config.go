@@ -28,6 +28,9 @@ type Config struct {
 	// tables; see TopicName.
 	StockTopic     string
 	WarehouseTopic string
+	// ControlTopic carries fleet-wide commands (see fleetcontrol); created
+	// when missing; empty: none.
+	ControlTopic string
 	// ClientID names this client in broker logs and quotas; empty means "gintoki".
 	ClientID string
 	TLS      TLSConfig
@@ -248,8 +251,8 @@ func (t TLSConfig) build() (*tls.Config, error) {
 	return tc, nil
 }
 
-// topics lists the configured topics, stock first.
-func (c Config) topics() []string { return []string{c.StockTopic, c.WarehouseTopic} }
+// tableTopics lists the change feed's topics, stock first.
+func (c Config) tableTopics() []string { return []string{c.StockTopic, c.WarehouseTopic} }
 
 // redacted describes the config for logs without the password.
 func (c Config) redacted() string {

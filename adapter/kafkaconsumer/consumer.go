@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 )
 
@@ -67,7 +68,11 @@ type Consumer struct {
 	metrics   *metrics
 	stock     *topicMetrics
 	warehouse *topicMetrics
+	control   *topicMetrics
 	pollEvery time.Duration
+	// topics are those consumed: the tables', and the control topic once it
+	// is known to exist. Set before the run's goroutines start.
+	topics []string
 
 	lifeMu sync.Mutex
 	cancel context.CancelFunc
@@ -191,6 +196,16 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 	if client == nil {
 		return
 	}
+	c.topics = c.cfg.tableTopics()
+	if t := c.cfg.ControlTopic; t != "" {
+		c.control = c.metrics.forTopic(t)
+		if err := fleetcontrol.EnsureTopic(client, t); err != nil {
+			c.log.Warn("fleet control topic unavailable: a fleet-wide flush will not reach this instance; create the topic (1 partition) and restart",
+				"topic", t, "err", err)
+		} else {
+			c.topics = append(c.topics, t)
+		}
+	}
 	group, err := sarama.NewConsumerGroupFromClient(c.cfg.Group, client)
 	if err != nil {
 		c.log.Error("kafka consumer group cannot be created", "group", c.cfg.Group, "err", err)
@@ -236,7 +251,7 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 // every rebalance and whenever the session breaks.
 func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group sarama.ConsumerGroup) {
 	h := &groupHandler{c: c, client: client}
-	topics := c.cfg.topics()
+	topics := c.topics
 	b := backoff{min: retryMin, max: retryMax}
 	for ctx.Err() == nil {
 		if missing := c.missingTopics(client); len(missing) > 0 {
@@ -268,7 +283,7 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 // cannot be asked is not evidence that a topic is missing.
 func (c *Consumer) missingTopics(client sarama.Client) []string {
 	var missing []string
-	for _, t := range c.cfg.topics() {
+	for _, t := range c.topics {
 		if err := client.RefreshMetadata(t); errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 			missing = append(missing, t)
 		}

@@ -1,6 +1,7 @@
 package kafkaconsumer
 
 import (
+	"context"
 	"maps"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ type fakeApplier struct {
 	warehouses  []domain.WarehouseChange
 	invalidated []int64
 	flushes     int
+	fullFlushes int
 	outcome     inventory.Outcome
 }
 
@@ -62,6 +64,19 @@ func (a *fakeApplier) invalidatedIDs() []int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return slices.Clone(a.invalidated)
+}
+
+func (a *fakeApplier) FlushAll(context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fullFlushes++
+	return nil
+}
+
+func (a *fakeApplier) fullFlushCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fullFlushes
 }
 
 func (a *fakeApplier) flushCount() int {

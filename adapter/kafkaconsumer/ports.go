@@ -1,6 +1,8 @@
 package kafkaconsumer
 
 import (
+	"context"
+
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
@@ -12,6 +14,9 @@ type Applier interface {
 	ApplyWarehouse(domain.WarehouseChange) inventory.Outcome
 	Invalidate(productID int64)
 	Flush()
+	// FlushAll is the fleet-wide flush of a control command: every entry
+	// and marker dropped, the warehouse directory read again.
+	FlushAll(ctx context.Context) error
 }
 
 // Feed is told what the consumer sees of the feed, so it can decide when the

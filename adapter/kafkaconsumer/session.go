@@ -147,7 +147,7 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 // ownsAll reports whether the claims cover every partition of every
 // configured topic.
 func (h *groupHandler) ownsAll(claims map[string][]int32) bool {
-	for _, t := range h.c.cfg.topics() {
+	for _, t := range h.c.topics {
 		parts, err := h.client.Partitions(t)
 		if err != nil || len(parts) == 0 {
 			return false

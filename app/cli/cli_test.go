@@ -32,6 +32,9 @@ func TestBadConfigurationExitsTwoWithOneLine(t *testing.T) {
 		{"serve", "--db", "sqlite://x.db", "--db-max-open", "-1"},
 		{"serve", "--db", "postgres://nope"},
 		{"gateway", "--backend", ""},
+		{"gateway", "--backend", "127.0.0.1:19090,127.0.0.1:19090"},
+		{"gateway", "--backend", "127.0.0.1:19090;127.0.0.1:19091"},
+		{"serve", "--db", "sqlite://x.db", "--grpc-drain-period", "10s"},
 		{"seed", "--db", "sqlite://x.db", "--warehouses", "0"},
 		{"frobnicate"},
 	}

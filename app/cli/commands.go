@@ -55,6 +55,12 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	}
 	r.cache.Register(s)
 	r.rt.Register(s)
+	s.Check(func() error {
+		if r.grpc.DrainPeriod >= r.http.ShutdownTimeout {
+			return fmt.Errorf("--grpc-drain-period (%s) must be shorter than --shutdown-timeout (%s), which it is part of", r.grpc.DrainPeriod, r.http.ShutdownTimeout)
+		}
+		return nil
+	})
 }
 
 // options are the modules of a read node; the caller supplies config.Kafka.

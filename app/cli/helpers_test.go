@@ -43,9 +43,15 @@ type process struct {
 
 func start(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startWithEnv(t, nil, args...)
+}
+
+// startWithEnv runs a command that sees env as its environment.
+func startWithEnv(t *testing.T, env map[string]string, args ...string) *process {
+	t.Helper()
 	p := &process{stop: make(chan os.Signal, 1), done: make(chan int, 1), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}}
 	go func() {
-		p.done <- Main(args, Env{Getenv: func(string) string { return "" }, Stdout: p.stdout, Stderr: p.stderr, Signals: p.stop})
+		p.done <- Main(args, Env{Getenv: func(k string) string { return env[k] }, Stdout: p.stdout, Stderr: p.stderr, Signals: p.stop})
 	}()
 	t.Cleanup(func() { p.shutdown(t) })
 	return p

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
 
+	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -84,6 +85,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		ClientID:       p.Kafka.ClientID,
 		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "stock_items"),
 		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
+		ControlTopic:   controlTopic(p.Kafka),
 		TLS: kafkaconsumer.TLSConfig{Enable: p.Kafka.TLS, CAFile: p.Kafka.TLSCAFile, CertFile: p.Kafka.TLSCertFile,
 			KeyFile: p.Kafka.TLSKeyFile, InsecureSkipVerify: p.Kafka.TLSInsecureSkipVer},
 		SASL: kafkaconsumer.SASLConfig{Mechanism: p.Kafka.SASLMechanism, User: p.Kafka.SASLUser, Password: p.Kafka.SASLPassword},
@@ -99,7 +101,7 @@ func run(lc fx.Lifecycle, p Params) error {
 	lc.Append(fx.Hook{
 		OnStart: func(startCtx context.Context) error {
 			p.Log.Info("change feed starting", "brokers", cfg.Brokers, "group", cfg.Group,
-				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "max_staleness", p.Kafka.MaxStaleness)
+				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic, "max_staleness", p.Kafka.MaxStaleness)
 			go tick(ctx, ticked, p.Tracker)
 			return consumer.Start(startCtx)
 		},
@@ -110,6 +112,17 @@ func run(lc fx.Lifecycle, p Params) error {
 		},
 	})
 	return nil
+}
+
+// controlTopic is the fleet control topic of the configuration, "" for none.
+func controlTopic(k config.Kafka) string {
+	switch k.ControlTopic {
+	case "":
+		return fleetcontrol.Topic(k.TopicPrefix)
+	case "off":
+		return ""
+	}
+	return k.ControlTopic
 }
 
 // tick lets the tracker notice silence: staleness is measured, not reported.

@@ -1,63 +1,58 @@
-// Package gatewaymod provides the HTTP API's reader and readiness from a
-// remote read node reached over gRPC.
+// Package gatewaymod provides the HTTP API's reader and readiness from the
+// remote read nodes reached over gRPC.
 package gatewaymod
 
 import (
 	"fmt"
-	"net"
+	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/fx"
-	"google.golang.org/grpc"
 
 	"github.com/gintoki/gintoki/adapter/grpcclient"
-	"github.com/gintoki/gintoki/adapter/grpcserver"
+	"github.com/gintoki/gintoki/adapter/grpcclient/fleet"
 	"github.com/gintoki/gintoki/adapter/httpapi"
 	"github.com/gintoki/gintoki/infrastructure/config"
 )
 
-// Config is the gateway's backend.
-type Config struct{ Backend string }
+// Config is the gateway's backends.
+type Config struct{ Backends []string }
 
 // Register adds the gateway flags.
 func (c *Config) Register(s *config.Set) {
-	s.String(&c.Backend, "backend", "localhost:9090", "gRPC address of the `gintoki serve` to call (host:port; dns:/// targets balance over every address)")
+	s.List(&c.Backends, "backend", "localhost:9090",
+		"gRPC read nodes (`gintoki serve`) to call: host:port (one node) or dns:///name:port (every address of the name); calls go round robin to the nodes reporting SERVING")
 	s.Check(func() error {
-		if c.Backend == "" {
+		if len(c.Backends) == 0 {
 			return fmt.Errorf("--backend is required")
 		}
-		if _, _, err := net.SplitHostPort(c.Backend); err != nil && !hasScheme(c.Backend) {
-			return fmt.Errorf("--backend %q is not host:port: %v", c.Backend, err)
+		if _, err := fleet.ParseTargets(c.Backends); err != nil {
+			return fmt.Errorf("--backend: %v", err)
 		}
 		return nil
 	})
-}
-
-func hasScheme(target string) bool {
-	for i := 0; i+2 < len(target); i++ {
-		if target[i] == ':' && target[i+1] == '/' && target[i+2] == '/' {
-			return i > 0
-		}
-	}
-	return false
 }
 
 // Module provides httpapi.Reader and httpapi.ReadinessChecker.
 var Module = fx.Module("gateway",
 	fx.Provide(
 		dial,
-		func(conn *grpc.ClientConn) httpapi.Reader { return grpcclient.New(conn) },
-		func(conn *grpc.ClientConn) httpapi.ReadinessChecker {
-			return grpcclient.NewBackendHealth(conn, grpcserver.ServiceName)
-		},
+		func(f *fleet.Fleet) httpapi.Reader { return grpcclient.New(f.Conn()) },
+		func(f *fleet.Fleet) httpapi.ReadinessChecker { return f },
 	),
 )
 
-func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider) (*grpc.ClientConn, error) {
-	conn, err := grpcclient.Dial(cfg.Backend, tp)
+func dial(lc fx.Lifecycle, cfg Config, tp trace.TracerProvider, reg prometheus.Registerer, log *slog.Logger) (*fleet.Fleet, error) {
+	f, err := fleet.Dial(cfg.Backends, fleet.Options{
+		Credentials:    nil, // plaintext
+		TracerProvider: tp,
+		Registerer:     reg,
+		Logger:         log,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("gateway: dial %s: %w", cfg.Backend, err)
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	lc.Append(fx.StopHook(conn.Close))
-	return conn, nil
+	lc.Append(fx.StopHook(f.Close))
+	return f, nil
 }

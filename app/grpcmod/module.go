@@ -59,17 +59,12 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 			go mirrorReadiness(ctx, done, hs, p.Readiness)
 			return nil
 		},
-		OnStop: func(context.Context) error {
+		OnStop: func(ctx context.Context) error {
 			cancel()
 			<-done
-			grpcserver.SetServing(hs, false)
-			stopped := make(chan struct{})
-			go func() { srv.GracefulStop(); close(stopped) }()
-			select {
-			case <-stopped:
-			case <-time.After(p.HTTP.ShutdownTimeout):
-				srv.Stop()
-			}
+			ctx, cancelStop := context.WithTimeout(ctx, p.HTTP.ShutdownTimeout)
+			defer cancelStop()
+			grpcserver.Shutdown(ctx, srv, hs, p.Config.DrainPeriod)
 			return nil
 		},
 	})

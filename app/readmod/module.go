@@ -150,9 +150,11 @@ func (l *backgroundJobs) inspect(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := l.svc.Inspect(ctx, l.cache.InspectSample, l.cache.InspectLagWindow)
+		st, err := l.svc.Inspect(ctx, l.cache.InspectSample, l.cache.InspectScan, l.cache.InspectLagWindow)
 		l.inspector.Checked.Add(float64(st.Checked))
-		l.inspector.Stale.Add(float64(len(st.Stale)))
+		for d, ids := range st.Stale {
+			l.inspector.Stale.WithLabelValues(d.String()).Add(float64(len(ids)))
+		}
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("consistency inspector round failed", "err", err)
 		}

@@ -16,6 +16,9 @@ type Kafka struct {
 	TopicPrefix  string
 	Database     string
 	MaxStaleness time.Duration
+	// ControlTopic carries fleet-wide commands; "" derives it from the
+	// prefix, "off" turns it off.
+	ControlTopic string
 
 	TLS                bool
 	TLSCAFile          string
@@ -44,6 +47,7 @@ func (k *Kafka) Register(s *Set) {
 	s.String(&k.ClientID, "kafka-client-id", "gintoki", "Kafka client id")
 	s.String(&k.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: topics are <prefix>.<database>.stock_items and .warehouses")
 	s.String(&k.Database, "cdc-database", "", "database name in the topic names (default: the database named in --db)")
+	s.String(&k.ControlTopic, "cdc-control-topic", "", "topic of fleet-wide commands (gintoki flush); created when missing (default: __gintoki-control.<prefix>; off: none)")
 	s.Bool(&k.TLS, "kafka-tls", false, "connect to Kafka over TLS")
 	s.String(&k.TLSCAFile, "kafka-tls-ca", "", "PEM file of the CA that signed the brokers' certificates")
 	s.String(&k.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate (mutual TLS)")

@@ -94,12 +94,21 @@ func (h *HTTP) Register(s *Set, defAddr string) {
 }
 
 // GRPC is the gRPC listener.
-type GRPC struct{ Addr string }
+type GRPC struct {
+	Addr        string
+	DrainPeriod time.Duration
+}
 
 // Register adds the gRPC flags.
 func (g *GRPC) Register(s *Set, defAddr string) {
 	s.String(&g.Addr, "grpc-addr", defAddr, "gRPC listen address")
-	s.Check(func() error { return checkAddr("--grpc-addr", g.Addr) })
+	s.Duration(&g.DrainPeriod, "grpc-drain-period", 2*time.Second, "at shutdown, how long the gRPC server keeps answering after its health turns NOT_SERVING, so clients watching it (the gateway) move away before it stops accepting calls; part of --shutdown-timeout")
+	s.Check(func() error {
+		if g.DrainPeriod < 0 {
+			return fmt.Errorf("--grpc-drain-period must not be negative, got %s", g.DrainPeriod)
+		}
+		return checkAddr("--grpc-addr", g.Addr)
+	})
 }
 
 // DB is the database connection and the guard in front of it.
@@ -159,9 +168,11 @@ type Cache struct {
 	MarkerTTL  time.Duration
 	HotEntries int
 	// Inspector: every InspectInterval (0: off), compare InspectSample hot
-	// products with the database, twice, InspectLagWindow apart.
+	// products and InspectScan more from a walk over the whole cache with
+	// the database, twice, InspectLagWindow apart.
 	InspectInterval  time.Duration
 	InspectSample    int
+	InspectScan      int
 	InspectLagWindow time.Duration
 	// Prewarm is how many products to load at start: 0 none, -1 all.
 	Prewarm     int
@@ -179,8 +190,9 @@ func (c *Cache) Register(s *Set) {
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
-	s.Int(&c.InspectSample, "inspect-sample", 100, "consistency inspector: products per round, taken from the hot set")
-	s.Duration(&c.InspectLagWindow, "inspect-lag-window", 5*time.Second, "consistency inspector: a product behind the database twice this far apart is stale and evicted")
+	s.Int(&c.InspectSample, "inspect-sample", 100, "consistency inspector: products per round taken from the hot set (the most read)")
+	s.Int(&c.InspectScan, "inspect-scan", 1000, "consistency inspector: products per round taken from a walk over the whole cache, continued each round (0: hot set only)")
+	s.Duration(&c.InspectLagWindow, "inspect-lag-window", 5*time.Second, "consistency inspector: a product that differs from the database (behind or ahead) the same way twice this far apart is evicted")
 	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
 		if c.SizeMB < 1 {
@@ -204,8 +216,8 @@ func (c *Cache) Register(s *Set) {
 			}
 			c.Prewarm = n
 		}
-		if c.InspectInterval < 0 || c.InspectSample < 1 || c.InspectLagWindow < 0 {
-			return fmt.Errorf("--inspect-interval and --inspect-lag-window must not be negative, --inspect-sample at least 1")
+		if c.InspectInterval < 0 || c.InspectSample < 0 || c.InspectScan < 0 || c.InspectLagWindow < 0 {
+			return fmt.Errorf("--inspect-interval, --inspect-sample, --inspect-scan and --inspect-lag-window must not be negative")
 		}
 		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
 			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)

@@ -92,14 +92,20 @@ func CounterFunc(reg prometheus.Registerer, name, help string, f func() float64)
 
 // InspectorMetrics counts the consistency inspector's work.
 type InspectorMetrics struct {
-	Checked, Stale prometheus.Counter
+	Checked prometheus.Counter
+	// Stale is by direction: "behind" or "ahead" of the database.
+	Stale *prometheus.CounterVec
 }
 
 // NewInspectorMetrics registers the inspector's counters on reg.
 func NewInspectorMetrics(reg prometheus.Registerer) (*InspectorMetrics, error) {
 	m := &InspectorMetrics{
 		Checked: prometheus.NewCounter(prometheus.CounterOpts{Name: "gintoki_inspector_checked_total", Help: "Cached products the consistency inspector compared with the database."}),
-		Stale:   prometheus.NewCounter(prometheus.CounterOpts{Name: "gintoki_inspector_stale_total", Help: "Cached products found behind the database beyond the lag window, and evicted."}),
+		Stale: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gintoki_inspector_stale_total",
+			Help: "Cached products found behind or ahead of the database beyond the lag window, and evicted."}, []string{"direction"}),
+	}
+	for _, d := range []string{"behind", "ahead"} {
+		m.Stale.WithLabelValues(d) // both series exist from the start, at 0
 	}
 	for _, c := range []prometheus.Collector{m.Checked, m.Stale} {
 		if err := reg.Register(c); err != nil {

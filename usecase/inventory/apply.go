@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
@@ -169,6 +171,23 @@ func (s *Service) Flush() {
 		s.hot.clear()
 	}
 	s.marks.forget()
+}
+
+// FlushAll is the fleet-wide flush an operator asks for (see
+// fleetcontrol): after a restore from a backup, a bulk load that reused
+// versions, or an incident. Every entry and marker is dropped, and the
+// warehouse directory is read again and replaces the one held: versions may
+// have gone back, so merging by version would keep the wrong rows. When the
+// database cannot be read the cache is flushed all the same and the error
+// says the directory was kept.
+func (s *Service) FlushAll(ctx context.Context) error {
+	s.Flush()
+	ws, err := s.warehouses(ctx)
+	if err != nil {
+		return fmt.Errorf("reload warehouse directory: %w", err)
+	}
+	s.dir.Replace(ws)
+	return nil
 }
 
 // SetCacheUsable turns the cache on or off for reads. Turning it off

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,5 +301,42 @@ func TestMarkersExpire(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	if n := s.SweepMarkers(); n != 0 {
 		t.Fatalf("%d markers after their TTL", n)
+	}
+}
+
+// A fleet flush after the database went back (a restore): entries and
+// markers go, and the warehouse directory becomes what the database holds
+// now, although its versions are older than the ones held.
+func TestFlushAllDropsEverythingAndReplacesTheDirectory(t *testing.T) {
+	repo := seeded(1)
+	s, store, _ := newTestService(t, repo, testConfig())
+	s.ApplyWarehouse(domain.WarehouseChange{Op: domain.OpUpdate, Row: domain.Warehouse{ID: 2, Code: "WH-NEW", Active: true, Version: 5}})
+	s.ApplyStock(stockChange(domain.OpUpdate, 1, 1, 99, 7))
+	if got := answerOf(t, s, 1); got != "[{WH-B 99} {WH-NEW 12}]" {
+		t.Fatalf("before: %s", got)
+	}
+	// The restore: the database is back at version 1 everywhere.
+	if err := s.FlushAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if store.Len() != 0 || s.SweepMarkers() != 0 {
+		t.Fatalf("entries %d or markers left after the flush", store.Len())
+	}
+	if got := answerOf(t, s, 1); got != "[{WH-A 12} {WH-B 11}]" {
+		t.Fatalf("after the flush: %s, want the database's rows and warehouse codes", got)
+	}
+
+	// With the database away the cache is flushed all the same; the
+	// directory is kept and the error says so.
+	repo.setErr(errors.New("connection refused"))
+	s.ApplyWarehouse(domain.WarehouseChange{Op: domain.OpUpdate, Row: domain.Warehouse{ID: 2, Code: "WH-X", Active: true, Version: 6}})
+	if err := s.FlushAll(context.Background()); err == nil || !strings.Contains(err.Error(), "warehouse directory") {
+		t.Fatalf("err %v, want the directory reload named", err)
+	}
+	if store.Len() != 0 {
+		t.Fatal("the cache was not flushed while the database was away")
+	}
+	if w, ok := s.Directory().Lookup(2); !ok || w.Code != "WH-X" {
+		t.Fatalf("directory lost while the database was away: %+v %v", w, ok)
 	}
 }

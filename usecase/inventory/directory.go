@@ -81,6 +81,20 @@ func (d *Directory) Load(ws []domain.Warehouse) {
 	d.loaded.Store(true)
 }
 
+// Replace makes the directory exactly ws, a full read of the warehouses
+// table, forgetting tombstones and versions held (a fleet flush, after the
+// database's versions went back).
+func (d *Directory) Replace(ws []domain.Warehouse) {
+	d.update(func(m map[int64]dirEntry) bool {
+		clear(m)
+		for _, w := range ws {
+			m[w.ID] = dirEntry{w: w}
+		}
+		return true
+	})
+	d.loaded.Store(true)
+}
+
 // Observe merges one warehouse seen in a joined database read and reports
 // whether it changed the directory.
 func (d *Directory) Observe(w domain.Warehouse) bool {

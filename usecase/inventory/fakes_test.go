@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -112,8 +113,9 @@ func (r *fakeRepo) Ping(ctx context.Context) error {
 // fakeStore is a map-backed EntryStore that copies entries in and out, as a
 // serialising store would.
 type fakeStore struct {
-	mu sync.Mutex
-	m  map[int64]Entry
+	mu      sync.Mutex
+	m       map[int64]Entry
+	scanned int64 // where Scan stopped
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{m: map[int64]Entry{}} }
@@ -135,6 +137,31 @@ func (s *fakeStore) Set(id int64, e *Entry) error {
 	defer s.mu.Unlock()
 	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows)}
 	return nil
+}
+
+// Scan walks the ids in ascending order, going on from the last call.
+func (s *fakeStore) Scan(n int) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(s.m))
+	var out []int64
+	for _, id := range ids {
+		if id > s.scanned && len(out) < n {
+			out = append(out, id)
+		}
+	}
+	if len(out) < n {
+		s.scanned = 0
+		for _, id := range ids {
+			if len(out) < n && !slices.Contains(out, id) {
+				out = append(out, id)
+			}
+		}
+	}
+	if len(out) > 0 {
+		s.scanned = out[len(out)-1]
+	}
+	return out
 }
 
 func (s *fakeStore) Delete(id int64) {

@@ -3,41 +3,73 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
 )
 
+// Direction says which way a cached product differs from the database.
+type Direction int
+
+// The directions of a divergence.
+const (
+	// Behind: the database has a change the cache does not (a missed event).
+	Behind Direction = iota
+	// Ahead: the cache holds a version the database does not have (a forged
+	// or replayed event with a huge version, or a database restored from a
+	// backup: versions went back without any event).
+	Ahead
+)
+
+func (d Direction) String() string {
+	if d == Ahead {
+		return "ahead"
+	}
+	return "behind"
+}
+
 // InspectStats reports one inspection round.
 type InspectStats struct {
 	Checked int
-	// Stale are products whose cache stayed behind the database across the
-	// lag window; they were evicted.
-	Stale []int64
+	// Stale are the products whose cache stayed different from the database
+	// across the lag window, by direction; they were evicted.
+	Stale map[Direction][]int64
 }
 
-// Inspect is the consistency inspector: it samples up to n products from
-// the hot set (what is actually being served), compares their entries with
-// the database, waits lagWindow and compares again. A row still behind the
-// database both times, with the cache not having moved, is not an event in
-// flight but a stale entry: the product is evicted and reported. A cache
-// ahead of the database (a lagging replica) is not stale.
-func (s *Service) Inspect(ctx context.Context, n int, lagWindow time.Duration) (InspectStats, error) {
-	var st InspectStats
-	if s.hot == nil || !s.usable.Load() {
+// inspectBatch bounds one comparison query.
+const inspectBatch = 500
+
+// Inspect is the consistency inspector. It takes up to hot products from
+// the hot set (what is served most) and up to scan more from a walk over
+// the whole store that goes on where the last round stopped (so an entry
+// read rarely is reached too), compares their entries with the database,
+// waits lagWindow and compares again. A product that differs both times in
+// the same way, with neither the cache nor the database having moved, is
+// not an event in flight but a wrong entry: it is evicted, its markers are
+// forgotten (they may carry the same wrong versions, and would bring them
+// back into the next fill), and it is reported.
+func (s *Service) Inspect(ctx context.Context, hot, scan int, lagWindow time.Duration) (InspectStats, error) {
+	st := InspectStats{Stale: map[Direction][]int64{}}
+	if !s.cfg.CacheEnabled || !s.usable.Load() {
 		return st, nil
 	}
-	ids := s.hot.sample(n)
+	var ids []int64
+	if s.hot != nil {
+		ids = s.hot.sample(hot)
+	}
+	if scan > 0 {
+		ids = append(ids, s.store.Scan(scan)...)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	if len(ids) == 0 {
 		return st, nil
 	}
 	st.Checked = len(ids)
-	first, err := s.behind(ctx, ids)
-	if err != nil {
+	first, err := s.divergences(ctx, ids)
+	if err != nil || len(first) == 0 {
 		return st, err
-	}
-	if len(first) == 0 {
-		return st, nil
 	}
 	select {
 	case <-ctx.Done():
@@ -48,66 +80,108 @@ func (s *Service) Inspect(ctx context.Context, n int, lagWindow time.Duration) (
 	for id := range first {
 		suspects = append(suspects, id)
 	}
-	second, err := s.behind(ctx, suspects)
+	second, err := s.divergences(ctx, suspects)
 	if err != nil {
 		return st, err
 	}
-	for id, lag := range second {
-		if prev, ok := first[id]; ok && prev.cached == lag.cached {
-			s.Invalidate(id)
-			st.Stale = append(st.Stale, id)
-			s.log.Warn("consistency inspector: stale cache entry evicted", "product_id", id,
-				"warehouse_id", lag.warehouseID, "cached_version", lag.cached, "db_version", lag.db)
+	for id, d := range second {
+		if first[id] != d {
+			continue // something moved: an event or a write in flight
 		}
+		s.evictDivergent(id)
+		st.Stale[d.direction] = append(st.Stale[d.direction], id)
+		s.log.Warn("consistency inspector: cache entry differs from the database; evicted",
+			"product_id", id, "direction", d.direction.String(), "warehouse_id", d.warehouseID,
+			"cached_version", d.cached.version, "cached_deleted", d.cached.deleted, "cached_present", d.cached.present,
+			"db_version", d.db.version, "db_present", d.db.present)
 	}
 	return st, nil
 }
 
-type rowLag struct {
-	warehouseID int64
-	cached, db  uint64 // cached 0: the cache does not know the row
+// evictDivergent drops a product's entry and markers under its lock.
+func (s *Service) evictDivergent(productID int64) {
+	s.locks.Lock(productID)
+	defer s.locks.Unlock(productID)
+	s.storeDelete(productID)
+	s.marks.forgetProduct(productID)
 }
 
-// behind returns, per product, the first row where the cache is older than
-// the database.
-func (s *Service) behind(ctx context.Context, ids []int64) (map[int64]rowLag, error) {
-	rows, err := s.load(ctx, ids)
-	if err != nil {
-		return nil, fmt.Errorf("inspect %d products: %w", len(ids), err)
-	}
-	byProduct := groupByProduct(rows)
-	out := map[int64]rowLag{}
+// divergence is the first row where a cached product differs from the
+// database.
+type divergence struct {
+	warehouseID int64
+	direction   Direction
+	cached, db  rowSeen
+}
+
+type rowSeen struct {
+	present bool // a row (or, in the cache, a tombstone) is there
+	deleted bool
+	version uint64
+	qty     int32
+}
+
+// divergences compares the held entries of ids (live or expired: an expired
+// entry still guides its refill) with the database.
+func (s *Service) divergences(ctx context.Context, ids []int64) (map[int64]divergence, error) {
+	out := map[int64]divergence{}
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)
-	for _, id := range ids {
-		if !s.store.Get(id, e) {
-			continue // not cached any more: nothing to be stale
+	for chunk := range slices.Chunk(ids, inspectBatch) {
+		rows, err := s.load(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %d products: %w", len(chunk), err)
 		}
-		if lag, ok := entryBehind(e, byProduct[id]); ok {
-			out[id] = lag
+		byProduct := groupByProduct(rows)
+		for _, id := range chunk {
+			if !s.store.Get(id, e) {
+				continue // not cached any more: nothing to be wrong
+			}
+			if d, ok := diverges(e, byProduct[id]); ok {
+				out[id] = d
+			}
 		}
 	}
 	return out, nil
 }
 
-// entryBehind compares an entry with the database rows of its product.
-func entryBehind(e *Entry, rows []domain.StockWithWarehouse) (rowLag, bool) {
+// diverges compares an entry with the database rows of its product, by the
+// tie rules of domain.Supersedes.
+func diverges(e *Entry, rows []domain.StockWithWarehouse) (divergence, bool) {
 	inDB := make(map[int64]bool, len(rows))
 	for _, r := range rows {
 		inDB[r.Stock.WarehouseID] = true
+		db := rowSeen{present: true, version: r.Stock.Version, qty: r.Stock.QtySalable}
+		d := divergence{warehouseID: r.Stock.WarehouseID, db: db}
 		i, ok := e.find(r.Stock.WarehouseID)
 		if !ok {
-			return rowLag{warehouseID: r.Stock.WarehouseID, db: r.Stock.Version}, true
+			d.direction = Behind // a row the cache never heard of
+			return d, true
 		}
-		if e.Rows[i].Version < r.Stock.Version {
-			return rowLag{warehouseID: r.Stock.WarehouseID, cached: e.Rows[i].Version, db: r.Stock.Version}, true
+		c := e.Rows[i]
+		d.cached = rowSeen{present: true, deleted: c.Deleted, version: c.Version, qty: c.QtySalable}
+		switch {
+		case c.Version < db.version:
+			d.direction = Behind
+		case c.Version > db.version || c.Deleted:
+			// A tombstone at the row's own version: the cache saw a
+			// delete the database does not show.
+			d.direction = Ahead
+		case c.QtySalable != db.qty:
+			// The same version with another value: a write that did not
+			// bump the version, whose event was taken for a duplicate.
+			d.direction = Behind
+		default:
+			continue
 		}
+		return d, true
 	}
-	for _, r := range e.Rows {
-		if !r.Deleted && !inDB[r.WarehouseID] {
+	for _, c := range e.Rows {
+		if !c.Deleted && !inDB[c.WarehouseID] {
 			// Served but gone from the database: a delete the cache missed.
-			return rowLag{warehouseID: r.WarehouseID, cached: r.Version}, true
+			return divergence{warehouseID: c.WarehouseID, direction: Behind,
+				cached: rowSeen{present: true, version: c.Version, qty: c.QtySalable}}, true
 		}
 	}
-	return rowLag{}, false
+	return divergence{}, false
 }

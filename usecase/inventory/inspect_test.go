@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,18 +20,25 @@ func warmHot(t *testing.T, s *Service, ids ...int64) {
 	}
 }
 
+// inspect runs one round over the hot set and the walk.
+func inspect(t *testing.T, s *Service) InspectStats {
+	t.Helper()
+	st, err := s.Inspect(context.Background(), 10, 10, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func TestInspectorEvictsAnEntryThatStaysBehind(t *testing.T) {
 	repo := seeded(3)
 	s, store, _ := newTestService(t, repo, testConfig())
 	warmHot(t, s, 1, 2, 3)
 	// The database moves on and no event ever comes: a missed event.
 	repo.putStock(domain.StockRow{ProductID: 2, WarehouseID: 1, QtySalable: 500, Version: 9})
-	st, err := s.Inspect(context.Background(), 10, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Checked != 3 || len(st.Stale) != 1 || st.Stale[0] != 2 {
-		t.Fatalf("stats %+v, want product 2 stale of 3 checked", st)
+	st := inspect(t, s)
+	if st.Checked != 3 || !slices.Equal(st.Stale[Behind], []int64{2}) || len(st.Stale[Ahead]) != 0 {
+		t.Fatalf("stats %+v, want product 2 behind of 3 checked", st)
 	}
 	var e Entry
 	if store.Get(2, &e) {
@@ -48,12 +56,32 @@ func TestInspectorLeavesEventsInFlightAlone(t *testing.T) {
 	repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 77, Version: 4})
 	ctx := context.Background()
 	done := make(chan InspectStats)
-	go func() { st, _ := s.Inspect(ctx, 10, 200*time.Millisecond); done <- st }()
+	go func() { st, _ := s.Inspect(ctx, 10, 10, 200*time.Millisecond); done <- st }()
 	time.Sleep(20 * time.Millisecond)
 	// The event arrives within the lag window.
 	s.ApplyStock(stockChange('u', 1, 1, 77, 4))
-	if st := <-done; len(st.Stale) != 0 {
+	if st := <-done; len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
 		t.Fatalf("an event in flight was reported stale: %+v", st)
+	}
+}
+
+// A write that lands between the two looks (the database moving) is not
+// evidence of a wrong entry either: its event is still to come.
+func TestInspectorLeavesAMovingDatabaseAlone(t *testing.T) {
+	repo := seeded(1)
+	s, _, _ := newTestService(t, repo, testConfig())
+	warmHot(t, s, 1)
+	repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 77, Version: 4})
+	looks := 0
+	repo.hold = func(context.Context, []int64) error {
+		if looks++; looks == 2 { // another write lands before the second look
+			repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 78, Version: 5})
+		}
+		return nil
+	}
+	st, err := s.Inspect(context.Background(), 10, 10, 50*time.Millisecond)
+	if err != nil || len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
+		t.Fatalf("stats %+v err %v: a moving database was taken for a wrong entry", st, err)
 	}
 }
 
@@ -62,8 +90,86 @@ func TestInspectorDetectsAMissedDelete(t *testing.T) {
 	s, _, _ := newTestService(t, repo, testConfig())
 	warmHot(t, s, 1)
 	repo.deleteStock(1, 2)
-	st, err := s.Inspect(context.Background(), 10, time.Millisecond)
-	if err != nil || len(st.Stale) != 1 {
-		t.Fatalf("stats %+v err %v, want the missed delete found", st, err)
+	if st := inspect(t, s); !slices.Equal(st.Stale[Behind], []int64{1}) {
+		t.Fatalf("stats %+v, want the missed delete found", st)
 	}
+}
+
+// The cache can also run ahead of the database: a forged or replayed event
+// with a huge version, a forged delete, or a database restored from a
+// backup (versions go back without an event). The product is evicted and
+// its markers forgotten, so the next fill answers the database and keeps
+// answering it.
+func TestInspectorEvictsAnEntryThatStaysAhead(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrong func(s *Service, repo *fakeRepo)
+	}{
+		{"forged event with version 9e15", func(s *Service, _ *fakeRepo) {
+			s.ApplyStock(stockChange(domain.OpUpdate, 1, 2, 9999, 9e15))
+		}},
+		{"forged delete", func(s *Service, _ *fakeRepo) {
+			s.ApplyStock(deleteOf(1, 2, 12, 1))
+		}},
+		{"database restored from a backup", func(_ *Service, repo *fakeRepo) {
+			repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 12, Version: 1})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			repo := seeded(1)
+			s, store, _ := newTestService(t, repo, testConfig())
+			if tc.name == "database restored from a backup" {
+				// The cache saw versions up to 5 before the restore.
+				repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 55, Version: 5})
+			}
+			warmHot(t, s, 1)
+			tc.wrong(s, repo)
+			if st := inspect(t, s); !slices.Equal(st.Stale[Ahead], []int64{1}) || len(st.Stale[Behind]) != 0 {
+				t.Fatalf("stats %+v, want product 1 ahead", st)
+			}
+			var e Entry
+			if store.Get(1, &e) {
+				t.Fatal("the entry ahead was not evicted")
+			}
+			for i := 0; i < 2; i++ {
+				if got := answerOf(t, s, 1); got != "[{WH-A 12} {WH-B 11}]" {
+					t.Fatalf("read %d after eviction: %s, want the database's answer", i, got)
+				}
+			}
+			if st := inspect(t, s); len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
+				t.Fatalf("the refilled entry is still wrong: %+v", st)
+			}
+		})
+	}
+}
+
+// Products read too rarely to be in the hot set are reached by the walk
+// over the whole store, a bounded number per round.
+func TestInspectorWalkReachesEntriesOutsideTheHotSet(t *testing.T) {
+	repo := seeded(30)
+	cfg := testConfig()
+	cfg.HotEntries = 0
+	s, _, _ := newTestService(t, repo, cfg)
+	for p := int64(1); p <= 30; p++ {
+		answerOf(t, s, p)
+	}
+	repo.putStock(domain.StockRow{ProductID: 23, WarehouseID: 1, QtySalable: 1, Version: 7})
+	checked := 0
+	for round := 1; round <= 3; round++ {
+		st, err := s.Inspect(context.Background(), 10, 10, time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Checked > 10 {
+			t.Fatalf("round %d checked %d products, more than the 10 asked for", round, st.Checked)
+		}
+		checked += st.Checked
+		if slices.Equal(st.Stale[Behind], []int64{23}) {
+			if checked > 30 {
+				t.Fatalf("found after checking %d products of 30", checked)
+			}
+			return
+		}
+	}
+	t.Fatal("three rounds of 10 did not reach product 23 of 30")
 }

@@ -30,6 +30,10 @@ type EntryStore interface {
 	Delete(productID int64)
 	// Reset drops every entry.
 	Reset()
+	// Scan returns up to n product ids held, going on with a walk over the
+	// store where the previous call stopped and starting over at its end,
+	// so that calls in turn reach every entry.
+	Scan(n int) []int64
 	// Len is the number of entries held.
 	Len() int
 }

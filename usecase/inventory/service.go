@@ -105,17 +105,22 @@ func (s *Service) CacheUsable() bool { return s.usable.Load() }
 
 // LoadDirectory reads the whole warehouse table into the directory.
 func (s *Service) LoadDirectory(ctx context.Context) error {
+	ws, err := s.warehouses(ctx)
+	if err != nil {
+		return fmt.Errorf("load warehouse directory: %w", err)
+	}
+	s.dir.Load(ws)
+	return nil
+}
+
+func (s *Service) warehouses(ctx context.Context) ([]domain.Warehouse, error) {
 	var ws []domain.Warehouse
 	err := s.guard.do(ctx, "load warehouses", func(ctx context.Context) error {
 		var err error
 		ws, err = s.repo.Warehouses(ctx)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("load warehouse directory: %w", err)
-	}
-	s.dir.Load(ws)
-	return nil
+	return ws, err
 }
 
 // Ping checks that the database answers within the query deadline. It

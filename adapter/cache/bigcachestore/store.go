@@ -31,8 +31,10 @@ type Config struct {
 type Store struct {
 	c         *bigcache.BigCache
 	bufs      sync.Pool
-	evictions atomic.Uint64 // removed for lack of space
-	expired   atomic.Uint64 // removed by bigcache's clean-up
+	scanMu    sync.Mutex
+	scan      *bigcache.EntryInfoIterator // the walk Scan goes on with; nil: start over
+	evictions atomic.Uint64               // removed for lack of space
+	expired   atomic.Uint64               // removed by bigcache's clean-up
 	corrupt   atomic.Uint64
 }
 
@@ -132,6 +134,50 @@ func (s *Store) Delete(productID int64) {
 	kb := keyBufs.Get().(*keyBuf)
 	_ = s.c.Delete(kb.key(productID)) // the only error is "already gone"
 	keyBufs.Put(kb)
+}
+
+// Scan implements inventory.EntryStore with bigcache's iterator, which
+// copies one shard's key hashes at a time and skips entries gone since.
+func (s *Store) Scan(n int) []int64 {
+	s.scanMu.Lock()
+	defer s.scanMu.Unlock()
+	ids := make([]int64, 0, n)
+	fromStart := s.scan == nil // this call walks from the store's start
+	if fromStart {
+		s.scan = s.c.Iterator()
+	}
+	var seen map[int64]bool // ids of this call, once the walk starts over in it
+	for len(ids) < n {
+		if !s.scan.SetNext() {
+			s.scan = nil
+			if fromStart {
+				break // the whole store in one call
+			}
+			fromStart, s.scan = true, s.c.Iterator()
+			seen = make(map[int64]bool, len(ids))
+			for _, id := range ids {
+				seen[id] = true
+			}
+			continue
+		}
+		info, err := s.scan.Value()
+		if err != nil || len(info.Key()) != len(keyBuf{}) {
+			continue
+		}
+		if id := idOfKey(info.Key()); !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// idOfKey reads back the product id of an 8-byte key.
+func idOfKey(k string) int64 {
+	var u uint64
+	for i := range len(keyBuf{}) {
+		u |= uint64(k[i]) << (8 * i)
+	}
+	return int64(u)
 }
 
 // Reset implements inventory.EntryStore.

@@ -161,3 +161,55 @@ func BenchmarkGetHit(b *testing.B) {
 		}
 	})
 }
+
+// Scan walks the whole store a bounded number at a time, going on where it
+// stopped: every entry is reached within ceil(N/n) calls, no call names an
+// id twice or more than n ids, and ids come back as they were stored.
+func TestScanWalksEveryEntryInTurn(t *testing.T) {
+	s := newStore(t)
+	if got := s.Scan(10); len(got) != 0 {
+		t.Fatalf("empty store scanned %v", got)
+	}
+	const n = 103
+	for id := int64(1); id <= n; id++ {
+		if err := s.Set(id*1_000_003, sample()); err != nil { // ids far apart, over many shards
+			t.Fatal(err)
+		}
+	}
+	seen := map[int64]int{}
+	for call := 0; call < (n+9)/10; call++ {
+		got := s.Scan(10)
+		if len(got) > 10 {
+			t.Fatalf("call %d returned %d ids", call, len(got))
+		}
+		for _, id := range got {
+			if id%1_000_003 != 0 || id/1_000_003 < 1 || id/1_000_003 > n {
+				t.Fatalf("scanned an id never stored: %d", id)
+			}
+			seen[id]++
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d entries reached in one walk", len(seen), n)
+	}
+	// The walk starts over, and a call that wraps names no id twice.
+	for call := 0; call < 30; call++ {
+		got := s.Scan(40)
+		if len(got) != 40 {
+			t.Fatalf("call %d: %d ids, want 40 (the store holds %d)", call, len(got), n)
+		}
+		sorted := slices.Clone(got)
+		slices.Sort(sorted)
+		if len(slices.Compact(sorted)) != len(got) {
+			t.Fatalf("call %d named an id twice: %v", call, got)
+		}
+	}
+	// More than the store holds: each entry once.
+	if got := s.Scan(1000); len(got) != n {
+		t.Fatalf("scan of 1000 over %d entries returned %d", n, len(got))
+	}
+	s.Reset()
+	if got := s.Scan(10); len(got) != 0 {
+		t.Fatalf("after reset scanned %v", got)
+	}
+}
