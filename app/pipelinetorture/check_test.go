@@ -6,6 +6,11 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/domain"
 )
 
 // dbState is what the database holds once the writers have stopped.
@@ -206,4 +211,72 @@ func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
 			w, kind, detail, m.row(d.product, w).hist.String(), m.whs[w-1].hist.String())
 	}
 	return b.String()
+}
+
+// rowEvents reads the stock topic and returns, for each row asked about,
+// its messages from rank from on (the last of them): partition,
+// offset, op and rank, "null" for a tombstone.
+func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, last int) (map[rowKey][]string, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient([]string{p.brokers()}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(p.stockTopic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[rowKey][]string{}
+	for _, part := range parts {
+		end, err := client.GetOffset(p.stockTopic, part, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(p.stockTopic, part, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		for msg := range pc.Messages() {
+			pid, wid, err := debezium.DecodeStockKey(msg.Key)
+			k := rowKey{pid, wid}
+			if from, asked := rows[k]; err == nil && asked {
+				// A tombstone has no version: it follows the delete before it.
+				ev := ""
+				if len(out[k]) > 0 {
+					ev = "null"
+				}
+				if msg.Value != nil {
+					ev = "?"
+					if c, err := debezium.DecodeStock(msg.Value); err == nil {
+						if c.Row.Version < m.seedVersion+from && c.Op != domain.OpTruncate {
+							ev = ""
+						} else {
+							ev = fmt.Sprintf("%s@%d", c.Op, m.rank(c.Row.Version))
+						}
+					}
+				}
+				if ev != "" {
+					out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
+				}
+			}
+			if msg.Offset >= end-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	for k, evs := range out {
+		out[k] = evs[max(0, len(evs)-last):]
+	}
+	return out, nil
 }

@@ -156,6 +156,7 @@ type readers struct {
 	stats       readStats
 	mu          sync.Mutex
 	problems    []string
+	backRows    []backRow
 }
 
 func newReaders(products, seeded, warehouses int, firstDelete func(rowKey, uint64) (uint64, bool)) *readers {
@@ -174,6 +175,26 @@ func (rd *readers) problem(format string, args ...any) {
 	defer rd.mu.Unlock()
 	if len(rd.problems) < maxProblems {
 		rd.problems = append(rd.problems, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+	}
+}
+
+// backRow is a row a node showed going back: from the state seen before
+// to the rank shown.
+type backRow struct {
+	node     string
+	k        rowKey
+	from, to uint64
+}
+
+const maxBackRows = 8
+
+func (rd *readers) wentBack(node string, k rowKey, from, to uint64) {
+	rd.stats.backwards.Add(1)
+	rd.problem("%s: product %d warehouse %d went back from %s to %s", node, k.p, k.w, describeState(from), describeState(to))
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if len(rd.backRows) < maxBackRows && !slices.ContainsFunc(rd.backRows, func(b backRow) bool { return b.k == k }) {
+		rd.backRows = append(rd.backRows, backRow{node, k, from, to})
 	}
 }
 
@@ -278,8 +299,7 @@ func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]ui
 			k := rowKey{a.ProductID, w}
 			st := shownState(rankOfQty(l.Qty))
 			if fl := f.rows[k]; st < fl {
-				rd.stats.backwards.Add(1)
-				rd.problem("%s: product %d warehouse %d went back from %s to %s", node, a.ProductID, w, describeState(fl), describeState(st))
+				rd.wentBack(node, k, fl, st)
 			}
 			if fl := f.whs[w]; whRank < fl {
 				rd.stats.backwards.Add(1)

@@ -165,7 +165,7 @@ func TestPipelineTorture(t *testing.T) {
 			len(stale), ids, len(diffs), strings.Join(tally, ", "), strings.Join(report[:min(len(report), 40)], "\n"))
 	}
 	if n := rd.stats.backwards.Load() + rd.stats.malformed.Load(); n > 0 {
-		t.Errorf("%d reads went back or were malformed:\n%s", n, rd.report())
+		t.Errorf("%d reads went back or were malformed:\n%s%s", n, rd.report(), p.explainBackwards(m, rd))
 	}
 }
 
@@ -279,4 +279,30 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 	live()
 	t.Logf("every node live again at %d writes (%s into the run)", m.stats.writes.Load(), time.Since(began).Round(100*time.Millisecond))
 	m.gate.Store(math.MaxInt64)
+}
+
+// explainBackwards lists, for the first rows that went back, what the
+// writers committed and what the stock topic holds for them.
+func (p *pipeline) explainBackwards(m *model, rd *readers) string {
+	rd.mu.Lock()
+	rows := slices.Clone(rd.backRows)
+	rd.mu.Unlock()
+	if len(rows) == 0 {
+		return ""
+	}
+	asked := map[rowKey]uint64{}
+	for _, b := range rows {
+		asked[b.k] = b.to / 2
+	}
+	events, err := p.rowEvents(m, asked, 16)
+	var b strings.Builder
+	b.WriteString("\nrows that went back (topic events from the rank shown on):")
+	if err != nil {
+		fmt.Fprintf(&b, " (topic not read: %v)", err)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "\n  %s product %d warehouse %d, %s -> %s; writes: %s; events: %s", r.node, r.k.p, r.k.w,
+			describeState(r.from), describeState(r.to), m.row(r.k.p, r.k.w).hist.String(), strings.Join(events[r.k], " "))
+	}
+	return b.String()
 }
