@@ -214,9 +214,9 @@ func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
 }
 
 // rowEvents reads the stock topic and returns, for each row asked about,
-// its messages from rank from on (the last of them): partition,
+// its first messages from rank from on: partition,
 // offset, op and rank, "null" for a tombstone.
-func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, last int) (map[rowKey][]string, error) {
+func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, first int) (map[rowKey][]string, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	client, err := sarama.NewClient([]string{p.brokers()}, cfg)
@@ -276,7 +276,7 @@ func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, last int) (map[ro
 		pc.Close()
 	}
 	for k, evs := range out {
-		out[k] = evs[max(0, len(evs)-last):]
+		out[k] = evs[:min(len(evs), first)]
 	}
 	return out, nil
 }
