@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gintoki/gintoki/app/apptest"
 )
 
 // lockedBuffer collects a process's output while it runs.
@@ -71,17 +73,7 @@ func (p *process) shutdown(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nobody listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
+func freeAddr(t *testing.T) string { return apptest.FreeAddr(t) }
 
 // waitFor polls cond until it holds or the limit passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
@@ -129,12 +121,6 @@ func ready(base string) bool {
 func metricValue(t *testing.T, base, name string) float64 {
 	t.Helper()
 	_, body := get(t, base+"/metrics")
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, name+" ") {
-			var v float64
-			fmt.Sscanf(strings.TrimPrefix(line, name+" "), "%g", &v)
-			return v
-		}
-	}
-	return 0
+	v, _ := apptest.Metric(body, name)
+	return v
 }

@@ -1,18 +1,13 @@
 package relaymod
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,20 +16,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/app/apptest"
 )
 
 // The crash test runs the relay in a child process (this test binary,
 // re-executed) so it can be killed with SIGKILL: no deferred flush, no
 // final checkpoint, exactly what a crash leaves behind.
-const (
-	childEnv       = "GINTOKI_RELAY_TEST_CHILD"
-	childReadyLine = "relay-ready"
-)
+const childReadyLine = "relay-ready"
 
 func TestMain(m *testing.M) {
-	if cfg := os.Getenv(childEnv); cfg != "" {
-		os.Exit(runChild(cfg))
-	}
+	apptest.RunAsChild(runChild)
 	os.Exit(m.Run())
 }
 
@@ -69,72 +60,18 @@ func runChild(raw string) int {
 	return 0
 }
 
-// child is a relay process.
-type child struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan struct{} // closed when the process has exited, with err set
-	err    error
-}
-
-// wait returns the process's exit error once it has exited.
-func (c *child) wait() error {
-	<-c.done
-	return c.err
-}
-
-func startChild(t *testing.T, cfg Config) *child {
+// startChild starts a relay process and returns once it streams.
+func startChild(t *testing.T, cfg Config) *apptest.Child {
 	t.Helper()
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	cmd.Stderr = &lockedWriter{w: c.stderr}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if sc.Text() == childReadyLine {
-				close(ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-c.done
+	c := apptest.Start(t, string(raw))
+	c.WaitUntil(t, "relay process streaming", testDeadline, func() bool {
+		return strings.Contains(c.Stdout(), childReadyLine)
 	})
-	select {
-	case <-ready:
-	case <-c.done:
-		t.Fatalf("relay process ended before streaming: %v\n%s", c.err, c.stderr)
-	case <-time.After(testDeadline):
-		t.Fatalf("relay process not streaming in time\n%s", c.stderr)
-	}
 	return c
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // TestRelayKilledMidStreamLosesNothing: SIGKILL the relay while updates
@@ -163,10 +100,7 @@ func TestRelayKilledMidStreamLosesNothing(t *testing.T) {
 	update(300)
 	// Killed with changes in flight: some published and not yet
 	// checkpointed, some not read at all.
-	if err := first.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.wait()
+	first.Kill()
 	update(100) // while no relay runs
 	// Checkpoints of this one come from its graceful stop alone, which
 	// the end of the test checks.
@@ -184,11 +118,8 @@ func TestRelayKilledMidStreamLosesNothing(t *testing.T) {
 
 	// Graceful stop: the final checkpoint makes the next start resume
 	// exactly where this one ended.
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.wait(); err != nil {
-		t.Fatalf("graceful stop: %v\n%s", err, second.stderr)
+	if err := second.Terminate(); err != nil {
+		t.Fatalf("graceful stop: %v\n%s", err, second.Stderr())
 	}
 	before := topicSize(t, h.broker.Addrs(), topic)
 	startChild(t, cfg)
@@ -278,24 +209,9 @@ func readAll(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMes
 
 func topicSize(t *testing.T, brokers []string, topic string) int64 {
 	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(brokers, cfg)
+	n, err := apptest.TopicSize(brokers, topic)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n += end
 	}
 	return n
 }

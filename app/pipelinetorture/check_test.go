@@ -1,0 +1,282 @@
+package pipelinetorture
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/domain"
+)
+
+// dbState is what the database holds once the writers have stopped.
+type dbState struct {
+	rows map[rowKey]dbRow
+	whs  map[int64]dbWarehouse
+}
+
+type dbRow struct {
+	qty     int32
+	version uint64
+}
+
+type dbWarehouse struct {
+	code    string
+	active  bool
+	version uint64
+}
+
+func (p *pipeline) readDB() dbState {
+	s := dbState{rows: map[rowKey]dbRow{}, whs: map[int64]dbWarehouse{}}
+	rows, err := p.db.Query("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for rows.Next() {
+		var k rowKey
+		var r dbRow
+		if err := rows.Scan(&k.p, &k.w, &r.qty, &r.version); err != nil {
+			p.t.Fatal(err)
+		}
+		s.rows[k] = r
+	}
+	if err := rows.Close(); err != nil {
+		p.t.Fatal(err)
+	}
+	whs, err := p.db.Query("SELECT id, code, is_active, version FROM warehouses")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer whs.Close()
+	for whs.Next() {
+		var id int64
+		var w dbWarehouse
+		if err := whs.Scan(&id, &w.code, &w.active, &w.version); err != nil {
+			p.t.Fatal(err)
+		}
+		s.whs[id] = w
+	}
+	if err := whs.Err(); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// answer is what a read node must answer for product: its rows in active
+// warehouses, ordered by code; none is a 404.
+func (s dbState) answer(product int64, warehouses int) answer {
+	a := answer{ProductID: product}
+	for w := int64(1); w <= int64(warehouses); w++ {
+		r, ok := s.rows[rowKey{product, w}]
+		if wh := s.whs[w]; ok && wh.active {
+			a.Warehouses = append(a.Warehouses, line{Code: wh.code, Qty: r.qty})
+		}
+	}
+	slices.SortFunc(a.Warehouses, func(x, y line) int { return strings.Compare(x.Code, y.Code) })
+	return a
+}
+
+// matchesModel compares the database with what the writers believe they
+// committed: a difference is a fault of the test, not of the product.
+func (s dbState) matchesModel(m *model) []string {
+	var out []string
+	for i := range m.rows {
+		r := &m.rows[i]
+		got, ok := s.rows[rowKey{r.p, r.w}]
+		// Seeded rows keep the seed's quantities; every write sets qty().
+		written := r.version != m.seedVersion
+		if ok != r.exists || ok && (got.version != r.version || written && got.qty != m.qty(r.version)) {
+			out = append(out, fmt.Sprintf("row (%d,%d): database %v %+v, writers exists=%v version %d", r.p, r.w, ok, got, r.exists, r.version))
+		}
+	}
+	for i := range m.whs {
+		w := &m.whs[i]
+		got := s.whs[w.id]
+		if got.code != w.code || got.active != w.active || got.version != w.version {
+			out = append(out, fmt.Sprintf("warehouse %d: database %+v, writers %q active=%v version %d", w.id, got, w.code, w.active, w.version))
+		}
+	}
+	return out
+}
+
+// staleKind names why a node's row differs from the database.
+type staleKind string
+
+const (
+	deleteLost  staleKind = "deleted row still shown, at the version its delete carried"
+	deletedRow  staleKind = "deleted row still shown"
+	rowBehind   staleKind = "row behind the database"
+	rowAhead    staleKind = "row ahead of the database"
+	rowMissing  staleKind = "row missing"
+	whInactive  staleKind = "row of an inactive warehouse shown"
+	whCode      staleKind = "warehouse code differs"
+	unavailable staleKind = "node did not answer"
+)
+
+// mismatch is one product a node answers differently from the database.
+type mismatch struct {
+	node    string
+	product int64
+	got     answer
+	want    answer
+	err     error
+}
+
+// compare reads every product from every node once.
+func (p *pipeline) compare(ctx context.Context, rd *readers, s dbState, products, warehouses int) []mismatch {
+	var out []mismatch
+	for _, n := range p.nodes {
+		for id := int64(1); id <= int64(products); id++ {
+			want := s.answer(id, warehouses)
+			got, err := rd.fetch(ctx, n.base(), []int64{id}, int(id))
+			if err != nil {
+				out = append(out, mismatch{node: n.name, product: id, want: want, err: err})
+				continue
+			}
+			if got[0].String() != want.String() {
+				out = append(out, mismatch{node: n.name, product: id, got: got[0], want: want})
+			}
+		}
+	}
+	return out
+}
+
+// converge compares until every node equals the database, or limit passes;
+// it returns what still differs.
+func (p *pipeline) converge(rd *readers, s dbState, products, warehouses int, limit time.Duration) []mismatch {
+	deadline := time.Now().Add(limit)
+	ctx := context.Background()
+	for {
+		diffs := p.compare(ctx, rd, s, products, warehouses)
+		if len(diffs) == 0 || time.Now().After(deadline) {
+			return diffs
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// explain says, row by row, how a node's answer differs from the database,
+// with the row's last committed changes, and tallies the kinds.
+func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s product %d: node %s, database %s", d.node, d.product, d.got, d.want)
+	if d.err != nil {
+		kinds[unavailable]++
+		fmt.Fprintf(&b, " (%v)", d.err)
+		return b.String()
+	}
+	shown := map[int64]line{}
+	for _, l := range d.got.Warehouses {
+		if w, _, err := parseCode(l.Code); err == nil {
+			shown[w] = l
+		}
+	}
+	for w := int64(1); w <= int64(m.warehouses); w++ {
+		l, onNode := shown[w]
+		r, inDB := s.rows[rowKey{d.product, w}]
+		wh := s.whs[w]
+		var kind staleKind
+		detail := ""
+		switch {
+		case onNode && !inDB:
+			kind = deletedRow
+			last := m.row(d.product, w).hist
+			if last.n > 0 {
+				if c := last.last[(last.n-1)%historyLen]; c.op == 'd' && c.rank == rankOfQty(l.Qty) {
+					kind = deleteLost
+				}
+			}
+			detail = fmt.Sprintf("node shows rank %d", rankOfQty(l.Qty))
+		case onNode && !wh.active:
+			kind, detail = whInactive, fmt.Sprintf("warehouse %d is inactive", w)
+		case onNode && l.Code != wh.code:
+			kind, detail = whCode, fmt.Sprintf("node %q, database %q", l.Code, wh.code)
+		case onNode && l.Qty != r.qty:
+			kind = rowBehind
+			if rankOfQty(l.Qty) > rankOfQty(r.qty) {
+				kind = rowAhead
+			}
+			detail = fmt.Sprintf("node rank %d, database rank %d", rankOfQty(l.Qty), rankOfQty(r.qty))
+		case !onNode && inDB && wh.active:
+			kind, detail = rowMissing, fmt.Sprintf("database rank %d", rankOfQty(r.qty))
+		default:
+			continue
+		}
+		kinds[kind]++
+		fmt.Fprintf(&b, "\n    warehouse %d: %s (%s); row's last changes: %s; warehouse's: %s",
+			w, kind, detail, m.row(d.product, w).hist.String(), m.whs[w-1].hist.String())
+	}
+	return b.String()
+}
+
+// rowEvents reads the stock topic and returns, for each row asked about,
+// its first messages from rank from on: partition,
+// offset, op and rank, "null" for a tombstone.
+func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, first int) (map[rowKey][]string, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient([]string{p.brokers()}, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(p.stockTopic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[rowKey][]string{}
+	for _, part := range parts {
+		end, err := client.GetOffset(p.stockTopic, part, sarama.OffsetNewest)
+		if err != nil {
+			return nil, err
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(p.stockTopic, part, sarama.OffsetOldest)
+		if err != nil {
+			return nil, err
+		}
+		for msg := range pc.Messages() {
+			pid, wid, err := debezium.DecodeStockKey(msg.Key)
+			k := rowKey{pid, wid}
+			if from, asked := rows[k]; err == nil && asked {
+				// A tombstone has no version: it follows the delete before it.
+				ev := ""
+				if len(out[k]) > 0 {
+					ev = "null"
+				}
+				if msg.Value != nil {
+					ev = "?"
+					if c, err := debezium.DecodeStock(msg.Value); err == nil {
+						if c.Row.Version < m.seedVersion+from && c.Op != domain.OpTruncate {
+							ev = ""
+						} else {
+							ev = fmt.Sprintf("%s@%d", c.Op, m.rank(c.Row.Version))
+						}
+					}
+				}
+				if ev != "" {
+					out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
+				}
+			}
+			if msg.Offset >= end-1 {
+				break
+			}
+		}
+		pc.Close()
+	}
+	for k, evs := range out {
+		out[k] = evs[:min(len(evs), first)]
+	}
+	return out, nil
+}

@@ -1,0 +1,360 @@
+package pipelinetorture
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// line and answer are a read node's JSON answer for one product.
+type line struct {
+	Code string `json:"warehouse_code"`
+	Qty  int32  `json:"qty_salable"`
+}
+
+type answer struct {
+	ProductID  int64  `json:"product_id"`
+	Warehouses []line `json:"warehouses"`
+}
+
+type batchAnswer struct {
+	Data     []answer `json:"data"`
+	NotFound []int64  `json:"not_found"`
+}
+
+func (a answer) String() string {
+	if len(a.Warehouses) == 0 {
+		return "404"
+	}
+	parts := make([]string, len(a.Warehouses))
+	for i, l := range a.Warehouses {
+		parts[i] = fmt.Sprintf("%s=%d", l.Code, l.Qty)
+	}
+	return strings.Join(parts, " ")
+}
+
+// parseCode reads a warehouse code back: the seed's "WH-007" is warehouse 7
+// never renamed; a rename's "K-7.1234" is warehouse 7 renamed at rank 1234.
+func parseCode(code string) (id int64, rank uint64, err error) {
+	_, rest, ok := strings.Cut(code, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("warehouse code %q is none the test wrote", code)
+	}
+	idPart, rankPart, renamed := strings.Cut(rest, ".")
+	if id, err = strconv.ParseInt(idPart, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("warehouse code %q: %w", code, err)
+	}
+	if renamed {
+		if rank, err = strconv.ParseUint(rankPart, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("warehouse code %q: %w", code, err)
+		}
+	}
+	return id, rank, nil
+}
+
+type rowKey struct{ p, w int64 }
+
+// seen is what completed reads of one node have shown: the newest state
+// of every row and the newest rank of every warehouse's name. A read that
+// started after a read showing a state completed must not show an older
+// one.
+//
+// A row's state orders as the cache must: the row at rank r (2r), then its
+// delete, which carries rank r too (2r+1), then the row re-inserted at a
+// newer rank. A row missing from an answer is only known to be deleted in a
+// warehouse that is never deactivated (stableWarehouses). The node then
+// holds a delete at least as new as the state seen before the request
+// (else it went back already), and every delete is one the writers
+// committed: so it holds at least the first committed delete from that
+// rank on, and a later answer showing the row at that rank or older
+// brought a deleted row back.
+type seen struct {
+	mu   sync.Mutex
+	rows map[rowKey]uint64
+	whs  map[int64]uint64
+}
+
+func shownState(rank uint64) uint64 { return 2 * rank }
+
+// deletedState is the least state a node that shows row k missing can be
+// in, given the state floor seen before. A row the seed did not write that
+// was never seen may just not be inserted yet: that tells nothing.
+func (rd *readers) deletedState(k rowKey, floor uint64) uint64 {
+	if floor == 0 && k.p > int64(rd.seeded) {
+		return 0
+	}
+	if d, ok := rd.firstDelete(k, floor/2); ok {
+		return max(floor, 2*d+1)
+	}
+	return floor | 1
+}
+
+func describeState(st uint64) string {
+	if st&1 == 1 {
+		return fmt.Sprintf("deleted at rank %d", st/2)
+	}
+	return fmt.Sprintf("rank %d", st/2)
+}
+
+type floors struct {
+	rows map[rowKey]uint64
+	whs  map[int64]uint64
+}
+
+func (s *seen) floors(products []int64, warehouses int) floors {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := floors{rows: map[rowKey]uint64{}, whs: map[int64]uint64{}}
+	for w := int64(1); w <= int64(warehouses); w++ {
+		f.whs[w] = s.whs[w]
+		for _, p := range products {
+			f.rows[rowKey{p, w}] = s.rows[rowKey{p, w}]
+		}
+	}
+	return f
+}
+
+func (s *seen) raise(rows map[rowKey]uint64, whs map[int64]uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, r := range rows {
+		s.rows[k] = max(s.rows[k], r)
+	}
+	for k, r := range whs {
+		s.whs[k] = max(s.whs[k], r)
+	}
+}
+
+// readStats counts what the readers did and found.
+type readStats struct {
+	reads, unavailable, backwards, malformed atomic.Int64
+}
+
+const maxProblems = 30
+
+// readers read every node over HTTP and check each answer against what
+// earlier answers of the same node showed.
+type readers struct {
+	client     *http.Client
+	products   int
+	seeded     int // products 1..seeded had a row in every warehouse at the start
+	warehouses int
+	// firstDelete returns the lowest rank at least from that a committed
+	// delete of row k carried.
+	firstDelete func(k rowKey, from uint64) (uint64, bool)
+	stats       readStats
+	mu          sync.Mutex
+	problems    []string
+	backRows    []backRow
+}
+
+func newReaders(products, seeded, warehouses int, firstDelete func(rowKey, uint64) (uint64, bool)) *readers {
+	return &readers{
+		firstDelete: firstDelete, seeded: seeded,
+		client: &http.Client{
+			Timeout:   10 * time.Second,
+			Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
+		},
+		products: products, warehouses: warehouses,
+	}
+}
+
+func (rd *readers) problem(format string, args ...any) {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if len(rd.problems) < maxProblems {
+		rd.problems = append(rd.problems, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+	}
+}
+
+// backRow is a row a node showed going back: from the state seen before
+// to the rank shown.
+type backRow struct {
+	node     string
+	k        rowKey
+	from, to uint64
+}
+
+const maxBackRows = 8
+
+func (rd *readers) wentBack(node string, k rowKey, from, to uint64) {
+	rd.stats.backwards.Add(1)
+	rd.problem("%s: product %d warehouse %d went back from %s to %s", node, k.p, k.w, describeState(from), describeState(to))
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	if len(rd.backRows) < maxBackRows && !slices.ContainsFunc(rd.backRows, func(b backRow) bool { return b.k == k }) {
+		rd.backRows = append(rd.backRows, backRow{node, k, from, to})
+	}
+}
+
+func (rd *readers) report() string {
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	return strings.Join(rd.problems, "\n")
+}
+
+// errUnavailable: the node did not answer (down, restarting, or failing
+// fast with 503). Not a fault: readers try again.
+var errUnavailable = errors.New("node unavailable")
+
+// fetch sends one request and returns the answers it holds (404 becomes an
+// answer without warehouses).
+func (rd *readers) fetch(ctx context.Context, base string, ids []int64, style int) ([]answer, error) {
+	req, err := request(ctx, base, ids, style)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rd.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUnavailable, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound && len(ids) == 1:
+		return []answer{{ProductID: ids[0]}}, nil
+	case resp.StatusCode >= 500:
+		return nil, fmt.Errorf("%w: %d %s", errUnavailable, resp.StatusCode, body)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("%s: %d %s", req.URL, resp.StatusCode, body)
+	}
+	if len(ids) == 1 {
+		var a answer
+		if err := json.Unmarshal(body, &a); err != nil {
+			return nil, fmt.Errorf("%s: %w: %s", req.URL, err, body)
+		}
+		if a.ProductID != ids[0] || len(a.Warehouses) == 0 {
+			return nil, fmt.Errorf("%s: answer for another product or empty: %s", req.URL, body)
+		}
+		return []answer{a}, nil
+	}
+	var b batchAnswer
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, fmt.Errorf("batch %v: %w: %s", ids, err, body)
+	}
+	out := b.Data
+	for _, id := range b.NotFound {
+		out = append(out, answer{ProductID: id})
+	}
+	if len(out) != len(ids) {
+		return nil, fmt.Errorf("batch %v: %d answers: %s", ids, len(out), body)
+	}
+	return out, nil
+}
+
+// request asks for one product (by path or by query, as style says) or,
+// with several ids, for a batch.
+func request(ctx context.Context, base string, ids []int64, style int) (*http.Request, error) {
+	switch {
+	case len(ids) > 1:
+		body, err := json.Marshal(map[string][]int64{"product_ids": ids})
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/product-inventory", bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		return req, nil
+	case style%2 == 0:
+		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/products/%d/inventory", base, ids[0]), nil)
+	default:
+		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/cache?product_id=%d", base, ids[0]), nil)
+	}
+}
+
+// check compares answers with the floors taken before the request, and
+// returns the states they show.
+func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]uint64, map[int64]uint64) {
+	rows, whs := map[rowKey]uint64{}, map[int64]uint64{}
+	for _, a := range answers {
+		if !slices.IsSortedFunc(a.Warehouses, func(x, y line) int { return strings.Compare(x.Code, y.Code) }) {
+			rd.stats.malformed.Add(1)
+			rd.problem("%s: product %d: warehouses not ordered by code: %s", node, a.ProductID, a)
+		}
+		shown := map[int64]bool{}
+		for _, l := range a.Warehouses {
+			w, whRank, err := parseCode(l.Code)
+			if err != nil || w < 1 || w > int64(rd.warehouses) {
+				rd.stats.malformed.Add(1)
+				rd.problem("%s: product %d: %v (%s)", node, a.ProductID, err, l.Code)
+				continue
+			}
+			shown[w] = true
+			k := rowKey{a.ProductID, w}
+			st := shownState(rankOfQty(l.Qty))
+			if fl := f.rows[k]; st < fl {
+				rd.wentBack(node, k, fl, st)
+			}
+			if fl := f.whs[w]; whRank < fl {
+				rd.stats.backwards.Add(1)
+				rd.problem("%s: warehouse %d's name went back from rank %d to %d (%s)", node, w, fl, whRank, l.Code)
+			}
+			rows[k] = max(rows[k], st)
+			whs[w] = max(whs[w], whRank)
+		}
+		for w := int64(1); w <= stableWarehouses; w++ {
+			if k := (rowKey{a.ProductID, w}); !shown[w] {
+				rows[k] = max(rows[k], rd.deletedState(k, f.rows[k]))
+			}
+		}
+	}
+	return rows, whs
+}
+
+// read runs one reader against one node until ctx ends.
+func (rd *readers) read(ctx context.Context, node string, base string, s *seen, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 99))
+	pick := func() int64 {
+		// A few ids that never exist keep negative entries in play.
+		if rng.IntN(50) == 0 {
+			return int64(rd.products + 1 + rng.IntN(5))
+		}
+		if rng.IntN(2) == 0 {
+			return int64(rng.IntN(max(1, rd.products/10)) + 1)
+		}
+		return int64(rng.IntN(rd.products) + 1)
+	}
+	for ctx.Err() == nil {
+		ids := []int64{pick()}
+		if rng.IntN(4) == 0 {
+			for range 2 + rng.IntN(4) {
+				if id := pick(); !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+		f := s.floors(ids, rd.warehouses)
+		answers, err := rd.fetch(ctx, base, ids, rng.IntN(2))
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errUnavailable):
+			rd.stats.unavailable.Add(1)
+			time.Sleep(20 * time.Millisecond)
+			continue
+		case err != nil:
+			rd.stats.malformed.Add(1)
+			rd.problem("%s: %v", node, err)
+			continue
+		}
+		rd.stats.reads.Add(1)
+		rows, whs := rd.check(node, f, answers)
+		s.raise(rows, whs)
+	}
+}

@@ -1,0 +1,308 @@
+package pipelinetorture
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"
+
+	"github.com/gintoki/gintoki/app/apptest"
+	"github.com/gintoki/gintoki/infrastructure/database"
+	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+)
+
+const (
+	seededProducts = 300
+	// Products the writers add that the seed did not: they start as
+	// "not found" (a cached negative entry) and get rows later.
+	newProducts    = 30
+	warehouses     = 4
+	writers        = 8
+	readersPerNode = 2
+	readNodes      = 2
+	// Every cycleWrites writes the relay, the nodes and the broker are
+	// disrupted once each (a run shorter than that is one cycle).
+	cycleWrites = 100_000
+	// A run with no write for this long has hung.
+	stallLimit = 3 * time.Minute
+)
+
+// TestPipelineTorture: MariaDB -> gintoki relay -> broker -> gintoki serve,
+// all real, under concurrent writes of every kind, while the relay is
+// SIGKILLed, the read nodes are stopped (SIGTERM) and killed (SIGKILL), and
+// the broker restarts. No reader may see a row of a node go back, and once
+// the feed has drained every product on every node equals the database.
+// GINTOKI_SOAK_WRITES sets the number of writes (make soak).
+func TestPipelineTorture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the pipeline torture is not short")
+	}
+	target := writesWanted(t)
+	ctx := context.Background()
+	dsn, gdb := dbtest.MySQLDSN(t)
+	seed, err := database.Seed(ctx, gdb, seededProducts, warehouses)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := newPipeline(t, dsn, gdb, readNodes)
+	p.startRelay()
+	for _, n := range p.nodes {
+		p.startNode(n)
+	}
+
+	wdb, err := sql.Open("mysql", dsn.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wdb.SetMaxOpenConns(writers + 2)
+	t.Cleanup(func() { wdb.Close() })
+	products := seededProducts + newProducts
+	m := newModel(wdb, seed.Version, products, seededProducts, warehouses,
+		func(id int64) string { return database.WarehouseCode(id, warehouses) })
+
+	rd := newReaders(products, seededProducts, warehouses, func(k rowKey, from uint64) (uint64, bool) {
+		if k.p > int64(products) {
+			return 0, false // never written
+		}
+		return m.row(k.p, k.w).firstDeleteFrom(from)
+	})
+	readCtx, stopReading := context.WithCancel(ctx)
+	var readWG sync.WaitGroup
+	for i, n := range p.nodes {
+		for r := range readersPerNode {
+			readWG.Add(1)
+			go func() {
+				defer readWG.Done()
+				rd.read(readCtx, n.name, n.base(), n.seen, uint64(i*readersPerNode+r))
+			}()
+		}
+	}
+	t.Cleanup(func() { stopReading(); readWG.Wait() })
+
+	cycle := min(target, cycleWrites)
+	m.gate.Store(0)
+	rngSeed := uint64(time.Now().UnixNano())
+	writeCtx, stopWriting := context.WithCancel(ctx)
+	w := &writing{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.err = m.write(writeCtx, writers, target, rngSeed)
+	}()
+	t.Cleanup(func() { stopWriting(); <-w.done })
+
+	began := time.Now()
+	var d disruptions
+	p.disrupt(m, w, target, cycle, &d)
+	<-w.done
+	if w.err != nil {
+		t.Fatalf("writers: %v", w.err)
+	}
+	wrote := time.Since(began)
+
+	drainLimit := 2*time.Minute + time.Duration(target/1000)*time.Second
+	drainBegan := time.Now()
+	p.drain(drainLimit)
+	state := p.readDB()
+	if bad := state.matchesModel(m); len(bad) > 0 {
+		t.Fatalf("the database differs from what the writers committed (a fault of the test):\n%s", strings.Join(bad[:min(len(bad), 20)], "\n"))
+	}
+	// A few ids past the last product were never written: 404 everywhere.
+	diffs := p.converge(rd, state, products+5, warehouses, drainLimit)
+	drained := time.Since(drainBegan)
+	stopReading()
+	readWG.Wait()
+
+	messages := int64(0)
+	for _, topic := range []string{p.stockTopic, p.whTopic} {
+		n, err := apptest.TopicSize([]string{p.brokers()}, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		messages += n
+	}
+	stale := map[int64]bool{}
+	kinds := map[staleKind]int{}
+	var report []string
+	for _, d := range diffs {
+		stale[d.product] = true
+		report = append(report, state.explain(m, d, kinds))
+	}
+	for _, n := range p.nodes {
+		t.Logf("%s change events by outcome (its last run): %v", n.name, eventCounts(p.metrics(n.base())))
+	}
+	s := &m.stats
+	t.Logf("pipeline torture: %d writes (%d inserts, %d updates, %d deletes, %d re-inserts, %d warehouse changes) "+
+		"in %d statements, %d multi-row statements, %d transactions (%d rolled back), %d deadlock retries; "+
+		"%d messages on the change topics; %d relay SIGKILLs, %d read node SIGTERMs and %d SIGKILLs, %d broker restarts; "+
+		"%d reads (%d unavailable); %d stale products (%d product-node pairs), %d backwards reads, %d bad answers; writing %s, draining %s (seed %d)",
+		s.writes.Load(), s.inserts.Load(), s.updates.Load(), s.deletes.Load(), s.reinserts.Load(), s.warehouseChanges.Load(),
+		s.statements.Load(), s.multiRow.Load(), s.txs.Load(), s.rollbacks.Load(), s.retries.Load(),
+		messages, d.relayKills, d.nodeTerms, d.nodeKills, d.brokerRestarts,
+		rd.stats.reads.Load(), rd.stats.unavailable.Load(), len(stale), len(diffs), rd.stats.backwards.Load(), rd.stats.malformed.Load(),
+		wrote.Round(time.Second), drained.Round(time.Second), rngSeed)
+
+	if len(diffs) > 0 {
+		var tally []string
+		for k, n := range kinds {
+			tally = append(tally, fmt.Sprintf("%d %s", n, k))
+		}
+		sort.Strings(tally)
+		ids := make([]int64, 0, len(stale))
+		for id := range stale {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		t.Errorf("%d products (%v) differ from the database on %d product-node pairs after the feed drained; rows: %s\n%s",
+			len(stale), ids, len(diffs), strings.Join(tally, ", "), strings.Join(report[:min(len(report), 40)], "\n"))
+	}
+	if n := rd.stats.backwards.Load() + rd.stats.malformed.Load(); n > 0 {
+		t.Errorf("%d reads went back or were malformed:\n%s%s", n, rd.report(), p.explainBackwards(m, rd))
+	}
+}
+
+// writing is the writers' outcome: done is closed once they stopped, err
+// is why they stopped early.
+type writing struct {
+	done chan struct{}
+	err  error
+}
+
+// disrupt runs the disruptions of each cycle at fixed points of the writes,
+// each once every read node is live again (serving from its cache and
+// applying events). The writers are held at a gate a little past each point
+// until the disruption is done, so every one happens while writes flow and
+// every node applies events for much of the run.
+func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disruptions) {
+	t := p.t
+	slack := max(cycle/20, 200)
+	// While a process or the broker is down, writes go on: at least this
+	// many, and for at least a second.
+	whileDown := max(cycle/100, 100)
+	waitWrites := func(n int64) {
+		last, lastAt := m.stats.writes.Load(), time.Now()
+		for {
+			cur := m.stats.writes.Load()
+			if cur >= n {
+				return
+			}
+			select {
+			case <-w.done:
+				if w.err != nil {
+					t.Fatalf("writers: %v", w.err)
+				}
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			if cur != last {
+				last, lastAt = cur, time.Now()
+			} else if time.Since(lastAt) > stallLimit {
+				t.Fatalf("no write for %s at %d writes", stallLimit, cur)
+			}
+		}
+	}
+	live := func() {
+		for _, n := range p.nodes {
+			n.child.WaitUntil(t, n.name+" live", startLimit, func() bool { return p.ok(n.base() + "/readyz") })
+		}
+	}
+	down := func() {
+		until := time.Now().Add(time.Second)
+		n := m.stats.writes.Load() + whileDown
+		m.gate.Store(max(m.gate.Load(), n+whileDown))
+		waitWrites(n)
+		time.Sleep(time.Until(until))
+	}
+	killRelay := func() {
+		p.relay.Kill()
+		d.relayKills++
+	}
+	terminate := func(n *node) {
+		if err := n.child.Terminate(); err != nil {
+			t.Errorf("%s: graceful stop: %v\n%s", n.name, err, n.child.Stderr())
+		}
+		d.nodeTerms++
+	}
+	kill := func(n *node) {
+		n.child.Kill()
+		d.nodeKills++
+	}
+	a, b := p.nodes[0], p.nodes[1]
+	steps := []struct {
+		at   float64
+		what string
+		do   func()
+	}{
+		{0.08, "relay SIGKILL", func() { killRelay(); down(); p.startRelay() }},
+		{0.22, "node SIGTERM", func() { terminate(a); p.startNode(a) }},
+		{0.36, "broker restart", func() { p.stopBroker(); down(); p.startBroker(); d.brokerRestarts++ }},
+		{0.50, "node SIGKILL", func() { kill(b); down(); p.startNode(b) }},
+		{0.64, "relay and node SIGKILL", func() { killRelay(); kill(a); down(); p.startRelay(); p.startNode(a) }},
+		// The node is live, filling its cache from the database, while
+		// the relay is still down: the database is ahead of the feed, and
+		// the feed's backlog arrives at a node that read newer rows.
+		{0.78, "relay and node SIGKILL, the node back first", func() {
+			killRelay()
+			kill(b)
+			down()
+			p.startNode(b)
+			m.gate.Store(max(m.gate.Load(), m.stats.writes.Load()+slack))
+			live()
+			down()
+			p.startRelay()
+		}},
+	}
+	began := time.Now()
+	for c := int64(0); c+cycle <= target; c += cycle {
+		for _, st := range steps {
+			at := c + int64(st.at*float64(cycle))
+			m.gate.Store(at + slack)
+			waitWrites(at)
+			live()
+			stepBegan := time.Now()
+			st.do()
+			t.Logf("%s at %d writes (%s into the run, %d writes done) took %s", st.what, at,
+				stepBegan.Sub(began).Round(100*time.Millisecond), m.stats.writes.Load(), time.Since(stepBegan).Round(100*time.Millisecond))
+		}
+		a, b = b, a // the next cycle stops and kills the other node
+	}
+	// The writes after the last disruption reach live nodes too.
+	m.gate.Store(m.stats.writes.Load() + whileDown)
+	live()
+	t.Logf("every node live again at %d writes (%s into the run)", m.stats.writes.Load(), time.Since(began).Round(100*time.Millisecond))
+	m.gate.Store(math.MaxInt64)
+}
+
+// explainBackwards lists, for the first rows that went back, what the
+// writers committed and what the stock topic holds for them.
+func (p *pipeline) explainBackwards(m *model, rd *readers) string {
+	rd.mu.Lock()
+	rows := slices.Clone(rd.backRows)
+	rd.mu.Unlock()
+	if len(rows) == 0 {
+		return ""
+	}
+	asked := map[rowKey]uint64{}
+	for _, b := range rows {
+		asked[b.k] = b.to / 2
+	}
+	events, err := p.rowEvents(m, asked, 16)
+	var b strings.Builder
+	b.WriteString("\nrows that went back (topic events from the rank shown on):")
+	if err != nil {
+		fmt.Fprintf(&b, " (topic not read: %v)", err)
+	}
+	for _, r := range rows {
+		fmt.Fprintf(&b, "\n  %s product %d warehouse %d, %s -> %s; writes: %s; events: %s", r.node, r.k.p, r.k.w,
+			describeState(r.from), describeState(r.to), m.row(r.k.p, r.k.w).hist.String(), strings.Join(events[r.k], " "))
+	}
+	return b.String()
+}
