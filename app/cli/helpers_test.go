@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
