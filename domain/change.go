@@ -46,6 +46,10 @@ type StockChange struct {
 	// tells a replayed record from a new one, which a ByKey delete, having
 	// no version, needs.
 	Position int64
+	// GTID is the transaction of the change (source.gtid); unknown for
+	// snapshot reads and servers without GTIDs. It orders the change against
+	// what a database read had applied (see SourcePos).
+	GTID GTID
 }
 
 // WarehouseChange is one change of a warehouses row, shaped like StockChange.

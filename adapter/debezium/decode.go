@@ -25,6 +25,9 @@ func decodeStock(value []byte, env *rawEnvelope) (domain.StockChange, error) {
 	if env.op == domain.OpTruncate {
 		return change, nil
 	}
+	if present(env.src.gtid) {
+		change.GTID, _ = domain.ParseGTID(spanString(env.src.gtid))
+	}
 	img, name := env.image()
 	row, field, err := decodeStockRow(img, env.op)
 	if err != nil {

@@ -27,6 +27,7 @@ func (nopRepo) StockByProducts(context.Context, []int64) ([]domain.StockWithWare
 }
 func (nopRepo) Warehouses(context.Context) ([]domain.Warehouse, error) { return nil, nil }
 func (nopRepo) Ping(context.Context) error                             { return nil }
+func (nopRepo) Position(context.Context) (domain.SourcePos, error)     { return nil, nil }
 
 // countingApplier counts what reaches the read path.
 type countingApplier struct {

@@ -86,8 +86,17 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 	// Every change leaves a marker, cached product or not: the entry it
 	// patches may be evicted, and a later fill from a lagging replica must
 	// still not go back past this version.
-	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted, c.Position)
+	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted, c.GTID, c.Position)
 	if !held {
+		return Marked
+	}
+	if _, known := e.find(r.WarehouseID); !known && e.FillPos.Covers(c.GTID) {
+		// The read that filled the entry had applied this change and did
+		// not return the row: it was deleted after the change, whose
+		// delete is still to come. Inserting it would bring it back.
+		if live {
+			return Older
+		}
 		return Marked
 	}
 	if !e.apply(r.WarehouseID, r.QtySalable, r.Version, deleted) {

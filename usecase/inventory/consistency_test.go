@@ -94,6 +94,11 @@ func (r *laggingRepo) StockByProducts(ctx context.Context, ids []int64) ([]domai
 	return out, nil
 }
 
+// Position: a replica's position would say how far it had applied; the
+// events here carry no GTIDs to compare with, so it says nothing (and the
+// primary's, which the embedded repository would read, would be wrong).
+func (r *laggingRepo) Position(context.Context) (domain.SourcePos, error) { return nil, nil }
+
 func sortedRows(rows []domain.StockWithWarehouse) []domain.StockRow {
 	out := make([]domain.StockRow, len(rows))
 	for i, r := range rows {

@@ -18,6 +18,13 @@ type Entry struct {
 	ExpiresAt int64
 	// Rows are ordered by WarehouseID.
 	Rows []EntryRow
+	// FillPos is the replication position the filling read reflected (nil
+	// when unknown). A change the position covers, of a row the read did
+	// not return, is older than the row's disappearance: the row was
+	// deleted after it, and the change must not bring it back. That happens
+	// when the database is ahead of the feed (the source down or catching
+	// up) and its backlog arrives after a fill.
+	FillPos domain.SourcePos
 }
 
 // EntryRow is one stock row of a cached product.
@@ -59,9 +66,11 @@ func (e *Entry) apply(warehouseID int64, qty int32, version uint64, deleted bool
 	return true
 }
 
-// entryFromRows builds an entry from the database rows of one product.
-func entryFromRows(dst *Entry, rows []domain.StockWithWarehouse) {
+// entryFromRows builds an entry from the database rows of one product, read
+// at pos.
+func entryFromRows(dst *Entry, rows []domain.StockWithWarehouse, pos domain.SourcePos) {
 	dst.Rows = dst.Rows[:0]
+	dst.FillPos = append(dst.FillPos[:0], pos...)
 	for _, r := range rows {
 		dst.apply(r.Stock.WarehouseID, r.Stock.QtySalable, r.Stock.Version, false)
 	}

@@ -20,6 +20,7 @@ type fakeRepo struct {
 	err        error
 	// hold, when set, is called inside each stock query before it reads.
 	hold func(ctx context.Context, ids []int64) error
+	pos  domain.SourcePos
 }
 
 func newFakeRepo() *fakeRepo {
@@ -104,6 +105,19 @@ func (r *fakeRepo) Warehouses(ctx context.Context) ([]domain.Warehouse, error) {
 	return out, nil
 }
 
+// Position is what setPosition left: the replication position reads see.
+func (r *fakeRepo) Position(context.Context) (domain.SourcePos, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.pos, nil
+}
+
+func (r *fakeRepo) setPosition(p domain.SourcePos) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pos = p
+}
+
 func (r *fakeRepo) Ping(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -129,13 +143,14 @@ func (s *fakeStore) Get(id int64, dst *Entry) bool {
 	}
 	dst.ExpiresAt = e.ExpiresAt
 	dst.Rows = append(dst.Rows[:0], e.Rows...)
+	dst.FillPos = append(dst.FillPos[:0], e.FillPos...)
 	return true
 }
 
 func (s *fakeStore) Set(id int64, e *Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows)}
+	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows), FillPos: slices.Clone(e.FillPos)}
 	return nil
 }
 

@@ -31,6 +31,7 @@ func (r memRepo) StockByProducts(_ context.Context, ids []int64) ([]domain.Stock
 }
 
 func (memRepo) Warehouses(context.Context) ([]domain.Warehouse, error) { return nil, nil }
+func (memRepo) Position(context.Context) (domain.SourcePos, error)     { return nil, nil }
 func (memRepo) Ping(context.Context) error                             { return nil }
 
 // The hit path through the real bigcache store: with the hot set (the

@@ -26,10 +26,12 @@ type markerShard struct {
 
 type marker struct {
 	warehouseID int64
-	// The newest state of the row the feed delivered.
+	// The newest state of the row the feed delivered, and the transaction
+	// that wrote it (unknown when the event named none).
 	qty     int32
 	version uint64
 	deleted bool
+	gtid    domain.GTID
 	// unknown: deleted by a null value when nothing was known of the row,
 	// so at an unknown version (see merge).
 	unknown bool
@@ -53,13 +55,13 @@ func (m *markers) shard(productID int64) *markerShard {
 // the change becomes the row's last. A change from before the row's last
 // (a replay) changes nothing; any later change lifts a delete of unknown
 // version.
-func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool, pos int64) {
+func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool, gtid domain.GTID, pos int64) {
 	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
 		if found && replayed(mk.last, pos) {
 			return // ApplyStock skips these; kept so the rule holds here too
 		}
 		if !found || mk.unknown || domain.Supersedes(mk.version, mk.deleted, version, deleted) {
-			mk.qty, mk.version, mk.deleted, mk.unknown = qty, version, deleted, false
+			mk.qty, mk.version, mk.deleted, mk.unknown, mk.gtid = qty, version, deleted, false, gtid
 		}
 		mk.hasLast, mk.last, mk.lastVersion = true, pos, version
 	})
@@ -70,7 +72,7 @@ func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32,
 func (m *markers) remember(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool) {
 	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
 		if !found || !mk.unknown && domain.Supersedes(mk.version, mk.deleted, version, deleted) {
-			mk.qty, mk.version, mk.deleted = qty, version, deleted
+			mk.qty, mk.version, mk.deleted, mk.gtid = qty, version, deleted, domain.GTID{}
 		}
 	})
 }
@@ -134,7 +136,13 @@ func (m *markers) update(now time.Time, productID, warehouseID int64, change fun
 // lagging replica's copy from before the delete or a re-insert whose event
 // is still to come, so e may be answered but must not be cached. It returns
 // how many rows it corrected.
-func (m *markers) merge(now time.Time, productID int64, e *Entry) (corrected int, uncertain bool) {
+//
+// A marker of a row the read did not return, whose transaction the read's
+// position covers, is older than the row's disappearance (the read saw the
+// row deleted after it): it is left out. Without that position, a row the
+// read lacks is taken from the marker: the read may come from a replica
+// that has not seen the row yet.
+func (m *markers) merge(now time.Time, productID int64, e *Entry, pos domain.SourcePos) (corrected int, uncertain bool) {
 	s := m.shard(productID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -151,6 +159,9 @@ func (m *markers) merge(now time.Time, productID int64, e *Entry) (corrected int
 				corrected++
 				uncertain = true
 			}
+			continue
+		}
+		if _, read := e.find(mk.warehouseID); !read && pos.Covers(mk.gtid) {
 			continue
 		}
 		if e.apply(mk.warehouseID, mk.qty, mk.version, mk.deleted) {

@@ -18,6 +18,10 @@ type StockRepository interface {
 	Warehouses(ctx context.Context) ([]domain.Warehouse, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
+	// Position is how much of the replication stream (GTIDs) the database
+	// has applied; read before a query it bounds what the query sees from
+	// below. nil when the database cannot say.
+	Position(ctx context.Context) (domain.SourcePos, error)
 }
 
 // EntryStore keeps cache entries by product id. Implementations are safe for

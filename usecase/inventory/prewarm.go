@@ -78,13 +78,13 @@ func (s *Service) warm(ctx context.Context, ids []int64, e *Entry) error {
 		return nil
 	}
 	gen := s.generation.Load()
-	rows, err := s.load(ctx, need)
+	rows, pos, err := s.loadToFill(ctx, need)
 	if err != nil {
 		return err
 	}
 	byProduct := groupByProduct(rows)
 	for _, id := range need {
-		s.fill(id, byProduct[id], e, gen)
+		s.fill(id, byProduct[id], pos, e, gen)
 	}
 	return nil
 }

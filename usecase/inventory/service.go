@@ -166,11 +166,11 @@ func (s *Service) GetProductInventory(ctx context.Context, productID int64) (dom
 	defer s.locks.Unlock(productID)
 
 	gen := s.generation.Load()
-	rows, err := s.load(ctx, []int64{productID})
+	rows, pos, err := s.loadToFill(ctx, []int64{productID})
 	if err != nil {
 		return domain.ProductInventory{}, err
 	}
-	s.fill(productID, rows, e, gen)
+	s.fill(productID, rows, pos, e, gen)
 	return s.view(productID, e)
 }
 
@@ -262,13 +262,13 @@ func (s *Service) fillMisses(ctx context.Context, misses, ids []int64, answers [
 		return nil
 	}
 	gen := s.generation.Load()
-	rows, err := s.load(ctx, need)
+	rows, pos, err := s.loadToFill(ctx, need)
 	if err != nil {
 		return err
 	}
 	byProduct := groupByProduct(rows)
 	for _, id := range need {
-		s.fill(id, byProduct[id], e, gen)
+		s.fill(id, byProduct[id], pos, e, gen)
 		answers[index[id]] = s.answerFrom(id, e)
 	}
 	return nil
@@ -334,16 +334,16 @@ func (s *Service) lookup(productID int64, e *Entry) bool {
 // fill turns rows into an entry in e, corrects it with what the change feed
 // delivered meanwhile (markers), and caches it unless the cache was flushed
 // while the query ran. Callers hold the product's lock.
-func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, e *Entry, gen uint64) {
+func (s *Service) fill(productID int64, rows []domain.StockWithWarehouse, pos domain.SourcePos, e *Entry, gen uint64) {
 	for _, r := range rows {
 		if r.HasWarehouse {
 			s.dir.Observe(r.Warehouse)
 		}
 	}
-	entryFromRows(e, rows)
+	entryFromRows(e, rows, pos)
 	now := s.now()
 	e.ExpiresAt = s.expiry(now)
-	corrected, uncertain := s.marks.merge(now, productID, e)
+	corrected, uncertain := s.marks.merge(now, productID, e, pos)
 	corrected += s.keepExpiredVersions(productID, e)
 	if corrected > 0 || uncertain {
 		s.metrics.StaleFillCorrected()
@@ -425,6 +425,23 @@ func (s *Service) fromDatabase(ctx context.Context, productID int64) (domain.Pro
 		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
 	}
 	return inv, nil
+}
+
+// loadToFill reads rows to fill the cache with, and before them the
+// database's replication position (see Entry.FillPos). A position that
+// cannot be read leaves it unknown: fills are then as they were without.
+func (s *Service) loadToFill(ctx context.Context, ids []int64) (rows []domain.StockWithWarehouse, pos domain.SourcePos, err error) {
+	err = s.guard.do(ctx, "load stock", func(ctx context.Context) error {
+		var perr error
+		if pos, perr = s.repo.Position(ctx); perr != nil {
+			s.log.Debug("replication position not read; filling without it", "err", perr)
+			pos = nil
+		}
+		var err error
+		rows, err = s.repo.StockByProducts(ctx, ids)
+		return err
+	})
+	return rows, pos, err
 }
 
 func (s *Service) load(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {

@@ -245,3 +245,81 @@ func TestReplayedWarehouseNullValueDeletesEndAsTheFeedDid(t *testing.T) {
 		}
 	})
 }
+
+func gtid(s string) domain.GTID {
+	g, ok := domain.ParseGTID(s)
+	if !ok {
+		panic(s)
+	}
+	return g
+}
+
+func position(s string) domain.SourcePos {
+	p, err := domain.ParseSourcePos(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// The database runs ahead of the feed (the source was down, or is catching
+// up): a row was updated and then deleted, a fill read the product after the
+// delete, and the update's event arrives only afterwards. The fill's
+// replication position covers the update's transaction, so the event must
+// not bring the row back; a change the position does not cover (a later
+// re-insert) still lands.
+func TestEventsOlderThanTheFillDoNotBringADeletedRowBack(t *testing.T) {
+	db := seeded(1)
+	db.deleteStock(1, 2) // updated at 0-1-40, deleted at 0-1-41
+	db.setPosition(position("0-1-41"))
+	s, _, _ := newTestService(t, db, testConfig())
+	if got := answerOf(t, s, 1); got != "[{WH-B 11}]" {
+		t.Fatalf("fill: %s", got)
+	}
+	update := stockChange(domain.OpUpdate, 1, 2, 40, 2)
+	update.GTID = gtid("0-1-40")
+	if out := s.ApplyStock(update); out != Older {
+		t.Fatalf("outcome %v, want older: the fill read past this change", out)
+	}
+	if got := answerOf(t, s, 1); got != "[{WH-B 11}]" {
+		t.Fatalf("after the old update: %s, want the row still gone", got)
+	}
+	del := deleteOf(1, 2, 40, 2)
+	del.GTID = gtid("0-1-41")
+	s.ApplyStock(del)
+	reinsert := stockChange(domain.OpCreate, 1, 2, 50, 3)
+	reinsert.GTID = gtid("0-1-42")
+	if out := s.ApplyStock(reinsert); out != Applied {
+		t.Fatalf("re-insert after the fill: outcome %v", out)
+	}
+	if got := answerOf(t, s, 1); got != "[{WH-A 50} {WH-B 11}]" {
+		t.Fatalf("after the re-insert: %s", got)
+	}
+}
+
+// The same for a marker: the update's event was handled while the product
+// was not cached; a fill that read past it and lacks the row leaves it out.
+// A fill from a replica that has not applied it yet (its position does not
+// cover it) takes the row from the marker, as before.
+func TestMarkersOlderThanTheFillDoNotBringADeletedRowBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, pos, want string
+	}{
+		{"the read is past the update", "0-1-41", "[{WH-B 11}]"},
+		{"a replica behind the update", "0-1-39", "[{WH-A 40} {WH-B 11}]"},
+		{"no position", "", "[{WH-A 40} {WH-B 11}]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := seeded(1)
+			db.deleteStock(1, 2)
+			db.setPosition(position(tc.pos))
+			s, _, _ := newTestService(t, db, testConfig())
+			update := stockChange(domain.OpUpdate, 1, 2, 40, 2)
+			update.GTID = gtid("0-1-40")
+			s.ApplyStock(update)
+			if got := answerOf(t, s, 1); got != tc.want {
+				t.Fatalf("fill: %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

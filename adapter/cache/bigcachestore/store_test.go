@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
 
@@ -19,11 +20,15 @@ func newStore(t testing.TB) *Store {
 }
 
 func sample() *inventory.Entry {
+	pos, err := domain.ParseSourcePos("0-1-4711,7-2-18446744073709551615,3e11fa47-71ca-11e1-9e33-c80aa9429562:1-23")
+	if err != nil {
+		panic(err)
+	}
 	return &inventory.Entry{ExpiresAt: 1_700_000_000_123_456_789, Rows: []inventory.EntryRow{
 		{WarehouseID: 1, QtySalable: 12, Version: 3},
 		{WarehouseID: 2, QtySalable: -4, Version: 1 << 63, Deleted: true},
 		{WarehouseID: 9_000_000_000, QtySalable: 2147483647, Version: ^uint64(0)},
-	}}
+	}, FillPos: pos}
 }
 
 func TestSetGetRoundTrip(t *testing.T) {
@@ -36,7 +41,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 	if !s.Get(42, got) {
 		t.Fatal("miss after set")
 	}
-	if got.ExpiresAt != want.ExpiresAt || !slices.Equal(got.Rows, want.Rows) {
+	if got.ExpiresAt != want.ExpiresAt || !slices.Equal(got.Rows, want.Rows) || !slices.Equal(got.FillPos, want.FillPos) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	if s.Get(43, got) {
@@ -138,7 +143,7 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		again := appendEntry(nil, &e)
 		var e2 inventory.Entry
-		if err := decodeEntry(again, &e2); err != nil || !slices.Equal(e.Rows, e2.Rows) || e.ExpiresAt != e2.ExpiresAt {
+		if err := decodeEntry(again, &e2); err != nil || !slices.Equal(e.Rows, e2.Rows) || e.ExpiresAt != e2.ExpiresAt || !slices.Equal(e.FillPos, e2.FillPos) {
 			t.Fatalf("re-encoding changed the entry: %v", err)
 		}
 	})

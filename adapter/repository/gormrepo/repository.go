@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -26,6 +28,12 @@ type Repository struct {
 	db     *gorm.DB
 	tracer trace.Tracer
 	system attribute.KeyValue
+
+	// positionSQL reads how much of the replication stream the server has
+	// applied; found on first use, "" where there is nothing to read
+	// (SQLite, MySQL without GTIDs).
+	positionOnce sync.Once
+	positionSQL  string
 }
 
 // New returns a repository over db. A nil tp disables tracing.
@@ -47,6 +55,46 @@ const stockByProductsSQL = `SELECT s.product_id, s.warehouse_id, s.qty_salable, 
 	w.id IS NOT NULL, COALESCE(w.code, ''), COALESCE(w.name, ''), COALESCE(w.is_active, 0), COALESCE(w.version, 0)
 FROM stock_items s LEFT JOIN warehouses w ON w.id = s.warehouse_id
 WHERE s.product_id IN ?`
+
+// Position returns how much of the replication stream the database has
+// applied, as GTIDs: MariaDB's @@gtid_current_pos (a replica's too), MySQL's
+// @@global.gtid_executed when gtid_mode is ON. Read before a query, it is a
+// lower bound of what the query sees. nil when the database has none.
+func (r *Repository) Position(ctx context.Context) (_ domain.SourcePos, err error) {
+	r.positionOnce.Do(func() { r.positionSQL = r.findPositionSQL(ctx) })
+	if r.positionSQL == "" {
+		return nil, nil
+	}
+	var raw string
+	if err := r.db.WithContext(ctx).Raw(r.positionSQL).Row().Scan(&raw); err != nil {
+		return nil, wrapErr(ctx, err, "read the replication position")
+	}
+	pos, err := domain.ParseSourcePos(raw)
+	if err != nil {
+		return nil, fmt.Errorf("read the replication position: %w", err)
+	}
+	return pos, nil
+}
+
+// findPositionSQL asks the server what it is. A failure to ask leaves the
+// position off: it refines fills, and reads stay correct without it.
+func (r *Repository) findPositionSQL(ctx context.Context) string {
+	if database.Dialect(r.db) != "mysql" {
+		return ""
+	}
+	var version string
+	if err := r.db.WithContext(ctx).Raw("SELECT @@version").Row().Scan(&version); err != nil {
+		return ""
+	}
+	if strings.Contains(strings.ToLower(version), "mariadb") {
+		return "SELECT @@gtid_current_pos"
+	}
+	var mode string
+	if err := r.db.WithContext(ctx).Raw("SELECT @@global.gtid_mode").Row().Scan(&mode); err != nil || !strings.EqualFold(mode, "ON") {
+		return ""
+	}
+	return "SELECT @@global.gtid_executed"
+}
 
 const warehousesSQL = `SELECT id, code, name, is_active, version FROM warehouses ORDER BY id`
 
