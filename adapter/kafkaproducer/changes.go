@@ -47,16 +47,16 @@ type ChangePublisher struct {
 	// producer is nil after a failed send: the next Publish makes a new
 	// one, so no state of the failed one (an idempotent sequence the
 	// broker no longer accepts) outlives the failure.
-	producer   batchSender
-	connect    func() (batchSender, error)
+	producer batchSender
+	connect  func() (batchSender, error)
 	// ensureTopic creates a topic when it is missing (the heartbeat topic,
 	// before the first heartbeat).
 	ensureTopic    func(topic string) error
 	heartbeatTopic string // "" until it is known to exist
 	prefix         string
-	withSchema bool
-	now        func() time.Time
-	metrics    *metrics
+	withSchema     bool
+	now            func() time.Time
+	metrics        *metrics
 
 	codecMu sync.Mutex
 	codecs  map[*relay.Table]*tableCodec
