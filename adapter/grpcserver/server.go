@@ -3,26 +3,34 @@ package grpcserver
 import (
 	"context"
 	"fmt"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-	"google.golang.org/grpc/keepalive"
 	"log/slog"
 	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
+
+// tracedCall leaves health checks and reflection out of the traces, unless
+// background work is traced: gateways watch every node's health.
+func tracedCall(info *stats.RPCTagInfo) bool {
+	return telemetry.TracesBackground() || !telemetry.IsHealthCall(info.FullMethodName)
+}
 
 // ServiceName is the fully qualified name of the inventory service, as the
 // health service and reflection know it.
@@ -128,7 +136,8 @@ func New(reader Reader, opts Options) (*grpc.Server, *health.Server, error) {
 	// build attributes and no-op spans and metrics for every call.
 	if _, off := opts.TracerProvider.(tracenoop.TracerProvider); !off {
 		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
-			otelgrpc.WithTracerProvider(opts.TracerProvider), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()))))
+			otelgrpc.WithTracerProvider(opts.TracerProvider), otelgrpc.WithMeterProvider(metricnoop.NewMeterProvider()),
+			otelgrpc.WithFilter(tracedCall))))
 	}
 
 	srv := grpc.NewServer(serverOpts...)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
 
@@ -514,5 +515,43 @@ func TestServerSpansUseInjectedTracerProvider(t *testing.T) {
 			t.Fatalf("no server span named %q recorded", want)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Health checks (gateways watch every node's) and reflection make no spans
+// unless background work is traced; inventory calls always do.
+func TestHealthChecksAreNotTraced(t *testing.T) {
+	for _, background := range []bool{false, true} {
+		t.Run(fmt.Sprintf("background=%v", background), func(t *testing.T) {
+			telemetry.SetTraceBackground(background)
+			t.Cleanup(func() { telemetry.SetTraceBackground(false) })
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+			reader := &fakeReader{t: t, get: func(_ context.Context, id int64) (domain.ProductInventory, error) {
+				return inventory(id, line("A", 1)), nil
+			}}
+			h := start(t, reader, grpcserver.Options{TracerProvider: tp})
+			if _, err := healthpb.NewHealthClient(h.conn).Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.client.GetProductInventory(t.Context(), &inventoryv1.GetProductInventoryRequest{ProductId: 1}); err != nil {
+				t.Fatal(err)
+			}
+			want := strings.TrimPrefix(getMethod, "/")
+			var names []string
+			deadline := time.Now().Add(10 * time.Second)
+			for !slices.Contains(names, want) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+				names = names[:0]
+				for _, s := range rec.Ended() {
+					names = append(names, s.Name())
+				}
+			}
+			traced := slices.Contains(names, "grpc.health.v1.Health/Check")
+			if !slices.Contains(names, want) || traced != background {
+				t.Fatalf("spans %v: want %s, and the health check traced only with background tracing", names, want)
+			}
+		})
 	}
 }

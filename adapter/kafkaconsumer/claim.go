@@ -14,6 +14,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
@@ -177,8 +178,12 @@ func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.Co
 }
 
 // startSpan continues the trace of the first message when its headers carry
-// one, and links the other traces the batch carries.
+// one, and links the other traces the batch carries. Heartbeats, a batch a
+// second, make none unless background work is traced.
 func (pc *partitionConsumer) startSpan(ctx context.Context, batch []*sarama.ConsumerMessage) (context.Context, trace.Span) {
+	if pc.kind == heartbeatTopic && !telemetry.TracesBackground() {
+		return ctx, trace.SpanFromContext(context.Background()) // a no-op span
+	}
 	parent := ctx
 	var links []trace.Link
 	prop := otel.GetTextMapPropagator()

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
@@ -70,5 +73,33 @@ func TestHeartbeatTopicThereAtStart(t *testing.T) {
 	h.waitSessions(t, 1)
 	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{true}) {
 		t.Fatalf("SourceHeartbeats calls %v, want [true]", on)
+	}
+}
+
+// A heartbeat a second would make a trace a second: heartbeat batches make
+// no span unless background work is traced; change events keep theirs.
+func TestHeartbeatsMakeNoSpans(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	b := standardBroker(t, kafkabroker.Topics(1, testHeartbeatTopic))
+	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic),
+		func(_ *Config, o *Options) { o.TracerProvider = tp })
+	h.start(t)
+	h.waitSessions(t, 1)
+	p := newProducer(t, b.Addrs())
+	key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), false)
+	p.send(testHeartbeatTopic, 0, key, value)
+	last := p.stock(0, 1, 1)
+	waitFor(t, 10*time.Second, "both handled", func() bool {
+		_, n := h.feed.heartbeatState()
+		return n == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
+	})
+	waitFor(t, 10*time.Second, "the change event's span", func() bool { return len(rec.Ended()) > 0 })
+	for _, s := range rec.Ended() {
+		for _, a := range s.Attributes() {
+			if a.Key == "messaging.destination.name" && a.Value.AsString() == testHeartbeatTopic {
+				t.Fatalf("a span for the heartbeat batch: %s", s.Name())
+			}
+		}
 	}
 }

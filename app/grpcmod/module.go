@@ -18,6 +18,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/infrastructure/tlsfiles"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
@@ -48,7 +49,7 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(telemetry.Untraced(context.Background()))
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {

@@ -85,7 +85,7 @@ func newChecker(svc *inventory.Service, cache config.Cache, jobs *backgroundJobs
 	c := readiness.New(svc, 2*time.Second, svc.CacheUsable, startup...)
 	err := telemetry.GaugeFunc(reg, "gintoki_ready", "1 when the instance takes traffic (/readyz answers 200), else 0.",
 		func() float64 {
-			if c.Ready(context.Background()) == nil {
+			if c.Ready(telemetry.Untraced(context.Background())) == nil {
 				return 1
 			}
 			return 0
@@ -114,7 +114,7 @@ func newBackgroundJobs(svc *inventory.Service, log *slog.Logger, cache config.Ca
 }
 
 func (l *backgroundJobs) start() {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(telemetry.Untraced(context.Background()))
 	l.cancel = cancel
 	go func() {
 		defer close(l.done)

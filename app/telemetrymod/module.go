@@ -43,7 +43,7 @@ func newLogger(cfg config.Telemetry, out Output) (*slog.Logger, error) {
 func newTracerProvider(lc fx.Lifecycle, cfg config.Telemetry, out Output) (trace.TracerProvider, error) {
 	t, err := telemetry.NewTracing(telemetry.TracingConfig{
 		Exporter: cfg.OtelExporter, Endpoint: cfg.OtelEndpoint, SampleRatio: cfg.OtelSampleRatio,
-		ServiceName: cfg.ServiceName, Stdout: out.W,
+		ServiceName: cfg.ServiceName, Stdout: out.W, Background: cfg.OtelBackground,
 	})
 	if err != nil {
 		return nil, err

@@ -17,6 +17,7 @@ type Telemetry struct {
 	OtelExporter    string
 	OtelEndpoint    string
 	OtelSampleRatio float64
+	OtelBackground  bool
 	ServiceName     string
 }
 
@@ -27,6 +28,7 @@ func (t *Telemetry) Register(s *Set) {
 	s.String(&t.OtelExporter, "otel-exporter", "none", "trace exporter: none, stdout or otlp")
 	s.String(&t.OtelEndpoint, "otel-endpoint", "localhost:4317", "OTLP gRPC endpoint (host:port) when --otel-exporter=otlp")
 	s.Float(&t.OtelSampleRatio, "otel-sample-ratio", 1, "fraction of traces sampled (0..1)")
+	s.Bool(&t.OtelBackground, "otel-trace-background", false, "also trace probes and background work: /healthz, /readyz, /metrics, gRPC health checks and reflection, readiness pings, source heartbeats, the inspector, prewarm (off: only requests, change events and the relay make spans)")
 	s.String(&t.ServiceName, "service-name", "gintoki", "service.name reported in traces")
 	s.Check(func() error {
 		if _, err := ParseLogLevel(t.LogLevel); err != nil {

@@ -23,6 +23,8 @@ type TracingConfig struct {
 	SampleRatio float64
 	ServiceName string
 	Stdout      io.Writer
+	// Background traces probes and background loops too (see Untraced).
+	Background bool
 }
 
 // Tracing is the provider and how to flush it.
@@ -36,6 +38,7 @@ type Tracing struct {
 // the provider is a no-op and costs nothing on the hot path.
 func NewTracing(cfg TracingConfig) (Tracing, error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	SetTraceBackground(cfg.Background)
 	if cfg.Exporter == "" || cfg.Exporter == "none" {
 		return Tracing{Provider: noop.NewTracerProvider(), Shutdown: func(context.Context) error { return nil }}, nil
 	}

@@ -24,8 +24,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/health" // client-side health checking (healthCheckConfig)
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
 
@@ -102,7 +104,11 @@ func Dial(backends []string, opts Options) (*Fleet, error) {
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithDisableServiceConfig(),
 		grpc.WithChainUnaryInterceptor(f.intercept),
-		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(opts.TracerProvider))),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(opts.TracerProvider),
+			// Health watches of every node are background work.
+			otelgrpc.WithFilter(func(info *stats.RPCTagInfo) bool {
+				return telemetry.TracesBackground() || !telemetry.IsHealthCall(info.FullMethodName)
+			}))),
 		// An idle channel would drop its connections and health watches,
 		// and with them the readiness and the serving gauges.
 		grpc.WithIdleTimeout(0),

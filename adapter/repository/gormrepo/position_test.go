@@ -2,13 +2,17 @@ package gormrepo_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"gorm.io/gorm"
 
 	"github.com/gintoki/gintoki/adapter/repository/gormrepo"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 )
 
 // On MariaDB the position read before a query covers every transaction
@@ -54,4 +58,30 @@ func TestPositionUnknownOnSQLite(t *testing.T) {
 	if err != nil || pos != nil {
 		t.Fatalf("position %v, %v; want none", pos, err)
 	}
+}
+
+// Only readiness probes ping: their spans, one a second on every node, would
+// bury the requests in a trace UI. Reads keep theirs.
+func TestPingMakesNoSpansUnlessBackgroundIsTraced(t *testing.T) {
+	for _, background := range []bool{false, true} {
+		telemetry.SetTraceBackground(background)
+		rec := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+		repo := gormrepo.New(dbtest.SQLite(t), tp)
+		if err := repo.Ping(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repo.StockByProducts(context.Background(), []int64{1}); err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range rec.Ended() {
+			names = append(names, s.Name())
+		}
+		pinged := slices.Contains(names, "StockRepository.Ping")
+		if pinged != background || !slices.Contains(names, "StockRepository.StockByProducts") {
+			t.Fatalf("background=%v: spans %v", background, names)
+		}
+	}
+	telemetry.SetTraceBackground(false)
 }
