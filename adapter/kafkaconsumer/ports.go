@@ -8,12 +8,11 @@ import (
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
 
-// Applier takes the decoded change events (*inventory.Service).
+// Applier takes the decoded change events (*inventory.Changes).
 type Applier interface {
 	ApplyStock(domain.StockChange) inventory.Outcome
 	ApplyWarehouse(domain.WarehouseChange) inventory.Outcome
 	Invalidate(productID int64)
-	Flush()
 	// FlushAll is the fleet-wide flush of a control command: every entry
 	// and marker dropped, the warehouse directory read again.
 	FlushAll(ctx context.Context) error

@@ -31,12 +31,12 @@ func (nopRepo) Position(context.Context) (domain.SourcePos, error)     { return 
 
 // countingApplier counts what reaches the read path.
 type countingApplier struct {
-	*inventory.Service
+	*inventory.Changes
 	n atomic.Int64
 }
 
 func (c *countingApplier) ApplyStock(ch domain.StockChange) inventory.Outcome {
-	out := c.Service.ApplyStock(ch)
+	out := c.Changes.ApplyStock(ch)
 	c.n.Add(1)
 	return out
 }
@@ -58,12 +58,12 @@ func BenchmarkEndToEndThroughBroker(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	svc := inventory.NewService(inventory.Config{
+	rp := inventory.New(inventory.Config{
 		CacheEnabled: true, TTL: time.Hour, MarkerTTL: time.Minute,
 		DBMaxInFlight: 4, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 	}, nopRepo{}, store, nil, nil)
-	applier := &countingApplier{Service: svc}
-	tracker := changefeed.NewTracker(svc, time.Minute, nil)
+	applier := &countingApplier{Changes: rp.Changes}
+	tracker := changefeed.NewTracker(rp.Upkeep, time.Minute, nil)
 	cons, err := kafkaconsumer.New(kafkaconsumer.Config{
 		Brokers: broker.Addrs(), Group: fmt.Sprintf("bench-%d", time.Now().UnixNano()),
 		StockTopic: topic, WarehouseTopic: wtopic,

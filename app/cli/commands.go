@@ -79,8 +79,8 @@ func (r *readNodeSettings) options(env Env) []fx.Option {
 		readmod.Module,
 		feedmod.Module,
 		fx.Provide(
-			func(s *inventory.Service) httpapi.Reader { return s },
-			func(s *inventory.Service) grpcserver.Reader { return s },
+			func(r *inventory.Reader) httpapi.Reader { return r },
+			func(r *inventory.Reader) grpcserver.Reader { return r },
 			func(c *readiness.Checker) httpapi.ReadinessChecker { return c },
 		),
 		httpmod.Module,

@@ -35,7 +35,7 @@ var Module = fx.Module("changefeed",
 )
 
 // newTracker returns nil without a feed: the cache then runs on TTL alone.
-func newTracker(cfg config.Kafka, svc *inventory.Service, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
+func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
@@ -80,7 +80,7 @@ type Params struct {
 	fx.In
 	Kafka      config.Kafka
 	DB         config.DB
-	Service    *inventory.Service
+	Changes    *inventory.Changes
 	Tracker    *changefeed.Tracker
 	Registerer prometheus.Registerer
 	Tracer     trace.TracerProvider
@@ -112,7 +112,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		TLS:            auth.TLS,
 		SASL:           auth.SASL,
 	}
-	consumer, err := kafkaconsumer.New(cfg, p.Service, p.Tracker, kafkaconsumer.Options{
+	consumer, err := kafkaconsumer.New(cfg, p.Changes, p.Tracker, kafkaconsumer.Options{
 		Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer,
 	})
 	if err != nil {

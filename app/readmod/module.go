@@ -17,20 +17,25 @@ import (
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
 
-// Module provides *inventory.Service and *readiness.Checker. Other modules
+// Module provides the read path's parts (*inventory.Reader, *inventory.Changes,
+// *inventory.Upkeep) and *readiness.Checker. Other modules
 // add readiness conditions to the "readiness" value group.
 var Module = fx.Module("readpath",
 	fx.Provide(
-		provideService,
+		provideReadPath,
+		func(rp *inventory.ReadPath) *inventory.Reader { return rp.Reader },
+		func(rp *inventory.ReadPath) *inventory.Changes { return rp.Changes },
+		func(rp *inventory.ReadPath) *inventory.Upkeep { return rp.Upkeep },
 		fx.Annotate(newChecker, fx.ParamTags(``, ``, ``, `group:"readiness"`)),
 	),
 )
 
-func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, *backgroundJobs, error) {
-	svc, cleanup, err := newReadPath(p.Cache, p.DB, p.Repo, p.Registerer, p.Log)
+func provideReadPath(lc fx.Lifecycle, p Params) (*inventory.ReadPath, *backgroundJobs, error) {
+	rp, cleanup, err := newReadPath(p.Cache, p.DB, p.Repo, p.Registerer, p.Log)
 	if err != nil {
 		return nil, nil, err
 	}
+	svc := rp.Upkeep
 	loader := newBackgroundJobs(svc, p.Log, p.Cache, p.Repo)
 	if err := telemetry.GaugeFunc(p.Registerer, "gintoki_cache_bypassed",
 		"1 while reads bypass the cache and go to the database (the change feed not live: starting, catching up, or stale), else 0.",
@@ -60,14 +65,14 @@ func provideService(lc fx.Lifecycle, p Params) (*inventory.Service, *backgroundJ
 	if !svc.CacheEnabled() {
 		p.Log.Info("cache disabled: every read queries the database")
 	}
-	return svc, loader, nil
+	return rp, loader, nil
 }
 
 // newChecker applies the readiness policy (see usecase/readiness): the
 // start gap is the directory, the change feed caught up once (the
 // "readiness" group) and the prewarm; after it the node is ready while its
 // cache or its database can answer.
-func newChecker(svc *inventory.Service, cache config.Cache, jobs *backgroundJobs, conds []readiness.Condition, reg prometheus.Registerer) (*readiness.Checker, error) {
+func newChecker(svc *inventory.Upkeep, cache config.Cache, jobs *backgroundJobs, conds []readiness.Condition, reg prometheus.Registerer) (*readiness.Checker, error) {
 	startup := append([]readiness.Condition{func() error {
 		if !svc.Directory().Loaded() {
 			return errors.New("warehouse directory not loaded yet")
@@ -97,7 +102,7 @@ func newChecker(svc *inventory.Service, cache config.Cache, jobs *backgroundJobs
 // at start (retrying, so a database that is briefly away does not fail the
 // start), prewarm, run the consistency inspector, sweep expired markers.
 type backgroundJobs struct {
-	svc   *inventory.Service
+	svc   *inventory.Upkeep
 	log   *slog.Logger
 	cache config.Cache
 	pager inventory.ProductPager
@@ -109,7 +114,7 @@ type backgroundJobs struct {
 	done      chan struct{}
 }
 
-func newBackgroundJobs(svc *inventory.Service, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *backgroundJobs {
+func newBackgroundJobs(svc *inventory.Upkeep, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *backgroundJobs {
 	return &backgroundJobs{svc: svc, log: log, cache: cache, pager: pager, done: make(chan struct{})}
 }
 

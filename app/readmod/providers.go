@@ -17,7 +17,7 @@ var ProviderSet = wire.NewSet(
 	entryStore,
 	telemetry.NewReadPathMetrics,
 	wire.Bind(new(inventory.Metrics), new(*telemetry.ReadPathMetrics)),
-	inventory.NewService,
+	inventory.New,
 )
 
 func serviceConfig(c config.Cache, d config.DB) inventory.Config {

@@ -17,7 +17,7 @@ import (
 
 // Injectors from wire.go:
 
-func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.Service, func(), error) {
+func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.ReadPath, func(), error) {
 	inventoryConfig := serviceConfig(c, d)
 	store, cleanup, err := newStore(c, reg)
 	if err != nil {
@@ -29,8 +29,8 @@ func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg pro
 		cleanup()
 		return nil, nil, err
 	}
-	service := inventory.NewService(inventoryConfig, repo, inventoryEntryStore, readPathMetrics, log)
-	return service, func() {
+	readPath := inventory.New(inventoryConfig, repo, inventoryEntryStore, readPathMetrics, log)
+	return readPath, func() {
 		cleanup()
 	}, nil
 }

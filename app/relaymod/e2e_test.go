@@ -23,13 +23,13 @@ type versionKey struct {
 // timedApplier records when each stock update became visible in the
 // read node's cache: when the service finished applying it.
 type timedApplier struct {
-	*inventory.Service
+	*inventory.Changes
 	mu      sync.Mutex
 	applied map[versionKey]time.Time
 }
 
 func (a *timedApplier) ApplyStock(c domain.StockChange) inventory.Outcome {
-	out := a.Service.ApplyStock(c)
+	out := a.Changes.ApplyStock(c)
 	now := time.Now()
 	a.mu.Lock()
 	k := versionKey{c.Row.ProductID, c.Row.Version}
@@ -75,8 +75,8 @@ func TestCommitToVisibleThroughARealPipeline(t *testing.T) {
 	startRelay(t, cfg)
 
 	var applier *timedApplier
-	node := startReadNode(t, h, nil, func(svc *inventory.Service) kafkaconsumer.Applier {
-		applier = &timedApplier{Service: svc, applied: map[versionKey]time.Time{}}
+	node := startReadNode(t, h, nil, func(svc *inventory.Changes) kafkaconsumer.Applier {
+		applier = &timedApplier{Changes: svc, applied: map[versionKey]time.Time{}}
 		return applier
 	})
 	svc, ctx := node.svc, context.Background()

@@ -15,14 +15,14 @@ import (
 // readNode is a read node as serve wires it (cache, consumer, tracker),
 // consuming what the relay publishes for h's database.
 type readNode struct {
-	svc     *inventory.Service
+	svc     *inventory.Reader
 	tracker *changefeed.Tracker
 }
 
 // startReadNode starts the node and waits until it is live. wrap, when not
 // nil, stands between the consumer and the service (to record what is
 // applied).
-func startReadNode(t *testing.T, h *harness, metrics inventory.Metrics, wrap func(*inventory.Service) kafkaconsumer.Applier) *readNode {
+func startReadNode(t *testing.T, h *harness, metrics inventory.Metrics, wrap func(*inventory.Changes) kafkaconsumer.Applier) *readNode {
 	t.Helper()
 	store, err := bigcachestore.New(bigcachestore.Config{SizeMB: 64, LifeWindow: time.Hour})
 	if err != nil {
@@ -32,19 +32,19 @@ func startReadNode(t *testing.T, h *harness, metrics inventory.Metrics, wrap fun
 	if metrics == nil {
 		metrics = inventory.NopMetrics{}
 	}
-	svc := inventory.NewService(inventory.Config{
+	rp := inventory.New(inventory.Config{
 		CacheEnabled: true, TTL: time.Hour, MarkerTTL: time.Minute,
 		DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: 5 * time.Second,
 	}, gormrepo.New(h.gdb, nil), store, metrics, testLogger(t))
 	ctx := context.Background()
-	if err := svc.LoadDirectory(ctx); err != nil {
+	if err := rp.Upkeep.LoadDirectory(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var applier kafkaconsumer.Applier = svc
+	var applier kafkaconsumer.Applier = rp.Changes
 	if wrap != nil {
-		applier = wrap(svc)
+		applier = wrap(rp.Changes)
 	}
-	tracker := changefeed.NewTracker(svc, time.Minute, testLogger(t))
+	tracker := changefeed.NewTracker(rp.Upkeep, time.Minute, testLogger(t))
 	consumer, err := kafkaconsumer.New(kafkaconsumer.Config{
 		Brokers: h.broker.Addrs(), Group: "node-" + h.dsn.Database,
 		StockTopic: h.topic("stock_items"), WarehouseTopic: h.topic("warehouses"),
@@ -66,5 +66,5 @@ func startReadNode(t *testing.T, h *harness, metrics inventory.Metrics, wrap fun
 		}
 		return tracker.Ready() == nil
 	}, nil)
-	return &readNode{svc: svc, tracker: tracker}
+	return &readNode{svc: rp.Reader, tracker: tracker}
 }

@@ -27,19 +27,19 @@ func (q *queryCounter) DBQuery(time.Duration, error) { q.queries.Add(1) }
 // changeLog records the changes the consumer applies, as the read node
 // receives them from the relay.
 type changeLog struct {
-	*inventory.Service
+	*inventory.Changes
 	mu  sync.Mutex
 	log []string
 }
 
 func (l *changeLog) ApplyStock(c domain.StockChange) inventory.Outcome {
-	out := l.Service.ApplyStock(c)
+	out := l.Changes.ApplyStock(c)
 	l.add(fmt.Sprintf("stock %c (%d,%d) qty=%d v%d -> %s", c.Op, c.Row.ProductID, c.Row.WarehouseID, c.Row.QtySalable, c.Row.Version, out))
 	return out
 }
 
 func (l *changeLog) ApplyWarehouse(c domain.WarehouseChange) inventory.Outcome {
-	out := l.Service.ApplyWarehouse(c)
+	out := l.Changes.ApplyWarehouse(c)
 	l.add(fmt.Sprintf("warehouse %c %d %s active=%v v%d -> %s", c.Op, c.Row.ID, c.Row.Code, c.Row.Active, c.Row.Version, out))
 	return out
 }
@@ -88,8 +88,8 @@ func TestEveryKindOfStatementReachesTheCache(t *testing.T) {
 	startRelay(t, cfg)
 	counter := &queryCounter{}
 	var changes *changeLog
-	node := startReadNode(t, h, counter, func(svc *inventory.Service) kafkaconsumer.Applier {
-		changes = &changeLog{Service: svc}
+	node := startReadNode(t, h, counter, func(svc *inventory.Changes) kafkaconsumer.Applier {
+		changes = &changeLog{Changes: svc}
 		return changes
 	})
 	ctx := context.Background()

@@ -39,9 +39,9 @@ func (o Outcome) String() string {
 
 // ApplyStock applies a stock_items change. A cached product is patched in
 // place (no database round trip); an uncached one gets a marker.
-func (s *Service) ApplyStock(c domain.StockChange) Outcome {
+func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 	if c.Op == domain.OpTruncate {
-		s.Flush()
+		s.flush()
 		return Flushed
 	}
 	if !s.cfg.CacheEnabled {
@@ -124,7 +124,7 @@ func (s *Service) ApplyStock(c domain.StockChange) Outcome {
 // rows, and an unknown-version delete keeps fills from showing this one
 // until a later change of it arrives (see markers.merge). Callers hold the
 // product's lock; e holds the entry when held.
-func (s *Service) deleteUnknown(now time.Time, pid int64, c domain.StockChange, e *Entry, held bool) {
+func (s *Changes) deleteUnknown(now time.Time, pid int64, c domain.StockChange, e *Entry, held bool) {
 	if held {
 		for _, row := range e.Rows {
 			if row.WarehouseID != c.Row.WarehouseID {
@@ -138,7 +138,7 @@ func (s *Service) deleteUnknown(now time.Time, pid int64, c domain.StockChange, 
 
 // ApplyWarehouse applies a warehouses change to the directory: a rename or
 // (de)activation reaches every product at its next read, with no eviction.
-func (s *Service) ApplyWarehouse(c domain.WarehouseChange) Outcome {
+func (s *Changes) ApplyWarehouse(c domain.WarehouseChange) Outcome {
 	switch c.Op {
 	case domain.OpTruncate:
 		s.dir.Truncate()
@@ -158,28 +158,13 @@ func (s *Service) ApplyWarehouse(c domain.WarehouseChange) Outcome {
 // Invalidate drops the entry of one product: used when an event names the
 // product but its content cannot be trusted (a poison value). The next read
 // reloads it from the database.
-func (s *Service) Invalidate(productID int64) {
+func (s *Changes) Invalidate(productID int64) {
 	if !s.cfg.CacheEnabled {
 		return
 	}
 	s.locks.Lock(productID)
 	defer s.locks.Unlock(productID)
 	s.storeDelete(productID)
-}
-
-// Flush drops every entry and marker, and makes fills that are in flight
-// forget what they read.
-func (s *Service) Flush() {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	s.generation.Add(1)
-	if s.store != nil {
-		s.store.Reset()
-	}
-	if s.hot != nil {
-		s.hot.clear()
-	}
-	s.marks.forget()
 }
 
 // FlushAll is the fleet-wide flush an operator asks for (see
@@ -189,8 +174,8 @@ func (s *Service) Flush() {
 // have gone back, so merging by version would keep the wrong rows. When the
 // database cannot be read the cache is flushed all the same and the error
 // says the directory was kept.
-func (s *Service) FlushAll(ctx context.Context) error {
-	s.Flush()
+func (s *Changes) FlushAll(ctx context.Context) error {
+	s.flush()
 	ws, err := s.warehouses(ctx)
 	if err != nil {
 		return fmt.Errorf("reload warehouse directory: %w", err)
@@ -198,22 +183,3 @@ func (s *Service) FlushAll(ctx context.Context) error {
 	s.dir.Replace(ws)
 	return nil
 }
-
-// SetCacheUsable turns the cache on or off for reads. Turning it off
-// flushes it: while off, no event reaches it, so what it holds would rot.
-func (s *Service) SetCacheUsable(usable bool) {
-	if !s.cfg.CacheEnabled {
-		return
-	}
-	if !usable {
-		s.flushMu.Lock()
-		s.usable.Store(false)
-		s.flushMu.Unlock()
-		s.Flush()
-		return
-	}
-	s.usable.Store(true)
-}
-
-// SweepMarkers drops expired markers and returns how many are left.
-func (s *Service) SweepMarkers() int { return s.marks.sweep(s.now()) }

@@ -22,7 +22,7 @@ func deleteOf(p, w int64, qty int32, v uint64) domain.StockChange {
 	return stockChange(domain.OpDelete, p, w, qty, v)
 }
 
-func qtyIn(t *testing.T, s *Service, p int64, code string) (int32, bool) {
+func qtyIn(t *testing.T, s *testService, p int64, code string) (int32, bool) {
 	t.Helper()
 	inv, err := s.GetProductInventory(context.Background(), p)
 	if errors.Is(err, domain.ErrNotFound) {

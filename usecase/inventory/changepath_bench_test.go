@@ -26,13 +26,13 @@ func BenchmarkDecodeAndApply(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			svc := inventory.NewService(inventory.Config{
+			svc := inventory.New(inventory.Config{
 				CacheEnabled: true, TTL: time.Hour, HotEntries: 100000, MarkerTTL: time.Minute,
 				DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 			}, memRepo{n: 20000}, store, nil, nil)
 			ctx := context.Background()
 			for id := int64(1); id <= 10000; id++ { // products 1..10000 cached
-				_, _ = svc.GetProductInventory(ctx, id)
+				_, _ = svc.Reader.GetProductInventory(ctx, id)
 			}
 			const distinct = 4096
 			events := make([][]byte, distinct)
@@ -53,7 +53,7 @@ func BenchmarkDecodeAndApply(b *testing.B) {
 					b.Fatal(err)
 				}
 				c.Row.Version = uint64(i + 2) // every event is news
-				svc.ApplyStock(c)
+				svc.Changes.ApplyStock(c)
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})

@@ -184,11 +184,11 @@ func torture(t *testing.T, nullDeletes bool) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	svc := inventory.NewService(inventory.Config{
+	svc := inventory.New(inventory.Config{
 		CacheEnabled: true, TTL: 30 * time.Millisecond, TTLJitter: 0.5, MarkerTTL: time.Minute, HotEntries: 10000,
 		DBMaxInFlight: 16, DBQueueTimeout: 10 * time.Second, DBQueryTimeout: 10 * time.Second,
 	}, lagging, store, nil, nil)
-	if err := svc.LoadDirectory(context.Background()); err != nil {
+	if err := svc.Upkeep.LoadDirectory(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -254,18 +254,18 @@ func torture(t *testing.T, nullDeletes bool) {
 			var history []domain.StockChange
 			for ev := range q {
 				time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
-				svc.ApplyStock(ev)
+				svc.Changes.ApplyStock(ev)
 				delivered.Add(1)
 				history = append(history, ev)
 				if rng.IntN(5) == 0 { // replay from an older offset, as after a broken session
 					from := max(0, len(history)-1-rng.IntN(50))
 					for _, old := range history[from:] {
-						svc.ApplyStock(old)
+						svc.Changes.ApplyStock(old)
 						duplicates.Add(1)
 					}
 				}
 				if rng.IntN(10) == 0 { // the same event twice in a row
-					svc.ApplyStock(ev)
+					svc.Changes.ApplyStock(ev)
 					duplicates.Add(1)
 				}
 			}
@@ -320,7 +320,7 @@ func torture(t *testing.T, nullDeletes bool) {
 				reads.Add(1)
 				if rng.IntN(4) == 0 {
 					ids := []int64{int64(rng.IntN(products) + 1), int64(rng.IntN(products) + 1), int64(rng.IntN(products) + 1)}
-					res, err := svc.BatchGetProductInventory(context.Background(), ids)
+					res, err := svc.Reader.BatchGetProductInventory(context.Background(), ids)
 					if err != nil {
 						t.Errorf("batch: %v", err)
 						return
@@ -334,7 +334,7 @@ func torture(t *testing.T, nullDeletes bool) {
 					continue
 				}
 				p := int64(rng.IntN(products) + 1)
-				inv, err := svc.GetProductInventory(context.Background(), p)
+				inv, err := svc.Reader.GetProductInventory(context.Background(), p)
 				if err != nil && !errors.Is(err, domain.ErrNotFound) {
 					t.Errorf("get: %v", err)
 					return
@@ -359,7 +359,7 @@ func torture(t *testing.T, nullDeletes bool) {
 	repo := gormrepo.New(db, nil)
 	stale := 0
 	for p := int64(1); p <= products; p++ {
-		got, err := svc.GetProductInventory(context.Background(), p)
+		got, err := svc.Reader.GetProductInventory(context.Background(), p)
 		if err != nil && !errors.Is(err, domain.ErrNotFound) {
 			t.Fatal(err)
 		}

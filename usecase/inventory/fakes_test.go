@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -247,4 +248,19 @@ func (r *fakeRepo) ProductIDsAfter(ctx context.Context, after int64, limit int) 
 		ids = ids[:limit]
 	}
 	return ids, nil
+}
+
+// testService is the read path's three parts together, as the tests drive
+// them; core is embedded directly too, so tests reach its fields (now, hot)
+// without ambiguity.
+type testService struct {
+	*core
+	*Reader
+	*Changes
+	*Upkeep
+}
+
+func newService(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slog.Logger) *testService {
+	rp := New(cfg, repo, store, m, log)
+	return &testService{core: rp.Reader.core, Reader: rp.Reader, Changes: rp.Changes, Upkeep: rp.Upkeep}
 }

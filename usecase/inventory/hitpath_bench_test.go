@@ -47,14 +47,14 @@ func BenchmarkHitPath(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer store.Close()
-			svc := inventory.NewService(inventory.Config{
+			svc := inventory.New(inventory.Config{
 				CacheEnabled: true, TTL: time.Hour, HotEntries: tc.hot,
 				DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 			}, memRepo{n: 10000}, store, nil, nil)
 			ctx := context.Background()
 			for id := int64(1); id <= 10000; id++ {
-				_, _ = svc.GetProductInventory(ctx, id)
-				_, _ = svc.GetProductInventory(ctx, id)
+				_, _ = svc.Reader.GetProductInventory(ctx, id)
+				_, _ = svc.Reader.GetProductInventory(ctx, id)
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -62,7 +62,7 @@ func BenchmarkHitPath(b *testing.B) {
 				id := int64(0)
 				for pb.Next() {
 					id = id%10000 + 1
-					if _, err := svc.GetProductInventory(ctx, id); err != nil {
+					if _, err := svc.Reader.GetProductInventory(ctx, id); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -77,7 +77,7 @@ func BenchmarkBatch100Hits(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	svc := inventory.NewService(inventory.Config{
+	svc := inventory.New(inventory.Config{
 		CacheEnabled: true, TTL: time.Hour, HotEntries: 100000,
 		DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 	}, memRepo{n: 10000}, store, nil, nil)
@@ -86,12 +86,12 @@ func BenchmarkBatch100Hits(b *testing.B) {
 	for i := range ids {
 		ids[i] = int64(i*97 + 1)
 	}
-	_, _ = svc.BatchGetProductInventory(ctx, ids)
-	_, _ = svc.BatchGetProductInventory(ctx, ids)
+	_, _ = svc.Reader.BatchGetProductInventory(ctx, ids)
+	_, _ = svc.Reader.BatchGetProductInventory(ctx, ids)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := svc.BatchGetProductInventory(ctx, ids); err != nil {
+		if _, err := svc.Reader.BatchGetProductInventory(ctx, ids); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -97,7 +97,7 @@ func TestHotSetIsBounded(t *testing.T) {
 func BenchmarkGetHot(b *testing.B) {
 	repo := seeded(1000)
 	cfg := testConfig()
-	s := NewService(cfg, repo, newFakeStore(), nil, nil)
+	s := newService(cfg, repo, newFakeStore(), nil, nil)
 	_ = s.LoadDirectory(context.Background())
 	ctx := context.Background()
 	for id := int64(1); id <= 1000; id++ {

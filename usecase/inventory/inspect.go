@@ -49,7 +49,7 @@ const inspectBatch = 500
 // not an event in flight but a wrong entry: it is evicted, its markers are
 // forgotten (they may carry the same wrong versions, and would bring them
 // back into the next fill), and it is reported.
-func (s *Service) Inspect(ctx context.Context, hot, scan int, lagWindow time.Duration) (InspectStats, error) {
+func (s *Upkeep) Inspect(ctx context.Context, hot, scan int, lagWindow time.Duration) (InspectStats, error) {
 	st := InspectStats{Stale: map[Direction][]int64{}}
 	if !s.cfg.CacheEnabled || !s.usable.Load() {
 		return st, nil
@@ -99,7 +99,7 @@ func (s *Service) Inspect(ctx context.Context, hot, scan int, lagWindow time.Dur
 }
 
 // evictDivergent drops a product's entry and markers under its lock.
-func (s *Service) evictDivergent(productID int64) {
+func (s *Upkeep) evictDivergent(productID int64) {
 	s.locks.Lock(productID)
 	defer s.locks.Unlock(productID)
 	s.storeDelete(productID)
@@ -123,7 +123,7 @@ type rowSeen struct {
 
 // divergences compares the held entries of ids (live or expired: an expired
 // entry still guides its refill) with the database.
-func (s *Service) divergences(ctx context.Context, ids []int64) (map[int64]divergence, error) {
+func (s *Upkeep) divergences(ctx context.Context, ids []int64) (map[int64]divergence, error) {
 	out := map[int64]divergence{}
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)

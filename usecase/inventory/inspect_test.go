@@ -9,7 +9,7 @@ import (
 	"github.com/gintoki/gintoki/domain"
 )
 
-func warmHot(t *testing.T, s *Service, ids ...int64) {
+func warmHot(t *testing.T, s *testService, ids ...int64) {
 	t.Helper()
 	for _, id := range ids {
 		for i := 0; i < 2; i++ {
@@ -21,7 +21,7 @@ func warmHot(t *testing.T, s *Service, ids ...int64) {
 }
 
 // inspect runs one round over the hot set and the walk.
-func inspect(t *testing.T, s *Service) InspectStats {
+func inspect(t *testing.T, s *testService) InspectStats {
 	t.Helper()
 	st, err := s.Inspect(context.Background(), 10, 10, time.Millisecond)
 	if err != nil {
@@ -103,15 +103,15 @@ func TestInspectorDetectsAMissedDelete(t *testing.T) {
 func TestInspectorEvictsAnEntryThatStaysAhead(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		wrong func(s *Service, repo *fakeRepo)
+		wrong func(s *testService, repo *fakeRepo)
 	}{
-		{"forged event with version 9e15", func(s *Service, _ *fakeRepo) {
+		{"forged event with version 9e15", func(s *testService, _ *fakeRepo) {
 			s.ApplyStock(stockChange(domain.OpUpdate, 1, 2, 9999, 9e15))
 		}},
-		{"forged delete", func(s *Service, _ *fakeRepo) {
+		{"forged delete", func(s *testService, _ *fakeRepo) {
 			s.ApplyStock(deleteOf(1, 2, 12, 1))
 		}},
-		{"database restored from a backup", func(_ *Service, repo *fakeRepo) {
+		{"database restored from a backup", func(_ *testService, repo *fakeRepo) {
 			repo.putStock(domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 12, Version: 1})
 		}},
 	} {

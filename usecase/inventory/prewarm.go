@@ -24,7 +24,7 @@ type PrewarmStats struct {
 // reads, one page query at a time, and skips products already cached. Call
 // it once the cache is usable (the change feed is live): before that, fills
 // store nothing.
-func (s *Service) Prewarm(ctx context.Context, pager ProductPager, limit, page int) (PrewarmStats, error) {
+func (s *Upkeep) Prewarm(ctx context.Context, pager ProductPager, limit, page int) (PrewarmStats, error) {
 	start := time.Now()
 	var st PrewarmStats
 	if !s.cfg.CacheEnabled {
@@ -65,7 +65,7 @@ func (s *Service) Prewarm(ctx context.Context, pager ProductPager, limit, page i
 }
 
 // warm fills the products of one page that are not cached yet.
-func (s *Service) warm(ctx context.Context, ids []int64, e *Entry) error {
+func (s *Upkeep) warm(ctx context.Context, ids []int64, e *Entry) error {
 	s.locks.LockAll(ids) // ascending, like batch reads
 	defer s.locks.UnlockAll(ids)
 	need := ids[:0:0]

@@ -42,11 +42,11 @@ func seeded(n int) *fakeRepo {
 	return r
 }
 
-func newTestService(t *testing.T, repo *fakeRepo, cfg Config) (*Service, *fakeStore, *countingMetrics) {
+func newTestService(t *testing.T, repo *fakeRepo, cfg Config) (*testService, *fakeStore, *countingMetrics) {
 	t.Helper()
 	store := newFakeStore()
 	m := &countingMetrics{}
-	s := NewService(cfg, repo, store, m, nil)
+	s := newService(cfg, repo, store, m, nil)
 	if err := s.LoadDirectory(context.Background()); err != nil {
 		t.Fatalf("load directory: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestCacheDisabledQueriesEveryTime(t *testing.T) {
 	repo := seeded(1)
 	cfg := testConfig()
 	cfg.CacheEnabled = false
-	s := NewService(cfg, repo, nil, nil, nil)
+	s := newService(cfg, repo, nil, nil, nil)
 	for i := 0; i < 3; i++ {
 		inv, err := s.GetProductInventory(context.Background(), 1)
 		if err != nil || len(inv.Warehouses) != 2 {
@@ -403,7 +403,7 @@ func TestEntriesExpireAfterTTLAndSpreadWithJitter(t *testing.T) {
 func TestDirectoryLoadFailureIsReported(t *testing.T) {
 	repo := seeded(1)
 	repo.setErr(errors.New("boom"))
-	s := NewService(testConfig(), repo, newFakeStore(), nil, nil)
+	s := newService(testConfig(), repo, newFakeStore(), nil, nil)
 	if err := s.LoadDirectory(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("err %v", err)
 	}

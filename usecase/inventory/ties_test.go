@@ -11,7 +11,7 @@ import (
 )
 
 // answerOf reads product p and renders its lines, "404" when not found.
-func answerOf(t *testing.T, s *Service, p int64) string {
+func answerOf(t *testing.T, s *testService, p int64) string {
 	t.Helper()
 	inv, err := s.GetProductInventory(context.Background(), p)
 	switch {

@@ -1,0 +1,286 @@
+package inventory
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/keylock"
+)
+
+// Config tunes the read path.
+type Config struct {
+	// CacheEnabled false serves every read straight from the database.
+	CacheEnabled bool
+	// TTL is the last-resort lifetime of an entry; TTLJitter (0..1) spreads
+	// it so entries filled together expire apart.
+	TTL       time.Duration
+	TTLJitter float64
+	// MarkerTTL is how long the newest change of each row is remembered to
+	// correct fills that read older data.
+	MarkerTTL time.Duration
+	// HotEntries bounds the finished answers kept in front of the store
+	// (0: none); a read of a hot product then allocates nothing.
+	HotEntries int
+	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
+	// read waits for a slot; DBQueryTimeout is each query's deadline.
+	DBMaxInFlight  int
+	DBQueueTimeout time.Duration
+	DBQueryTimeout time.Duration
+}
+
+// core is the state the read path's three parts share: the entry store,
+// the markers, the warehouse directory, and the two things that order fills
+// against change events: the per-product locks (a fill and an event for one
+// product never interleave) and the flush generation (a fill that straddles
+// a flush stores nothing).
+type core struct {
+	cfg     Config
+	repo    StockRepository
+	store   EntryStore
+	dir     *Directory
+	locks   keylock.Locker
+	marks   *markers
+	hot     *hotSet // nil when off
+	guard   *dbGuard
+	metrics Metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	// usable is false while the cache cannot be trusted (change feed not
+	// caught up, or away for too long): reads then bypass it entirely.
+	usable atomic.Bool
+	// generation grows at every flush; a fill that started in an older
+	// generation does not store what it read. flushMu makes "check the
+	// generation, then store" atomic against a flush.
+	generation atomic.Uint64
+	flushMu    sync.RWMutex
+
+	entries sync.Pool
+}
+
+// ReadPath is the read path in three parts, each with one job, over one
+// shared core:
+//
+//   - Reader answers reads from the cache and fills it from the database;
+//   - Changes applies the change feed's events (and its fleet flush);
+//   - Upkeep is the rest: readiness (ping, directory, usable), flushes and
+//     the bypass the change-feed tracker decides, the consistency
+//     inspector, prewarm, and sweeping expired markers.
+type ReadPath struct {
+	Reader  *Reader
+	Changes *Changes
+	Upkeep  *Upkeep
+}
+
+// Reader answers reads (see reader.go).
+type Reader struct{ *core }
+
+// Changes applies change events (see apply.go).
+type Changes struct{ *core }
+
+// Upkeep keeps the cache and tells its state (see upkeep.go).
+type Upkeep struct{ *core }
+
+// New builds the read path. store may be nil when the cache is off.
+func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slog.Logger) *ReadPath {
+	if m == nil {
+		m = NopMetrics{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if store == nil {
+		cfg.CacheEnabled = false
+	}
+	c := &core{
+		cfg:     cfg,
+		repo:    repo,
+		store:   store,
+		dir:     NewDirectory(),
+		marks:   newMarkers(cfg.MarkerTTL),
+		guard:   newDBGuard(cfg.DBMaxInFlight, cfg.DBQueueTimeout, cfg.DBQueryTimeout, m),
+		metrics: m,
+		log:     log,
+		now:     time.Now,
+	}
+	if cfg.CacheEnabled {
+		c.hot = newHotSet(cfg.HotEntries)
+	}
+	c.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
+	c.usable.Store(cfg.CacheEnabled)
+	return &ReadPath{Reader: &Reader{c}, Changes: &Changes{c}, Upkeep: &Upkeep{c}}
+}
+
+func (s *core) warehouses(ctx context.Context) ([]domain.Warehouse, error) {
+	var ws []domain.Warehouse
+	err := s.guard.do(ctx, "load warehouses", func(ctx context.Context) error {
+		var err error
+		ws, err = s.repo.Warehouses(ctx)
+		return err
+	})
+	return ws, err
+}
+
+// storeSet and storeDelete write the store and keep the hot set from
+// holding anything older. Callers hold the product's lock.
+func (s *core) storeSet(productID int64, e *Entry) error {
+	if s.hot != nil {
+		s.hot.invalidate(productID)
+		defer s.hot.invalidate(productID)
+	}
+	return s.store.Set(productID, e)
+}
+
+func (s *core) storeDelete(productID int64) {
+	if s.hot != nil {
+		s.hot.invalidate(productID)
+		defer s.hot.invalidate(productID)
+	}
+	s.store.Delete(productID)
+}
+
+// lookup reads a live entry into e. An expired one counts as a miss.
+func (s *core) lookup(productID int64, e *Entry) bool {
+	if !s.store.Get(productID, e) {
+		return false
+	}
+	return e.ExpiresAt > s.now().UnixNano()
+}
+
+// fill turns rows into an entry in e, corrects it with what the change feed
+// delivered meanwhile (markers), and caches it unless the cache was flushed
+// while the query ran. Callers hold the product's lock.
+func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, pos domain.SourcePos, e *Entry, gen uint64) {
+	for _, r := range rows {
+		if r.HasWarehouse {
+			s.dir.Observe(r.Warehouse)
+		}
+	}
+	entryFromRows(e, rows, pos)
+	now := s.now()
+	e.ExpiresAt = s.expiry(now)
+	corrected, uncertain := s.marks.merge(now, productID, e, pos)
+	corrected += s.keepExpiredVersions(productID, e)
+	if corrected > 0 || uncertain {
+		s.metrics.StaleFillCorrected()
+	}
+	s.flushMu.RLock()
+	defer s.flushMu.RUnlock()
+	if uncertain || !s.usable.Load() || s.generation.Load() != gen {
+		return
+	}
+	if err := s.storeSet(productID, e); err != nil {
+		s.log.Warn("cache entry not stored", "product_id", productID, "err", err)
+	}
+}
+
+// keepExpiredVersions lets a refill after expiry never answer an older
+// version of a row than the expired entry held (a lagging replica would).
+// Only rows the fresh read returned are taken: a row that vanished may have
+// been deleted by an event this instance missed, and the TTL exists to
+// repair exactly that.
+func (s *core) keepExpiredVersions(productID int64, e *Entry) int {
+	prev := s.entries.Get().(*Entry)
+	defer s.entries.Put(prev)
+	if !s.store.Get(productID, prev) {
+		return 0
+	}
+	n := 0
+	for _, r := range prev.Rows {
+		if _, ok := e.find(r.WarehouseID); ok && e.apply(r.WarehouseID, r.QtySalable, r.Version, r.Deleted) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *core) expiry(now time.Time) int64 {
+	ttl := s.cfg.TTL
+	if j := s.cfg.TTLJitter; j > 0 {
+		// Shorten by up to j of the TTL: never longer than configured.
+		ttl -= time.Duration(rand.Float64() * j * float64(ttl))
+	}
+	return now.Add(ttl).UnixNano()
+}
+
+// view joins an entry with the warehouse directory.
+func (s *core) view(productID int64, e *Entry) (domain.ProductInventory, error) {
+	return s.viewWith(s.dir.snapshot(), productID, e)
+}
+
+func (s *core) viewWith(st *directoryState, productID int64, e *Entry) (domain.ProductInventory, error) {
+	var lines []domain.WarehouseStock
+	for _, r := range e.Rows {
+		if r.Deleted {
+			continue
+		}
+		w, ok := st.lookup(r.WarehouseID)
+		if !ok || !w.Active {
+			continue
+		}
+		if lines == nil {
+			lines = make([]domain.WarehouseStock, 0, len(e.Rows))
+		}
+		lines = append(lines, domain.WarehouseStock{WarehouseCode: w.Code, QtySalable: r.QtySalable})
+	}
+	inv, ok := domain.NewProductInventory(productID, lines)
+	if !ok {
+		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
+	}
+	return inv, nil
+}
+
+// loadToFill reads rows to fill the cache with, and before them the
+// database's replication position (see Entry.FillPos). A position that
+// cannot be read leaves it unknown: fills are then as they were without.
+func (s *core) loadToFill(ctx context.Context, ids []int64) (rows []domain.StockWithWarehouse, pos domain.SourcePos, err error) {
+	err = s.guard.do(ctx, "load stock", func(ctx context.Context) error {
+		var perr error
+		if pos, perr = s.repo.Position(ctx); perr != nil {
+			s.log.Debug("replication position not read; filling without it", "err", perr)
+			pos = nil
+		}
+		var err error
+		rows, err = s.repo.StockByProducts(ctx, ids)
+		return err
+	})
+	return rows, pos, err
+}
+
+func (s *core) load(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
+	var rows []domain.StockWithWarehouse
+	err := s.guard.do(ctx, "load stock", func(ctx context.Context) error {
+		var err error
+		rows, err = s.repo.StockByProducts(ctx, ids)
+		return err
+	})
+	return rows, err
+}
+
+func groupByProduct(rows []domain.StockWithWarehouse) map[int64][]domain.StockWithWarehouse {
+	m := make(map[int64][]domain.StockWithWarehouse)
+	for _, r := range rows {
+		m[r.Stock.ProductID] = append(m[r.Stock.ProductID], r)
+	}
+	return m
+}
+
+// flush drops every entry and marker, and makes fills that are in flight
+// forget what they read.
+func (s *core) flush() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	s.generation.Add(1)
+	if s.store != nil {
+		s.store.Reset()
+	}
+	if s.hot != nil {
+		s.hot.clear()
+	}
+	s.marks.forget()
+}

@@ -1,0 +1,207 @@
+package inventory
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// GetProductInventory answers one product.
+func (s *Reader) GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error) {
+	if err := domain.ValidateProductID(productID); err != nil {
+		return domain.ProductInventory{}, err
+	}
+	if !s.usable.Load() {
+		return s.fromDatabase(ctx, productID)
+	}
+	if inv, ok := s.hotGet(productID); ok {
+		s.metrics.CacheHit()
+		return inv, nil
+	}
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	if inv, err, ok := s.cached(productID, e); ok {
+		s.metrics.CacheHit()
+		return inv, err
+	}
+	s.metrics.CacheMiss()
+
+	if s.locks.Lock(productID) {
+		// Someone else was filling this key; their result is likely there.
+		if s.lookup(productID, e) {
+			s.locks.Unlock(productID)
+			s.metrics.Coalesced()
+			return s.view(productID, e)
+		}
+	} else if s.lookup(productID, e) { // filled between our lookup and our lock
+		s.locks.Unlock(productID)
+		return s.view(productID, e)
+	}
+	defer s.locks.Unlock(productID)
+
+	gen := s.generation.Load()
+	rows, pos, err := s.loadToFill(ctx, []int64{productID})
+	if err != nil {
+		return domain.ProductInventory{}, err
+	}
+	s.fill(productID, rows, pos, e, gen)
+	return s.view(productID, e)
+}
+
+// BatchGetProductInventory answers many products; misses are loaded with one
+// query, under the same per-product locks single reads take.
+func (s *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error) {
+	if err := domain.ValidateBatch(productIDs); err != nil {
+		return domain.BatchResult{}, err
+	}
+	ids := uniqueInOrder(productIDs)
+	answers := make([]answer, len(ids))
+
+	var misses []int64
+	if s.usable.Load() {
+		e := s.entries.Get().(*Entry)
+		for i, id := range ids {
+			if inv, ok := s.hotGet(id); ok {
+				s.metrics.CacheHit()
+				answers[i] = answer{inv: inv, found: true}
+				continue
+			}
+			if inv, err, ok := s.cached(id, e); ok {
+				s.metrics.CacheHit()
+				answers[i] = answer{inv: inv, found: err == nil}
+				continue
+			}
+			s.metrics.CacheMiss()
+			misses = append(misses, id)
+		}
+		s.entries.Put(e)
+		if len(misses) > 0 {
+			if err := s.fillMisses(ctx, misses, ids, answers); err != nil {
+				return domain.BatchResult{}, err
+			}
+		}
+	} else {
+		rows, err := s.load(ctx, ids)
+		if err != nil {
+			return domain.BatchResult{}, err
+		}
+		byProduct := groupByProduct(rows)
+		for i, id := range ids {
+			inv, ok := domain.InventoryFromJoined(id, byProduct[id])
+			answers[i] = answer{inv: inv, found: ok}
+		}
+	}
+
+	res := domain.BatchResult{Found: make([]domain.ProductInventory, 0, len(ids))}
+	for i, a := range answers {
+		if a.found {
+			res.Found = append(res.Found, a.inv)
+		} else {
+			res.NotFound = append(res.NotFound, ids[i])
+		}
+	}
+	return res, nil
+}
+
+type answer struct {
+	inv   domain.ProductInventory
+	found bool
+}
+
+// fillMisses locks the missed keys in ascending order (the one global order
+// that rules out deadlock), looks again, loads what is still missing in one
+// query and fills it.
+func (s *Reader) fillMisses(ctx context.Context, misses, ids []int64, answers []answer) error {
+	sorted := slices.Clone(misses)
+	slices.Sort(sorted)
+	s.locks.LockAll(sorted)
+	defer s.locks.UnlockAll(sorted)
+
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	index := make(map[int64]int, len(ids))
+	for i, id := range ids {
+		index[id] = i
+	}
+	var need []int64
+	for _, id := range sorted {
+		if s.lookup(id, e) {
+			s.metrics.Coalesced()
+			answers[index[id]] = s.answerFrom(id, e)
+			continue
+		}
+		need = append(need, id)
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	gen := s.generation.Load()
+	rows, pos, err := s.loadToFill(ctx, need)
+	if err != nil {
+		return err
+	}
+	byProduct := groupByProduct(rows)
+	for _, id := range need {
+		s.fill(id, byProduct[id], pos, e, gen)
+		answers[index[id]] = s.answerFrom(id, e)
+	}
+	return nil
+}
+
+func (s *Reader) answerFrom(id int64, e *Entry) answer {
+	inv, err := s.view(id, e)
+	return answer{inv: inv, found: err == nil}
+}
+
+// hotGet answers from the hot set.
+func (s *Reader) hotGet(productID int64) (domain.ProductInventory, bool) {
+	if s.hot == nil {
+		return domain.ProductInventory{}, false
+	}
+	return s.hot.get(productID, s.now().UnixNano(), s.dir.snapshot().gen)
+}
+
+// cached answers from a live store entry (read into e) and offers a found
+// answer to the hot set; ok is false on a miss.
+func (s *Reader) cached(productID int64, e *Entry) (inv domain.ProductInventory, err error, ok bool) {
+	var seq uint64
+	if s.hot != nil {
+		seq = s.hot.begin(productID)
+	}
+	if !s.lookup(productID, e) {
+		return domain.ProductInventory{}, nil, false
+	}
+	st := s.dir.snapshot()
+	inv, err = s.viewWith(st, productID, e)
+	if err == nil && s.hot != nil {
+		s.hot.offer(productID, seq, &hotAnswer{inv: inv, expires: e.ExpiresAt, dirGen: st.gen})
+	}
+	return inv, err, true
+}
+
+// fromDatabase answers without the cache: one query, joined in the database.
+func (s *Reader) fromDatabase(ctx context.Context, productID int64) (domain.ProductInventory, error) {
+	rows, err := s.load(ctx, []int64{productID})
+	if err != nil {
+		return domain.ProductInventory{}, err
+	}
+	inv, ok := domain.InventoryFromJoined(productID, rows)
+	if !ok {
+		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
+	}
+	return inv, nil
+}
+
+func uniqueInOrder(ids []int64) []int64 {
+	seen := make(map[int64]struct{}, len(ids))
+	out := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	return out
+}
