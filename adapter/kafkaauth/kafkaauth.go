@@ -12,6 +12,7 @@ import (
 	"log/slog"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/tlsfiles"
@@ -138,9 +139,9 @@ func (c Config) Setup(log *slog.Logger) (func(*sarama.Config), error) {
 		sc.Net.SASL.Password = c.SASL.Password
 		switch c.SASL.Mechanism {
 		case sarama.SASLTypeSCRAMSHA256:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(sha256Hash) }
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(scram.SHA256) }
 		case sarama.SASLTypeSCRAMSHA512:
-			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(sha512Hash) }
+			sc.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return newSCRAMClient(scram.SHA512) }
 		}
 	}, nil
 }

@@ -40,7 +40,7 @@ func TestSetupPutsTLSAndSCRAMOnTheClient(t *testing.T) {
 	if !sc.Net.SASL.Enable || sc.Net.SASL.Mechanism != sarama.SASLTypeSCRAMSHA512 || sc.Net.SASL.User != "u" || sc.Net.SASL.Password != "p" {
 		t.Fatalf("SASL not set: %+v", sc.Net.SASL)
 	}
-	if sc.Net.SASL.SCRAMClientGeneratorFunc().(*scramClient).h().Size() != 64 {
+	if h := sc.Net.SASL.SCRAMClientGeneratorFunc().(*scramClient).hash; h().Size() != 64 {
 		t.Error("SCRAM-SHA-512 client does not hash with SHA-512")
 	}
 	if err := sc.Validate(); err != nil {

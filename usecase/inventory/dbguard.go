@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -14,7 +16,8 @@ import (
 // instead of a queue that grows for tens of seconds, and a deadline on every
 // query.
 type dbGuard struct {
-	slots        chan struct{}
+	slots        *semaphore.Weighted // waiters are served in order
+	maxInFlight  int
 	queueTimeout time.Duration
 	queryTimeout time.Duration
 	metrics      Metrics
@@ -24,28 +27,27 @@ func newDBGuard(maxInFlight int, queueTimeout, queryTimeout time.Duration, m Met
 	if maxInFlight < 1 {
 		maxInFlight = 1
 	}
-	return &dbGuard{slots: make(chan struct{}, maxInFlight), queueTimeout: queueTimeout, queryTimeout: queryTimeout, metrics: m}
+	return &dbGuard{slots: semaphore.NewWeighted(int64(maxInFlight)), maxInFlight: maxInFlight,
+		queueTimeout: queueTimeout, queryTimeout: queryTimeout, metrics: m}
 }
 
 // do runs query with a slot and a deadline. Errors come back as
 // domain.ErrUnavailable unless the caller's own context ended first.
 func (g *dbGuard) do(ctx context.Context, what string, query func(context.Context) error) error {
-	select {
-	case g.slots <- struct{}{}:
-	default:
-		t := time.NewTimer(g.queueTimeout)
-		select {
-		case g.slots <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			g.metrics.DBRejected()
-			return domain.Unavailablef("database busy: %d queries in flight, none finished within %s", cap(g.slots), g.queueTimeout)
-		case <-ctx.Done():
-			t.Stop()
+	if !g.slots.TryAcquire(1) {
+		wait, cancel := context.WithTimeout(ctx, g.queueTimeout)
+		err := g.slots.Acquire(wait, 1)
+		cancel()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
 			return ctx.Err()
+		default:
+			g.metrics.DBRejected()
+			return domain.Unavailablef("database busy: %d queries in flight, none finished within %s", g.maxInFlight, g.queueTimeout)
 		}
 	}
-	defer func() { <-g.slots }()
+	defer g.slots.Release(1)
 
 	qctx, cancel := context.WithTimeout(ctx, g.queryTimeout)
 	defer cancel()
