@@ -28,6 +28,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+	"github.com/gintoki/gintoki/usecase/retry"
 )
 
 // Options are the consumer's collaborators; zero values get defaults.
@@ -253,16 +254,16 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 
 // connect makes the client, retrying with backoff while no broker answers.
 func (c *Consumer) connect(ctx context.Context) sarama.Client {
-	b := backoff{min: retryMin, max: retryMax}
+	b := retry.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		client, err := sarama.NewClient(c.cfg.Brokers, c.sc)
 		if err == nil {
 			c.log.Info("kafka brokers reached", "brokers", c.cfg.Brokers)
 			return client
 		}
-		wait := b.next()
+		wait := b.Next()
 		c.log.Warn("kafka brokers unreachable; retrying", "brokers", c.cfg.Brokers, "err", err, "retry_in", wait)
-		if !sleep(ctx, wait) {
+		if !retry.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -272,14 +273,14 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 // every rebalance and whenever the session breaks.
 func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group sarama.ConsumerGroup) {
 	h := &groupHandler{c: c, client: client}
-	b := backoff{min: retryMin, max: retryMax}
+	b := retry.Backoff{Min: retryMin, Max: retryMax}
 	for ctx.Err() == nil {
 		topics := c.topics
 		if missing := c.missingTopics(client); len(missing) > 0 {
 			for _, t := range missing {
 				c.reportMissing(t)
 			}
-			if !sleep(ctx, topicRetry) {
+			if !retry.Sleep(ctx, topicRetry) {
 				return
 			}
 			continue
@@ -298,14 +299,14 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 			continue
 		}
 		if err != nil {
-			wait := b.next()
+			wait := b.Next()
 			c.log.Warn("kafka consumer session failed; retrying", "group", c.cfg.Group, "err", err, "retry_in", wait)
-			if !sleep(ctx, wait) {
+			if !retry.Sleep(ctx, wait) {
 				return
 			}
 			continue
 		}
-		b.reset()
+		b.Reset()
 	}
 }
 
@@ -464,34 +465,6 @@ func endOffset(client sarama.Client, p changefeed.Partition) (int64, error) {
 		return 0, err
 	}
 	return client.GetOffset(p.Topic, p.Partition, sarama.OffsetNewest)
-}
-
-// backoff doubles from min to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur*2, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d or until ctx ends; false means ctx ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // logLimiter lets one line through per period and counts the rest, so a

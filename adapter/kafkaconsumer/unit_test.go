@@ -249,21 +249,6 @@ func TestLogLimiter(t *testing.T) {
 	}
 }
 
-func TestBackoffDoublesToMax(t *testing.T) {
-	b := backoff{min: 1, max: 5}
-	var got []int64
-	for range 5 {
-		got = append(got, int64(b.next()))
-	}
-	if !slices.Equal(got, []int64{1, 2, 4, 5, 5}) {
-		t.Errorf("backoff = %v", got)
-	}
-	b.reset()
-	if b.next() != 1 {
-		t.Error("reset did not restart at min")
-	}
-}
-
 func TestHeaderCarrier(t *testing.T) {
 	h := headerCarrier{{Key: []byte("a"), Value: []byte("1")}, nil, {Key: []byte("b"), Value: []byte("2")}}
 	if h.Get("b") != "2" || h.Get("c") != "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/inventory"
 	"github.com/gintoki/gintoki/usecase/readiness"
+	"github.com/gintoki/gintoki/usecase/retry"
 )
 
 // Module provides the read path's parts (*inventory.Reader, *inventory.Changes,
@@ -123,20 +124,18 @@ func (l *backgroundJobs) start() {
 	l.cancel = cancel
 	go func() {
 		defer close(l.done)
-		backoff := 100 * time.Millisecond
+		wait := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 		for {
 			err := l.svc.LoadDirectory(ctx)
 			if err == nil {
 				l.log.Info("warehouse directory loaded", "warehouses", l.svc.Directory().Len())
 				break
 			}
-			l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			d := wait.Next()
+			l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", d)
+			if !retry.Sleep(ctx, d) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 5*time.Second)
 		}
 		if l.cache.Enabled && l.cache.Prewarm != 0 {
 			l.prewarm(ctx)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/retry"
 )
 
 // Config tunes the relay; zero values take the defaults below.
@@ -191,7 +192,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.setAcked(start)
 	r.saved = start
 
-	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	wait := retry.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for {
 		from := r.Acknowledged()
 		r.log.Info("relay: reading the binlog", "from", from.String())
@@ -211,7 +212,7 @@ func (r *Relay) Run(ctx context.Context) error {
 				}
 				return fmt.Errorf("relay: %w", err)
 			}
-			wait.reset()
+			wait.Reset()
 			continue
 		}
 		if IsPermanent(err) {
@@ -223,12 +224,12 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 		r.m.Failed(stageOf(err))
 		if r.Acknowledged() != from {
-			wait.reset()
+			wait.Reset()
 		}
-		d := wait.next()
+		d := wait.Next()
 		r.setState(StateReconnecting)
 		r.log.Warn("relay: session ended; reconnecting", "err", err, "retry_in", d, "resume_at", r.Acknowledged().String())
-		if !sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			r.finalSave()
 			return nil
 		}
@@ -343,7 +344,7 @@ func (r *Relay) saveNow(ctx context.Context, pos Position) error {
 // retry runs f until it succeeds, fails permanently or ctx ends, waiting
 // with backoff between attempts.
 func (r *Relay) retry(ctx context.Context, what, stage string, f func(context.Context) error) error {
-	wait := backoff{min: r.cfg.RetryMin, max: r.cfg.RetryMax}
+	wait := retry.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -360,9 +361,9 @@ func (r *Relay) retry(ctx context.Context, what, stage string, f func(context.Co
 			stage = se.stage
 		}
 		r.m.Failed(stage)
-		d := wait.next()
+		d := wait.Next()
 		r.log.Warn("relay: "+what+" failed; retrying", "err", err, "retry_in", d)
-		if !sleep(ctx, d) {
+		if !retry.Sleep(ctx, d) {
 			return ctx.Err()
 		}
 	}
@@ -581,29 +582,4 @@ func stageOf(err error) string {
 		return se.stage
 	}
 	return StageMySQL
-}
-
-type backoff struct{ min, max, cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-// sleep waits d; false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
