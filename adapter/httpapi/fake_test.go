@@ -42,12 +42,6 @@ func (f *fakeReader) calls() int {
 	return f.callCount
 }
 
-func (f *fakeReader) lastCtx() context.Context {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.gotCtx
-}
-
 func (f *fakeReader) GetProductInventory(ctx context.Context, id int64) (domain.ProductInventory, error) {
 	f.record(ctx, id)
 	if f.getHook != nil {

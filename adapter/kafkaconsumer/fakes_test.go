@@ -234,12 +234,6 @@ func (f *fakeFeed) violations() []string {
 	return slices.Clone(f.violation)
 }
 
-func (f *fakeFeed) inSessionNow() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.inSession
-}
-
 func (f *fakeFeed) endedCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -103,11 +103,6 @@ func WithPropagator(p propagation.TextMapPropagator) Option {
 	return func(o *options) { o.propagator = p }
 }
 
-// WithClock replaces the clock that stamps source.ts_ms.
-func WithClock(now func() time.Time) Option {
-	return func(o *options) { o.now = now }
-}
-
 // WithSaramaConfig lets the caller adjust the sarama configuration (timeouts,
 // retries, TLS) after New has filled it in and before it is validated.
 func WithSaramaConfig(tune func(*sarama.Config)) Option {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -265,11 +264,4 @@ func micros(s string) int64 {
 		panic(err)
 	}
 	return ts.UnixMicro()
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
