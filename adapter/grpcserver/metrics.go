@@ -2,9 +2,9 @@ package grpcserver
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -33,14 +33,14 @@ type metrics struct {
 // collectors of the same name and shape (a second server in one process),
 // those are shared instead of failing.
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	requests, err := registerOrReuse(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	requests, err := telemetry.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: RequestsTotalName,
 		Help: "gRPC requests handled, by full method name and status code.",
 	}, []string{"method", "code"}))
 	if err != nil {
 		return nil, err
 	}
-	duration, err := registerOrReuse(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration, err := telemetry.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    RequestDurationName,
 		Help:    "Time to handle a gRPC request, by full method name.",
 		Buckets: durationBuckets,
@@ -49,20 +49,6 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	return &metrics{requests: requests, duration: duration}, nil
-}
-
-func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var dup prometheus.AlreadyRegisteredError
-	if errors.As(err, &dup) {
-		if existing, ok := dup.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register grpc metrics: %w", err)
 }
 
 // unaryInterceptor counts and times every unary call.

@@ -28,7 +28,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/usecase/changefeed"
-	"github.com/gintoki/gintoki/usecase/retry"
+	"github.com/gintoki/gintoki/usecase/pace"
 )
 
 // Options are the consumer's collaborators; zero values get defaults.
@@ -254,7 +254,7 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 
 // connect makes the client, retrying with backoff while no broker answers.
 func (c *Consumer) connect(ctx context.Context) sarama.Client {
-	b := retry.Backoff{Min: retryMin, Max: retryMax}
+	b := pace.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		client, err := sarama.NewClient(c.cfg.Brokers, c.sc)
 		if err == nil {
@@ -263,7 +263,7 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 		}
 		wait := b.Next()
 		c.log.Warn("kafka brokers unreachable; retrying", "brokers", c.cfg.Brokers, "err", err, "retry_in", wait)
-		if !retry.Sleep(ctx, wait) {
+		if !pace.Sleep(ctx, wait) {
 			return nil
 		}
 	}
@@ -273,14 +273,14 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 // every rebalance and whenever the session breaks.
 func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group sarama.ConsumerGroup) {
 	h := &groupHandler{c: c, client: client}
-	b := retry.Backoff{Min: retryMin, Max: retryMax}
+	b := pace.Backoff{Min: retryMin, Max: retryMax}
 	for ctx.Err() == nil {
 		topics := c.topics
 		if missing := c.missingTopics(client); len(missing) > 0 {
 			for _, t := range missing {
 				c.reportMissing(t)
 			}
-			if !retry.Sleep(ctx, topicRetry) {
+			if !pace.Sleep(ctx, topicRetry) {
 				return
 			}
 			continue
@@ -301,7 +301,7 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 		if err != nil {
 			wait := b.Next()
 			c.log.Warn("kafka consumer session failed; retrying", "group", c.cfg.Group, "err", err, "retry_in", wait)
-			if !retry.Sleep(ctx, wait) {
+			if !pace.Sleep(ctx, wait) {
 				return
 			}
 			continue
@@ -345,20 +345,14 @@ func (c *Consumer) watchHeartbeatTopic(ctx context.Context, client sarama.Client
 	}
 	go func() {
 		defer close(done)
-		t := time.NewTicker(heartbeatTopicCheck)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if c.heartbeatTopicExists(client) {
-					appeared.Store(true)
-					endSession()
-					return
-				}
+		pace.Every(ctx, heartbeatTopicCheck, func() bool {
+			if !c.heartbeatTopicExists(client) {
+				return true
 			}
-		}
+			appeared.Store(true)
+			endSession()
+			return false
+		})
 	}()
 	return done
 }
@@ -402,16 +396,7 @@ func (c *Consumer) gap(p changefeed.Partition, reason string) {
 // PollInterval: proof the broker is there (the tracker measures silence) and
 // the source of the lag gauge.
 func (c *Consumer) pollLoop(ctx context.Context, client sarama.Client) {
-	t := time.NewTicker(c.pollEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.pollOnce(client)
-		}
-	}
+	pace.Every(ctx, c.pollEvery, func() bool { c.pollOnce(client); return true })
 }
 
 func (c *Consumer) pollOnce(client sarama.Client) {

@@ -1,9 +1,9 @@
 package kafkaconsumer
 
 import (
-	"errors"
-	"fmt"
 	"strconv"
+
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -57,35 +57,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.events, err = registerOrReuse(reg, m.events); err != nil {
+	if m.events, err = telemetry.Register(reg, m.events); err != nil {
 		return nil, err
 	}
-	if m.staleness, err = registerOrReuse(reg, m.staleness); err != nil {
+	if m.staleness, err = telemetry.Register(reg, m.staleness); err != nil {
 		return nil, err
 	}
-	if m.lag, err = registerOrReuse(reg, m.lag); err != nil {
+	if m.lag, err = telemetry.Register(reg, m.lag); err != nil {
 		return nil, err
 	}
-	if m.lastContact, err = registerOrReuse(reg, m.lastContact); err != nil {
+	if m.lastContact, err = telemetry.Register(reg, m.lastContact); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// registerOrReuse shares a collector already registered under the same name
-// and shape (a second consumer in one process) instead of failing.
-func registerOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var dup prometheus.AlreadyRegisteredError
-	if errors.As(err, &dup) {
-		if existing, ok := dup.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register kafka consumer metrics: %w", err)
 }
 
 // topicMetrics holds the children of one topic, resolved once so the

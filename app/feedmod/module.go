@@ -22,6 +22,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/pace"
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
 
@@ -151,14 +152,5 @@ func derivedTopic(flag, def string) string {
 // tick lets the tracker notice silence: staleness is measured, not reported.
 func tick(ctx context.Context, done chan<- struct{}, t *changefeed.Tracker) {
 	defer close(done)
-	tk := time.NewTicker(500 * time.Millisecond)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			t.Tick()
-		}
-	}
+	pace.Every(ctx, 500*time.Millisecond, func() bool { t.Tick(); return true })
 }

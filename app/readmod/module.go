@@ -14,8 +14,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/pace"
 	"github.com/gintoki/gintoki/usecase/readiness"
-	"github.com/gintoki/gintoki/usecase/retry"
 )
 
 // Module provides the read path's parts (*inventory.Reader, *inventory.Changes,
@@ -124,7 +124,7 @@ func (l *backgroundJobs) start() {
 	l.cancel = cancel
 	go func() {
 		defer close(l.done)
-		wait := retry.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+		wait := pace.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
 		for {
 			err := l.svc.LoadDirectory(ctx)
 			if err == nil {
@@ -133,7 +133,7 @@ func (l *backgroundJobs) start() {
 			}
 			d := wait.Next()
 			l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", d)
-			if !retry.Sleep(ctx, d) {
+			if !pace.Sleep(ctx, d) {
 				return
 			}
 		}
@@ -146,28 +146,15 @@ func (l *backgroundJobs) start() {
 		}
 		// Markers outlive their use only briefly; sweeping keeps products
 		// never read again from pinning memory.
-		t := time.NewTicker(30 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				l.svc.SweepMarkers()
-			}
-		}
+		pace.Every(ctx, 30*time.Second, func() bool { l.svc.SweepMarkers(); return true })
 	}()
 }
 
 // prewarm waits until the cache is usable (the change feed positioned and
 // caught up), then loads products in pages.
 func (l *backgroundJobs) prewarm(ctx context.Context) {
-	for !l.svc.CacheUsable() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+	if !pace.Until(ctx, 100*time.Millisecond, l.svc.CacheUsable) {
+		return
 	}
 	limit := max(l.cache.Prewarm, 0) // -1 means all, which Prewarm spells 0
 	l.log.Info("cache prewarm starting", "products", l.cache.Prewarm, "page", l.cache.PrewarmPage)
@@ -181,14 +168,7 @@ func (l *backgroundJobs) prewarm(ctx context.Context) {
 
 // inspect runs the consistency inspector every --inspect-interval.
 func (l *backgroundJobs) inspect(ctx context.Context) {
-	t := time.NewTicker(l.cache.InspectInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	pace.Every(ctx, l.cache.InspectInterval, func() bool {
 		st, err := l.svc.Inspect(ctx, l.cache.InspectSample, l.cache.InspectScan, l.cache.InspectLagWindow)
 		l.inspector.Checked.Add(float64(st.Checked))
 		for d, ids := range st.Stale {
@@ -197,7 +177,8 @@ func (l *backgroundJobs) inspect(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("consistency inspector round failed", "err", err)
 		}
-	}
+		return true
+	})
 }
 
 func (l *backgroundJobs) stop() {

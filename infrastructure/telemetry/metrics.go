@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -117,4 +119,20 @@ func NewInspectorMetrics(reg prometheus.Registerer) (*InspectorMetrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Register registers c on reg, or returns the collector of the same
+// description already registered there (a second consumer, server or
+// middleware in one process shares the first one's series).
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, fmt.Errorf("register metrics: %w", err)
 }

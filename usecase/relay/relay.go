@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
-	"github.com/gintoki/gintoki/usecase/retry"
+	"github.com/gintoki/gintoki/usecase/pace"
 )
 
 // Config tunes the relay; zero values take the defaults below.
@@ -192,7 +192,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	r.setAcked(start)
 	r.saved = start
 
-	wait := retry.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
+	wait := pace.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for {
 		from := r.Acknowledged()
 		r.log.Info("relay: reading the binlog", "from", from.String())
@@ -229,7 +229,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		d := wait.Next()
 		r.setState(StateReconnecting)
 		r.log.Warn("relay: session ended; reconnecting", "err", err, "retry_in", d, "resume_at", r.Acknowledged().String())
-		if !retry.Sleep(ctx, d) {
+		if !pace.Sleep(ctx, d) {
 			r.finalSave()
 			return nil
 		}
@@ -344,7 +344,7 @@ func (r *Relay) saveNow(ctx context.Context, pos Position) error {
 // retry runs f until it succeeds, fails permanently or ctx ends, waiting
 // with backoff between attempts.
 func (r *Relay) retry(ctx context.Context, what, stage string, f func(context.Context) error) error {
-	wait := retry.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
+	wait := pace.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for {
 		err := f(ctx)
 		if err == nil {
@@ -363,7 +363,7 @@ func (r *Relay) retry(ctx context.Context, what, stage string, f func(context.Co
 		r.m.Failed(stage)
 		d := wait.Next()
 		r.log.Warn("relay: "+what+" failed; retrying", "err", err, "retry_in", d)
-		if !retry.Sleep(ctx, d) {
+		if !pace.Sleep(ctx, d) {
 			return ctx.Err()
 		}
 	}

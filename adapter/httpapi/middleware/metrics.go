@@ -2,10 +2,11 @@ package middleware
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/telemetry"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,32 +44,17 @@ func NewHTTPMetrics(reg prometheus.Registerer) (*HTTPMetrics, error) {
 		return m, nil
 	}
 	var errs []error
-	if existing, err := register(reg, m.requests); err != nil {
+	if existing, err := telemetry.Register(reg, m.requests); err != nil {
 		errs = append(errs, err)
 	} else {
 		m.requests = existing
 	}
-	if existing, err := register(reg, m.duration); err != nil {
+	if existing, err := telemetry.Register(reg, m.duration); err != nil {
 		errs = append(errs, err)
 	} else {
 		m.duration = existing
 	}
 	return m, errors.Join(errs...)
-}
-
-// register registers c, or returns the collector of the same description
-// that is already registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("register http metrics: %w", err)
 }
 
 // codeCounters covers every valid status code, so a counter is resolved

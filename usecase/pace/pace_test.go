@@ -1,4 +1,4 @@
-package retry
+package pace
 
 import (
 	"context"
@@ -32,5 +32,28 @@ func TestSleepEndsWithItsContext(t *testing.T) {
 	}
 	if !Sleep(context.Background(), time.Millisecond) {
 		t.Fatal("a short sleep reported cancellation")
+	}
+}
+
+func TestEveryStopsWhenToldOrCancelled(t *testing.T) {
+	n := 0
+	Every(context.Background(), time.Millisecond, func() bool { n++; return n < 3 })
+	if n != 3 {
+		t.Fatalf("called %d times, want 3", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	Every(ctx, time.Millisecond, func() bool { t.Fatal("called after cancel"); return true })
+}
+
+func TestUntil(t *testing.T) {
+	n := 0
+	if !Until(context.Background(), time.Millisecond, func() bool { n++; return n == 3 }) || n != 3 {
+		t.Fatalf("Until returned after %d checks", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Until(ctx, time.Millisecond, func() bool { return false }) {
+		t.Fatal("Until held on a cancelled context")
 	}
 }
