@@ -270,6 +270,37 @@ func groupByProduct(rows []domain.StockWithWarehouse) map[int64][]domain.StockWi
 	return m
 }
 
+// fillMany fills, under their locks and with one query, the products of
+// sorted (ascending: the one lock order that rules out deadlock) that are not
+// cached yet. done sees each product's entry in e as it then stands: found
+// in the cache (cached, filled meanwhile by someone else) or just filled.
+func (s *core) fillMany(ctx context.Context, sorted []int64, e *Entry, done func(id int64, cached bool)) error {
+	s.locks.LockAll(sorted)
+	defer s.locks.UnlockAll(sorted)
+	var need []int64
+	for _, id := range sorted {
+		if s.lookup(id, e) {
+			done(id, true)
+			continue
+		}
+		need = append(need, id)
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	gen := s.generation.Load()
+	rows, pos, err := s.loadToFill(ctx, need)
+	if err != nil {
+		return err
+	}
+	byProduct := groupByProduct(rows)
+	for _, id := range need {
+		s.fill(id, byProduct[id], pos, e, gen)
+		done(id, false)
+	}
+	return nil
+}
+
 // flush drops every entry and marker, and makes fills that are in flight
 // forget what they read.
 func (s *core) flush() {

@@ -66,25 +66,5 @@ func (s *Upkeep) Prewarm(ctx context.Context, pager ProductPager, limit, page in
 
 // warm fills the products of one page that are not cached yet.
 func (s *Upkeep) warm(ctx context.Context, ids []int64, e *Entry) error {
-	s.locks.LockAll(ids) // ascending, like batch reads
-	defer s.locks.UnlockAll(ids)
-	need := ids[:0:0]
-	for _, id := range ids {
-		if !s.lookup(id, e) {
-			need = append(need, id)
-		}
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	gen := s.generation.Load()
-	rows, pos, err := s.loadToFill(ctx, need)
-	if err != nil {
-		return err
-	}
-	byProduct := groupByProduct(rows)
-	for _, id := range need {
-		s.fill(id, byProduct[id], pos, e, gen)
-	}
-	return nil
+	return s.fillMany(ctx, ids, e, func(int64, bool) {}) // ids come ascending
 }

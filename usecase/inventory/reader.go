@@ -115,38 +115,18 @@ type answer struct {
 func (s *Reader) fillMisses(ctx context.Context, misses, ids []int64, answers []answer) error {
 	sorted := slices.Clone(misses)
 	slices.Sort(sorted)
-	s.locks.LockAll(sorted)
-	defer s.locks.UnlockAll(sorted)
-
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)
 	index := make(map[int64]int, len(ids))
 	for i, id := range ids {
 		index[id] = i
 	}
-	var need []int64
-	for _, id := range sorted {
-		if s.lookup(id, e) {
+	return s.fillMany(ctx, sorted, e, func(id int64, cached bool) {
+		if cached {
 			s.metrics.Coalesced()
-			answers[index[id]] = s.answerFrom(id, e)
-			continue
 		}
-		need = append(need, id)
-	}
-	if len(need) == 0 {
-		return nil
-	}
-	gen := s.generation.Load()
-	rows, pos, err := s.loadToFill(ctx, need)
-	if err != nil {
-		return err
-	}
-	byProduct := groupByProduct(rows)
-	for _, id := range need {
-		s.fill(id, byProduct[id], pos, e, gen)
 		answers[index[id]] = s.answerFrom(id, e)
-	}
-	return nil
+	})
 }
 
 func (s *Reader) answerFrom(id int64, e *Entry) answer {
