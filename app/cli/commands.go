@@ -71,9 +71,8 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 // options are the modules of a read node; the caller supplies config.Kafka.
 func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
-		fx.Supply(r.tel, r.http, r.tls, r.grpc, r.db, r.cache, telemetrymod.Output{W: env.Stderr}),
+		withTelemetry(env, r.tel, r.http, r.tls, r.grpc, r.db, r.cache),
 		fx.Provide(listen.ServerTLS),
-		telemetrymod.Module,
 		fx.Invoke(func(log *slog.Logger) { telemetry.TuneGC(r.rt.GCPercent, r.rt.MemoryLimitMB, log) }),
 		dbmod.Module,
 		readmod.Module,
@@ -162,9 +161,8 @@ func gatewayCommand() command {
 			btls.Register(s)
 			return func() ([]fx.Option, error) {
 				return []fx.Option{
-					fx.Supply(tel, h, tl, g, btls, telemetrymod.Output{W: env.Stderr}),
+					withTelemetry(env, tel, h, tl, g, btls),
 					fx.Provide(listen.ServerTLS),
-					telemetrymod.Module,
 					gatewaymod.Module,
 					httpmod.Module,
 					adminmod.Module,
@@ -184,8 +182,7 @@ func relayCommand() command {
 			rc.Register(s)
 			return func() ([]fx.Option, error) {
 				return []fx.Option{
-					fx.Supply(tel, rc, telemetrymod.Output{W: env.Stderr}),
-					telemetrymod.Module,
+					withTelemetry(env, tel, rc),
 					relaymod.Module,
 				}, nil
 			}
@@ -203,20 +200,13 @@ func migrateCommand() command {
 			tel.Register(s)
 			db.Register(s, "")
 			return func() ([]fx.Option, error) {
-				return []fx.Option{
-					fx.Supply(tel, db, telemetrymod.Output{W: env.Stderr}),
-					telemetrymod.Module,
-					dbmod.Module,
-					fx.Invoke(func(gdb *gorm.DB) error {
-						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-						defer cancel()
-						if err := database.Migrate(ctx, gdb); err != nil {
-							return err
-						}
-						fmt.Fprintln(env.Stdout, "migrated: warehouses, stock_items")
-						return nil
-					}),
-				}, nil
+				return databaseTask(env, tel, db, time.Minute, func(ctx context.Context, gdb *gorm.DB) error {
+					if err := database.Migrate(ctx, gdb); err != nil {
+						return err
+					}
+					fmt.Fprintln(env.Stdout, "migrated: warehouses, stock_items")
+					return nil
+				}), nil
 			}
 		},
 	}
@@ -241,25 +231,18 @@ func seedCommand() command {
 				return nil
 			})
 			return func() ([]fx.Option, error) {
-				return []fx.Option{
-					fx.Supply(tel, db, telemetrymod.Output{W: env.Stderr}),
-					telemetrymod.Module,
-					dbmod.Module,
-					fx.Invoke(func(gdb *gorm.DB) error {
-						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-						defer cancel()
-						if err := database.Migrate(ctx, gdb); err != nil {
-							return err
-						}
-						st, err := database.Seed(ctx, gdb, products, warehouses)
-						if err != nil {
-							return err
-						}
-						fmt.Fprintf(env.Stdout, "seeded %d products x %d warehouses (%d stock rows, version %d) in %s\n",
-							st.Products, st.Warehouses, st.StockRows, st.Version, st.Elapsed.Round(time.Millisecond))
-						return nil
-					}),
-				}, nil
+				return databaseTask(env, tel, db, 30*time.Minute, func(ctx context.Context, gdb *gorm.DB) error {
+					if err := database.Migrate(ctx, gdb); err != nil {
+						return err
+					}
+					st, err := database.Seed(ctx, gdb, products, warehouses)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(env.Stdout, "seeded %d products x %d warehouses (%d stock rows, version %d) in %s\n",
+						st.Products, st.Warehouses, st.StockRows, st.Version, st.Elapsed.Round(time.Millisecond))
+					return nil
+				}), nil
 			}
 		},
 	}
@@ -296,8 +279,7 @@ func flushCommand() command {
 					topic = fleetcontrol.Topic(prefix)
 				}
 				return []fx.Option{
-					fx.Supply(tel, telemetrymod.Output{W: env.Stderr}),
-					telemetrymod.Module,
+					withTelemetry(env, tel),
 					fx.Invoke(func(log *slog.Logger) error {
 						secure, err := kafkaauth.FromSettings(k).Setup(log)
 						if err != nil {
@@ -318,6 +300,26 @@ func flushCommand() command {
 				}, nil
 			}
 		},
+	}
+}
+
+// withTelemetry supplies the settings every command's app takes, the
+// telemetry settings first, and the logs, metrics and traces built on them.
+func withTelemetry(env Env, tel config.Telemetry, settings ...any) fx.Option {
+	return fx.Options(fx.Supply(append([]any{tel, telemetrymod.Output{W: env.Stderr}}, settings...)...), telemetrymod.Module)
+}
+
+// databaseTask is a one-shot command on the database (migrate, seed): run
+// gets the connection and at most timeout.
+func databaseTask(env Env, tel config.Telemetry, db config.DB, timeout time.Duration, run func(context.Context, *gorm.DB) error) []fx.Option {
+	return []fx.Option{
+		withTelemetry(env, tel, db),
+		dbmod.Module,
+		fx.Invoke(func(gdb *gorm.DB) error {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			return run(ctx, gdb)
+		}),
 	}
 }
 
