@@ -20,13 +20,11 @@ import (
 // that matches the transaction's view. Elsewhere (MySQL) the position is
 // read under a brief FLUSH TABLES WITH READ LOCK, which needs RELOAD.
 func (s *Source) Snapshot(ctx context.Context, emit func(*relay.Change) error) (relay.Position, error) {
-	c, err := s.connect(ctx)
+	c, end, err := s.session(ctx)
 	if err != nil {
 		return relay.Position{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	defer end()
 
 	pos, err := s.beginSnapshot(c)
 	if err != nil {

@@ -160,6 +160,16 @@ func (s *Source) address() string {
 	return net.JoinHostPort(s.params.Host, strconv.Itoa(s.params.Port))
 }
 
+// session connects and ties the connection to ctx: it is closed when ctx
+// ends (unblocking a read in progress) and when end is called.
+func (s *Source) session(ctx context.Context) (c *mysql.Conn, end func(), err error) {
+	if c, err = s.connect(ctx); err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, c.Close)
+	return c, func() { stop(); c.Close() }, nil
+}
+
 func (s *Source) connectError(err error) error {
 	switch sqlCode(err) {
 	case sqlerror.ERAccessDeniedError:
@@ -184,13 +194,11 @@ const grantHint = "GRANT REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR O
 
 // Check implements relay.Source: server settings, privileges, tables.
 func (s *Source) Check(ctx context.Context) error {
-	c, err := s.connect(ctx)
+	c, end, err := s.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	defer end()
 
 	qr, err := c.ExecuteFetch("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@server_id, @@version", 1, false)
 	if err != nil {
@@ -272,13 +280,11 @@ func (s *Source) masterStatus(c *mysql.Conn) (relay.Position, error) {
 // REPLICATION SLAVE grant fails the start with a clear message rather than
 // every reconnect.
 func (s *Source) probeDump(ctx context.Context) error {
-	c, err := s.connect(ctx)
+	c, end, err := s.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	defer end()
 	at, err := s.masterStatus(c)
 	if err != nil {
 		return err
@@ -309,25 +315,21 @@ func (s *Source) dumpError(err error, at relay.Position) error {
 
 // Current implements relay.Source.
 func (s *Source) Current(ctx context.Context) (relay.Position, error) {
-	c, err := s.connect(ctx)
+	c, end, err := s.session(ctx)
 	if err != nil {
 		return relay.Position{}, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	defer end()
 	return s.masterStatus(c)
 }
 
 // HasBinlog implements relay.Source.
 func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
-	c, err := s.connect(ctx)
+	c, end, err := s.session(ctx)
 	if err != nil {
 		return false, err
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, c.Close)
-	defer stop()
+	defer end()
 	qr, err := c.ExecuteFetch("SHOW BINARY LOGS", 1<<20, false)
 	if err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {

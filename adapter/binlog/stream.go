@@ -21,18 +21,16 @@ func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(rela
 	if from.IsZero() {
 		return relay.Permanent(errors.New("stream: no binlog position to start from"))
 	}
-	meta, err := s.connect(ctx)
+	meta, endMeta, err := s.session(ctx)
 	if err != nil {
 		return err
 	}
-	defer meta.Close()
+	defer endMeta()
 	dump, err := s.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer dump.Close()
-	stopMeta := context.AfterFunc(ctx, meta.Close)
-	defer stopMeta()
 
 	// The watchdog closes the dump connection when neither an event nor
 	// a heartbeat arrived for three heartbeat periods: a server that
