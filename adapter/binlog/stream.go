@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -128,6 +129,11 @@ func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit fu
 		return nil
 	}
 	size := uint64(len(ev.Bytes()))
+	if ev.IsRotate() {
+		// Read before the checksum is stripped: the rotate is parsed here,
+		// from the raw event (see rotate).
+		return st.rotate(ev, emit, time.Unix(int64(ev.Timestamp()), 0))
+	}
 	ev, _, err := ev.StripChecksum(st.format)
 	if err != nil {
 		return fmt.Errorf("binlog stream: %w", err)
@@ -144,19 +150,6 @@ func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit fu
 		// has been read, which is what keeps the relay's lag near zero
 		// on an idle database. Its own timestamp is 0, hence our clock.
 		return emit(relay.Item{Kind: relay.ItemHeartbeat, Time: st.src.cfg.Now()})
-	case ev.IsRotate():
-		name, pos, err := ev.NextLogFile(st.format)
-		if err != nil {
-			return fmt.Errorf("binlog stream: rotate: %w", err)
-		}
-		st.file, st.pos = name, pos
-		// Forget the table ids: they are only valid within a file's
-		// transactions anyway, and keeping them would grow the map.
-		clear(st.maps)
-		if st.inTx || ev.Timestamp() == 0 {
-			return nil
-		}
-		return emit(relay.Item{Kind: relay.ItemCommit, Resume: relay.Position{File: name, Pos: pos, GTID: st.gtid}, Time: at})
 	}
 	if next > 0 {
 		st.pos = next
@@ -314,4 +307,50 @@ func (st *streamState) warnPartial(info *tableInfo) {
 	}
 	st.warnedPartial[name] = true
 	st.src.log.Warn("binlog rows lack columns (a session set binlog_row_image other than FULL); missing columns are published as null", "table", name)
+}
+
+// rotate follows the binlog into the file a rotate event names. The event
+// is parsed here rather than by vitess's NextLogFile, which always drops
+// four trailing bytes as a checksum: given a stripped event it cut four
+// characters off the name, and the checkpoint then named a file the server
+// never had. Whether a checksum is present is read from the event itself.
+func (st *streamState) rotate(ev mysql.BinlogEvent, emit func(relay.Item) error, at time.Time) error {
+	name, pos, err := rotateTarget(ev.Bytes(), int(st.format.HeaderLength))
+	if err != nil {
+		return fmt.Errorf("binlog stream: rotate after %s:%d: %w", st.file, st.pos, err)
+	}
+	st.file, st.pos = name, pos
+	// Forget the table ids: they are only valid within a file's
+	// transactions anyway, and keeping them would grow the map.
+	clear(st.maps)
+	if st.inTx || ev.Timestamp() == 0 {
+		return nil
+	}
+	return emit(relay.Item{Kind: relay.ItemCommit, Resume: relay.Position{File: name, Pos: pos, GTID: st.gtid}, Time: at})
+}
+
+// rotateTarget reads a rotate event's body: the position in the next file
+// (8 bytes) and its name, followed by a CRC32 when the server checksums.
+func rotateTarget(b []byte, headerLen int) (string, uint64, error) {
+	if headerLen <= 0 {
+		headerLen = mysql.BinlogFixedHeaderLen
+	}
+	if checksummed(b) {
+		b = b[:len(b)-4]
+	}
+	if len(b) < headerLen+8+1 {
+		return "", 0, fmt.Errorf("rotate event of %d bytes is too short for a position and a file name", len(b))
+	}
+	body := b[headerLen:]
+	return string(body[8:]), binary.LittleEndian.Uint64(body), nil
+}
+
+// checksummed reports whether an event ends with the CRC32 of the rest of
+// it, as the server writes events when binlog_checksum is CRC32.
+func checksummed(b []byte) bool {
+	if len(b) < 4 {
+		return false
+	}
+	n := len(b) - 4
+	return crc32.ChecksumIEEE(b[:n]) == binary.LittleEndian.Uint32(b[n:])
 }
