@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -243,7 +245,12 @@ func TestChangePublisherThroughBroker(t *testing.T) {
 	if err := p.Publish(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	got := readChanges(t, broker.Addrs(), topic, 80)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := kafkatest.Read(ctx, broker.Addrs(), topic, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
 	perKey := map[string][]string{}
 	for _, m := range got {
 		if want := PartitionFor(m.Key, partitions); m.Partition != want {
@@ -279,46 +286,6 @@ func encoded(t *testing.T, e sarama.Encoder) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// readChanges reads n messages from every partition of topic.
-func readChanges(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	consumer, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := consumer.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make(chan *sarama.ConsumerMessage, n)
-	for _, part := range parts {
-		pc, err := consumer.ConsumePartition(topic, part, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				msgs <- m
-			}
-		}()
-	}
-	var got []*sarama.ConsumerMessage
-	timeout := time.After(30 * time.Second)
-	for len(got) < n {
-		select {
-		case m := <-msgs:
-			got = append(got, m)
-		case <-timeout:
-			t.Fatalf("read %d of %d messages", len(got), n)
-		}
-	}
-	return got
 }
 
 func counterOf(t *testing.T, c prometheus.Counter) float64 {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+
 	"github.com/IBM/sarama"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -78,7 +80,7 @@ func TestPublishThroughBroker(t *testing.T) {
 				t.Fatalf("Close: %v", err)
 			}
 
-			got := consumeAll(t, broker.Addrs(), stockTopic, total)
+			got := readMessages(t, broker.Addrs(), stockTopic, total)
 			checkDelivery(t, want, got)
 		})
 	}
@@ -128,55 +130,6 @@ func publishScript(ctx context.Context, t *testing.T, pub *kafkaproducer.Publish
 		publish(domain.OpDelete, rows[k], nil)
 	}
 	return want, total
-}
-
-func consumeAll(t *testing.T, brokers []string, topic string, total int) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	consumer, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-
-	partitions, err := consumer.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(partitions) != e2ePartitions {
-		t.Fatalf("topic %s has %d partitions, want %d", topic, len(partitions), e2ePartitions)
-	}
-	msgs := make(chan *sarama.ConsumerMessage)
-	ctx, cancel := context.WithTimeout(context.Background(), e2eDeadline)
-	defer cancel()
-	for _, p := range partitions {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				select {
-				case msgs <- m:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-
-	var got []*sarama.ConsumerMessage
-	for len(got) < total {
-		select {
-		case m := <-msgs:
-			got = append(got, m)
-		case <-ctx.Done():
-			t.Fatalf("read %d of %d messages before giving up", len(got), total)
-		}
-	}
-	return got
 }
 
 func checkDelivery(t *testing.T, want map[stockKey][]expected, got []*sarama.ConsumerMessage) {
@@ -313,7 +266,7 @@ func TestSimulatorThroughBroker(t *testing.T) {
 	// Replay the feed per key: versions only grow, and the last image of
 	// each key is the row in the database.
 	latest := map[stockKey]domain.StockRow{}
-	for _, m := range consumeAll(t, broker.Addrs(), stockTopic, int(st.Changes)) {
+	for _, m := range readMessages(t, broker.Addrs(), stockTopic, int(st.Changes)) {
 		change, err := debezium.DecodeStock(m.Value)
 		if err != nil {
 			t.Fatal(err)
@@ -348,4 +301,19 @@ func TestSimulatorThroughBroker(t *testing.T) {
 			t.Errorf("row %v: last event %+v, database %+v", k, ev, r.Stock)
 		}
 	}
+}
+
+// readMessages reads n messages from every partition of topic.
+func readMessages(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	if ends, err := kafkatest.EndOffsets(brokers, topic); err != nil || len(ends) != e2ePartitions {
+		t.Fatalf("topic %s has %d partitions (%v), want %d", topic, len(ends), err, e2ePartitions)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e2eDeadline)
+	defer cancel()
+	got, err := kafkatest.Read(ctx, brokers, topic, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -8,10 +8,11 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
-	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
@@ -185,64 +186,6 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// readTopic reads n messages of every partition of topic from the start,
-// sorted by partition and offset.
-func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	consumer, err := sarama.NewConsumer(brokers, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := consumer.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
-	defer cancel()
-	msgs := make(chan *sarama.ConsumerMessage)
-	for _, p := range parts {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				select {
-				case msgs <- m:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	var got []*sarama.ConsumerMessage
-	for len(got) < n {
-		select {
-		case m := <-msgs:
-			got = append(got, m)
-		case <-ctx.Done():
-			t.Fatalf("%s: read %d of %d messages before giving up", topic, len(got), n)
-		}
-	}
-	// Nothing more may follow: give stray messages a moment to show.
-	select {
-	case m := <-msgs:
-		t.Fatalf("%s: more than %d messages; extra at partition %d offset %d: %s", topic, n, m.Partition, m.Offset, m.Value)
-	case <-time.After(200 * time.Millisecond):
-	}
-	sort.Slice(got, func(i, j int) bool {
-		if got[i].Partition != got[j].Partition {
-			return got[i].Partition < got[j].Partition
-		}
-		return got[i].Offset < got[j].Offset
-	})
-	return got
-}
-
 // jsonObject decodes a row image keeping integers exact.
 func jsonObject(t *testing.T, raw []byte) map[string]any {
 	t.Helper()
@@ -264,4 +207,43 @@ func micros(s string) int64 {
 		panic(err)
 	}
 	return ts.UnixMicro()
+}
+
+// readTopic reads the n messages topic must hold, sorted by partition and
+// offset, and fails when fewer arrive or more follow.
+func readTopic(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	got, err := kafkatest.Read(ctx, brokers, topic, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing more may follow: give stray messages a moment to show.
+	time.Sleep(200 * time.Millisecond)
+	if size := topicSize(t, brokers, topic); size != int64(n) {
+		t.Fatalf("%s holds %d messages, want %d", topic, size, n)
+	}
+	return got
+}
+
+// readAll reads what topic holds now.
+func readAll(t *testing.T, brokers []string, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+	defer cancel()
+	got, err := kafkatest.ReadToEnd(ctx, brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func topicSize(t *testing.T, brokers []string, topic string) int64 {
+	t.Helper()
+	n, err := kafkatest.TopicSize(brokers, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
