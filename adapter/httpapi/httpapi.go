@@ -71,9 +71,6 @@ const (
 // serviceName names the server in trace spans.
 const serviceName = "gintoki"
 
-// RequestIDFrom returns the request id the API stored in ctx, or "".
-func RequestIDFrom(ctx context.Context) string { return middleware.RequestIDFrom(ctx) }
-
 var releaseModeOnce sync.Once
 
 // useReleaseMode switches Gin out of its default debug mode, which prints

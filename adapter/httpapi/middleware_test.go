@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gintoki/gintoki/adapter/httpapi/middleware"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -32,7 +33,7 @@ func TestRequestIDHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen string
 			reader := &fakeReader{getHook: func(ctx context.Context, id int64) (domain.ProductInventory, error) {
-				seen = RequestIDFrom(ctx)
+				seen = middleware.RequestIDFrom(ctx)
 				return domain.ProductInventory{ProductID: id}, nil
 			}}
 			rec := get(t, New(Options{Reader: reader}), "/cache?product_id=1", tt.incoming...)

@@ -175,7 +175,8 @@ func (s *Simulator) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			s.log.InfoContext(ctx, "change simulator stopped", "changes", s.changes.Load(), "errors", s.failures.Load())
+			st := s.Stats()
+			s.log.InfoContext(ctx, "change simulator stopped", "changes", st.Changes, "errors", st.Errors)
 			return nil
 		case <-ticks:
 			// Should cancellation have come with the tick, the step's

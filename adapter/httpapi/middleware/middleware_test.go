@@ -46,7 +46,7 @@ func TestRequestIDContext(t *testing.T) {
 	}
 	type otherKey struct{}
 	ctx := context.WithValue(context.Background(), otherKey{}, "v")
-	ctx = WithRequestID(ctx, "r1")
+	ctx = withRequestID(ctx, "r1")
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if got := RequestIDFrom(ctx); got != "r1" {
@@ -58,7 +58,7 @@ func TestRequestIDContext(t *testing.T) {
 }
 
 func TestRequestIDFromNeverAllocates(t *testing.T) {
-	ctx := WithRequestID(context.Background(), "r1")
+	ctx := withRequestID(context.Background(), "r1")
 	if n := testing.AllocsPerRun(100, func() { _ = RequestIDFrom(ctx) }); n != 0 {
 		t.Fatalf("RequestIDFrom allocated %.0f times", n)
 	}
@@ -176,4 +176,9 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// withRequestID returns a context carrying id, as the request scope does.
+func withRequestID(ctx context.Context, id string) context.Context {
+	return &requestIDContext{Context: ctx, id: id}
 }

@@ -34,11 +34,6 @@ func (c *requestIDContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// WithRequestID returns a context carrying id.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return &requestIDContext{Context: ctx, id: id}
-}
-
 // RequestIDFrom returns the request id stored in ctx, or "" if there is none.
 func RequestIDFrom(ctx context.Context) string {
 	switch c := ctx.Value(requestIDKey{}).(type) {

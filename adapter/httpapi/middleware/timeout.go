@@ -33,12 +33,6 @@ type armedDeadline struct {
 	cancel context.CancelFunc
 }
 
-func newDeadlineContext(parent context.Context, d time.Duration) *deadlineContext {
-	c := &deadlineContext{}
-	c.init(parent, d)
-	return c
-}
-
 // init sets the parent and a deadline d from now (or the parent's, if
 // sooner); it is for contexts that embed a deadlineContext.
 func (c *deadlineContext) init(parent context.Context, d time.Duration) {

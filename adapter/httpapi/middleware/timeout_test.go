@@ -167,3 +167,9 @@ func TestTimeoutMiddlewareDoesNotArmForHandlersThatDoNotWait(t *testing.T) {
 		t.Errorf("context not released after the request: Err() = %v", got.Err())
 	}
 }
+
+func newDeadlineContext(parent context.Context, d time.Duration) *deadlineContext {
+	c := &deadlineContext{}
+	c.init(parent, d)
+	return c
+}
