@@ -16,7 +16,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
 LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short soak vet vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak fleet-proof vet vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
 
 all: build
 
@@ -47,6 +47,9 @@ test-short: ## unit tests only, no race detector
 soak: ## the pipeline torture (relay + read nodes + broker, killed and restarted) at SOAK_WRITES writes (default 1,000,000); needs GINTOKI_TEST_MYSQL_DSN
 	@test -n "$$GINTOKI_TEST_MYSQL_DSN" || { echo "make soak needs GINTOKI_TEST_MYSQL_DSN, e.g. 'root@tcp(127.0.0.1:3306)/test' (MariaDB with the binlog on)"; exit 2; }
 	GINTOKI_SOAK_WRITES=$${SOAK_WRITES:-1000000} $(GO) test -count=1 -timeout 6h -run '^TestPipelineTorture$$' -v $(SOAKFLAGS) ./app/pipelinetorture/
+
+fleet-proof: ## relay, 2 read nodes and the gateway under load: rolling restart, broker away, frozen relay, node killed; prints the numbers (RATE=req/s, RACE=1; MariaDB with the binlog on)
+	./scripts/fleet-proof.sh
 
 generate: ## regenerate wire and protobuf code
 	$(GO) tool wire ./app/...

@@ -1,7 +1,7 @@
 // Package apptest helps tests run gintoki processes: the test binary started
-// again as a child process (so a test can SIGKILL it and see what a crash
-// leaves behind), free loopback addresses, Prometheus text and topic end
-// offsets.
+// again as a child process (so a test can SIGKILL, SIGTERM or SIGSTOP it and
+// see what a crash, a stop or a freeze leaves behind), free loopback
+// addresses, Prometheus text and topic end offsets.
 package apptest
 
 import (
@@ -112,6 +112,14 @@ func (c *Child) Terminate() error {
 	}
 	return c.Wait()
 }
+
+// Pause freezes the child with SIGSTOP, as an overloaded machine, a
+// debugger or a stuck disk would: it keeps its connections open and does
+// nothing, until Resume.
+func (c *Child) Pause() error { return c.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused child run again (SIGCONT).
+func (c *Child) Resume() error { return c.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Stdout is the end of what the child wrote to its standard output.
 func (c *Child) Stdout() string { return c.stdout.String() }

@@ -2,13 +2,10 @@ package apptest
 
 import (
 	"bufio"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/IBM/sarama"
 )
 
 // FreeAddr returns a loopback address nobody listens on right now.
@@ -70,42 +67,4 @@ func MetricSum(text, name string) float64 {
 		}
 	}
 	return sum
-}
-
-// EndOffsets returns the end offset of every partition of topic: how many
-// messages each has ever held.
-func EndOffsets(brokers []string, topic string) (map[int32]int64, error) {
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
-	}
-	ends := make(map[int32]int64, len(parts))
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p, err)
-		}
-		ends[p] = end
-	}
-	return ends, nil
-}
-
-// TopicSize is the sum of EndOffsets: every message the topic ever held.
-func TopicSize(brokers []string, topic string) (int64, error) {
-	ends, err := EndOffsets(brokers, topic)
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, e := range ends {
-		n += e
-	}
-	return n, nil
 }

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/fx"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/infrastructure/config"
@@ -49,15 +48,22 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 	if err != nil {
 		return err
 	}
+	// The health service mirrors /readyz: it turns in the same call that
+	// reaches a new verdict, so a node a probe has seen ready is SERVING
+	// for the gateway too (hs ignores changes once its shutdown began).
+	p.Readiness.Watch(func(ready bool) { grpcserver.SetServing(hs, ready) })
 	ctx, cancel := context.WithCancel(telemetry.Untraced(context.Background()))
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
-		OnStart: func(context.Context) error {
+		OnStart: func(startCtx context.Context) error {
 			ln, err := net.Listen("tcp", p.Config.Addr)
 			if err != nil {
 				cancel()
 				return fmt.Errorf("grpc: listen on %s: %w", p.Config.Addr, err)
 			}
+			// A verdict before the first call: a node in its start gap
+			// never reports SERVING, not even for a moment.
+			_ = p.Readiness.Ready(telemetry.Untraced(startCtx))
 			p.Log.Info("grpc listening", "addr", ln.Addr().String(), "tls", p.TLS != nil, "reflection", p.Config.Reflection)
 			go func() {
 				if err := srv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -65,7 +71,7 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 					_ = sh.Shutdown(fx.ExitCode(1))
 				}
 			}()
-			go mirrorReadiness(ctx, done, hs, p.Readiness)
+			go mirrorReadiness(ctx, done, p.Readiness)
 			return nil
 		},
 		OnStop: func(ctx context.Context) error {
@@ -80,15 +86,17 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, p Params) error {
 	return nil
 }
 
-// mirrorReadiness keeps the gRPC health status equal to /readyz, so load
-// balancers that probe gRPC see the same answer as those probing HTTP.
-func mirrorReadiness(ctx context.Context, done chan<- struct{}, hs *health.Server, r *readiness.Checker) {
+// mirrorReadiness asks for a verdict every second, so the gRPC health
+// status (set by the checker's watcher) follows readiness also when nobody
+// probes /readyz: load balancers that watch gRPC see the same answer as
+// those probing HTTP.
+func mirrorReadiness(ctx context.Context, done chan<- struct{}, r *readiness.Checker) {
 	defer close(done)
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		grpcserver.SetServing(hs, r.Ready(cctx) == nil)
+		_ = r.Ready(cctx)
 		cancel()
 		select {
 		case <-ctx.Done():

@@ -32,36 +32,36 @@ type dbWarehouse struct {
 
 func (p *pipeline) readDB() dbState {
 	s := dbState{rows: map[rowKey]dbRow{}, whs: map[int64]dbWarehouse{}}
-	rows, err := p.db.Query("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items")
+	rows, err := p.DB.Query("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items")
 	if err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
 	for rows.Next() {
 		var k rowKey
 		var r dbRow
 		if err := rows.Scan(&k.p, &k.w, &r.qty, &r.version); err != nil {
-			p.t.Fatal(err)
+			p.T.Fatal(err)
 		}
 		s.rows[k] = r
 	}
 	if err := rows.Close(); err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
-	whs, err := p.db.Query("SELECT id, code, is_active, version FROM warehouses")
+	whs, err := p.DB.Query("SELECT id, code, is_active, version FROM warehouses")
 	if err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
 	defer whs.Close()
 	for whs.Next() {
 		var id int64
 		var w dbWarehouse
 		if err := whs.Scan(&id, &w.code, &w.active, &w.version); err != nil {
-			p.t.Fatal(err)
+			p.T.Fatal(err)
 		}
 		s.whs[id] = w
 	}
 	if err := whs.Err(); err != nil {
-		p.t.Fatal(err)
+		p.T.Fatal(err)
 	}
 	return s
 }
@@ -132,13 +132,13 @@ func (p *pipeline) compare(ctx context.Context, rd *readers, s dbState, products
 	for _, n := range p.nodes {
 		for id := int64(1); id <= int64(products); id++ {
 			want := s.answer(id, warehouses)
-			got, err := rd.fetch(ctx, n.base(), []int64{id}, int(id))
+			got, err := rd.fetch(ctx, n.Base(), []int64{id}, int(id))
 			if err != nil {
-				out = append(out, mismatch{node: n.name, product: id, want: want, err: err})
+				out = append(out, mismatch{node: n.Name, product: id, want: want, err: err})
 				continue
 			}
 			if got[0].String() != want.String() {
-				out = append(out, mismatch{node: n.name, product: id, got: got[0], want: want})
+				out = append(out, mismatch{node: n.Name, product: id, got: got[0], want: want})
 			}
 		}
 	}
@@ -219,7 +219,7 @@ func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
 func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, first int) (map[rowKey][]string, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient([]string{p.brokers()}, cfg)
+	client, err := sarama.NewClient([]string{p.Brokers()}, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -229,20 +229,20 @@ func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, first int) (map[r
 		return nil, err
 	}
 	defer consumer.Close()
-	parts, err := client.Partitions(p.stockTopic)
+	parts, err := client.Partitions(p.StockTopic)
 	if err != nil {
 		return nil, err
 	}
 	out := map[rowKey][]string{}
 	for _, part := range parts {
-		end, err := client.GetOffset(p.stockTopic, part, sarama.OffsetNewest)
+		end, err := client.GetOffset(p.StockTopic, part, sarama.OffsetNewest)
 		if err != nil {
 			return nil, err
 		}
 		if end == 0 {
 			continue
 		}
-		pc, err := consumer.ConsumePartition(p.stockTopic, part, sarama.OffsetOldest)
+		pc, err := consumer.ConsumePartition(p.StockTopic, part, sarama.OffsetOldest)
 		if err != nil {
 			return nil, err
 		}

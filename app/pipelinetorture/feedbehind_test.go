@@ -28,23 +28,23 @@ func TestDeletedRowStaysDeletedWhenTheFeedIsBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPipeline(t, dsn, gdb, 1)
-	p.startRelay()
+	p.StartRelay()
 	n := p.nodes[0]
-	p.startNode(n)
-	n.child.WaitUntil(t, n.name+" live", startLimit, func() bool { return p.ok(n.base() + "/readyz") })
+	p.StartNode(n.Node)
+	n.Child.WaitUntil(t, n.Name+" live", startLimit, func() bool { return p.OK(n.Base() + "/readyz") })
 
-	p.relay.Kill()
+	p.Relay.Kill()
 	for i := 1; i <= updates; i++ {
-		if _, err := p.db.Exec("UPDATE stock_items SET qty_salable = ?, version = ? WHERE product_id = 5 AND warehouse_id = 1",
+		if _, err := p.DB.Exec("UPDATE stock_items SET qty_salable = ?, version = ? WHERE product_id = 5 AND warehouse_id = 1",
 			qtyBase+i, seed.Version+uint64(i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := p.db.Exec("DELETE FROM stock_items WHERE product_id = 5 AND warehouse_id = 1"); err != nil {
+	if _, err := p.DB.Exec("DELETE FROM stock_items WHERE product_id = 5 AND warehouse_id = 1"); err != nil {
 		t.Fatal(err)
 	}
-	url := n.base() + "/v1/products/5/inventory"
-	if _, body, err := p.get(url); err != nil || strings.Contains(body, `"WH-001"`) {
+	url := n.Base() + "/v1/products/5/inventory"
+	if _, body, err := p.Get(url); err != nil || strings.Contains(body, `"WH-001"`) {
 		t.Fatalf("first read, filled from the database where the row is deleted: %s %v", body, err)
 	}
 
@@ -61,7 +61,7 @@ func TestDeletedRowStaysDeletedWhenTheFeedIsBehind(t *testing.T) {
 				return
 			default:
 			}
-			_, body, err := p.get(url)
+			_, body, err := p.Get(url)
 			mu.Lock()
 			reads++
 			if err == nil && strings.Contains(body, `"WH-001"`) {
@@ -70,8 +70,8 @@ func TestDeletedRowStaysDeletedWhenTheFeedIsBehind(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	p.startRelay()
-	p.drain(time.Minute)
+	p.StartRelay()
+	p.Drain(time.Minute)
 	time.Sleep(time.Second)
 	close(stop)
 	<-done

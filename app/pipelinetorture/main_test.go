@@ -1,33 +1,19 @@
 package pipelinetorture
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"strconv"
 	"testing"
 
 	"github.com/gintoki/gintoki/app/apptest"
-	"github.com/gintoki/gintoki/app/cli"
+	"github.com/gintoki/gintoki/app/apptest/rig"
 )
 
 // The relay and the read nodes are this test binary started again with a
 // gintoki command line: processes of their own, so they can be SIGKILLed.
 func TestMain(m *testing.M) {
-	apptest.RunAsChild(runGintoki)
+	apptest.RunAsChild(rig.RunGintoki)
 	os.Exit(m.Run())
-}
-
-// runGintoki runs the gintoki command line the payload holds (a JSON list
-// of arguments), as the gintoki binary would. The flags say everything: the
-// environment of the test run does not configure it.
-func runGintoki(payload string) int {
-	var args []string
-	if err := json.Unmarshal([]byte(payload), &args); err != nil {
-		fmt.Fprintln(os.Stderr, "child arguments:", err)
-		return cli.ExitUsage
-	}
-	return cli.Main(args, cli.Env{Getenv: func(string) string { return "" }, Stdout: os.Stdout, Stderr: os.Stderr})
 }
 
 // soakEnv selects the size of the run: how many row writes. `make soak`

@@ -1,12 +1,9 @@
 package pipelinetorture
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -15,34 +12,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gintoki/gintoki/app/apptest/rig"
 )
 
 // line and answer are a read node's JSON answer for one product.
-type line struct {
-	Code string `json:"warehouse_code"`
-	Qty  int32  `json:"qty_salable"`
-}
-
-type answer struct {
-	ProductID  int64  `json:"product_id"`
-	Warehouses []line `json:"warehouses"`
-}
-
-type batchAnswer struct {
-	Data     []answer `json:"data"`
-	NotFound []int64  `json:"not_found"`
-}
-
-func (a answer) String() string {
-	if len(a.Warehouses) == 0 {
-		return "404"
-	}
-	parts := make([]string, len(a.Warehouses))
-	for i, l := range a.Warehouses {
-		parts[i] = fmt.Sprintf("%s=%d", l.Code, l.Qty)
-	}
-	return strings.Join(parts, " ")
-}
+type (
+	line   = rig.Line
+	answer = rig.Answer
+)
 
 // parseCode reads a warehouse code back: the seed's "WH-007" is warehouse 7
 // never renamed; a rename's "K-7.1234" is warehouse 7 renamed at rank 1234.
@@ -206,76 +184,12 @@ func (rd *readers) report() string {
 
 // errUnavailable: the node did not answer (down, restarting, or failing
 // fast with 503). Not a fault: readers try again.
-var errUnavailable = errors.New("node unavailable")
+var errUnavailable = rig.ErrUnavailable
 
 // fetch sends one request and returns the answers it holds (404 becomes an
 // answer without warehouses).
 func (rd *readers) fetch(ctx context.Context, base string, ids []int64, style int) ([]answer, error) {
-	req, err := request(ctx, base, ids, style)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := rd.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnavailable, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUnavailable, err)
-	}
-	switch {
-	case resp.StatusCode == http.StatusNotFound && len(ids) == 1:
-		return []answer{{ProductID: ids[0]}}, nil
-	case resp.StatusCode >= 500:
-		return nil, fmt.Errorf("%w: %d %s", errUnavailable, resp.StatusCode, body)
-	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("%s: %d %s", req.URL, resp.StatusCode, body)
-	}
-	if len(ids) == 1 {
-		var a answer
-		if err := json.Unmarshal(body, &a); err != nil {
-			return nil, fmt.Errorf("%s: %w: %s", req.URL, err, body)
-		}
-		if a.ProductID != ids[0] || len(a.Warehouses) == 0 {
-			return nil, fmt.Errorf("%s: answer for another product or empty: %s", req.URL, body)
-		}
-		return []answer{a}, nil
-	}
-	var b batchAnswer
-	if err := json.Unmarshal(body, &b); err != nil {
-		return nil, fmt.Errorf("batch %v: %w: %s", ids, err, body)
-	}
-	out := b.Data
-	for _, id := range b.NotFound {
-		out = append(out, answer{ProductID: id})
-	}
-	if len(out) != len(ids) {
-		return nil, fmt.Errorf("batch %v: %d answers: %s", ids, len(out), body)
-	}
-	return out, nil
-}
-
-// request asks for one product (by path or by query, as style says) or,
-// with several ids, for a batch.
-func request(ctx context.Context, base string, ids []int64, style int) (*http.Request, error) {
-	switch {
-	case len(ids) > 1:
-		body, err := json.Marshal(map[string][]int64{"product_ids": ids})
-		if err != nil {
-			return nil, err
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/product-inventory", bytes.NewReader(body))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		return req, nil
-	case style%2 == 0:
-		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v1/products/%d/inventory", base, ids[0]), nil)
-	default:
-		return http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/cache?product_id=%d", base, ids[0]), nil)
-	}
+	return rig.Fetch(ctx, rd.client, base, ids, style)
 }
 
 // check compares answers with the floors taken before the request, and

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+
 	_ "github.com/go-sql-driver/mysql"
 
-	"github.com/gintoki/gintoki/app/apptest"
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 )
@@ -37,7 +38,7 @@ const (
 
 // TestPipelineTorture: MariaDB -> gintoki relay -> broker -> gintoki serve,
 // all real, under concurrent writes of every kind, while the relay is
-// SIGKILLed, the read nodes are stopped (SIGTERM) and killed (SIGKILL), and
+// SIGKILLed (once right after the server moved to a new binlog file), the read nodes are stopped (SIGTERM) and killed (SIGKILL), and
 // the broker restarts. No reader may see a row of a node go back, and once
 // the feed has drained every product on every node equals the database.
 // GINTOKI_SOAK_WRITES sets the number of writes (make soak).
@@ -54,9 +55,9 @@ func TestPipelineTorture(t *testing.T) {
 	}
 
 	p := newPipeline(t, dsn, gdb, readNodes)
-	p.startRelay()
+	p.StartRelay()
 	for _, n := range p.nodes {
-		p.startNode(n)
+		p.StartNode(n.Node)
 	}
 
 	wdb, err := sql.Open("mysql", dsn.Raw)
@@ -82,7 +83,7 @@ func TestPipelineTorture(t *testing.T) {
 			readWG.Add(1)
 			go func() {
 				defer readWG.Done()
-				rd.read(readCtx, n.name, n.base(), n.seen, uint64(i*readersPerNode+r))
+				rd.read(readCtx, n.Name, n.Base(), n.seen, uint64(i*readersPerNode+r))
 			}()
 		}
 	}
@@ -110,7 +111,7 @@ func TestPipelineTorture(t *testing.T) {
 
 	drainLimit := 2*time.Minute + time.Duration(target/1000)*time.Second
 	drainBegan := time.Now()
-	p.drain(drainLimit)
+	p.Drain(drainLimit)
 	state := p.readDB()
 	if bad := state.matchesModel(m); len(bad) > 0 {
 		t.Fatalf("the database differs from what the writers committed (a fault of the test):\n%s", strings.Join(bad[:min(len(bad), 20)], "\n"))
@@ -122,8 +123,8 @@ func TestPipelineTorture(t *testing.T) {
 	readWG.Wait()
 
 	messages := int64(0)
-	for _, topic := range []string{p.stockTopic, p.whTopic} {
-		n, err := apptest.TopicSize([]string{p.brokers()}, topic)
+	for _, topic := range []string{p.StockTopic, p.WhTopic} {
+		n, err := kafkatest.TopicSize([]string{p.Brokers()}, topic)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,16 +138,16 @@ func TestPipelineTorture(t *testing.T) {
 		report = append(report, state.explain(m, d, kinds))
 	}
 	for _, n := range p.nodes {
-		t.Logf("%s change events by outcome (its last run): %v", n.name, eventCounts(p.metrics(n.base())))
+		t.Logf("%s change events by outcome (its last run): %v", n.Name, eventCounts(p.Metrics(n.Base())))
 	}
 	s := &m.stats
 	t.Logf("pipeline torture: %d writes (%d inserts, %d updates, %d deletes, %d re-inserts, %d warehouse changes) "+
 		"in %d statements, %d multi-row statements, %d transactions (%d rolled back), %d deadlock retries; "+
-		"%d messages on the change topics; %d relay SIGKILLs, %d read node SIGTERMs and %d SIGKILLs, %d broker restarts; "+
+		"%d messages on the change topics; %d binlog rotations, %d relay SIGKILLs, %d read node SIGTERMs and %d SIGKILLs, %d broker restarts; "+
 		"%d reads (%d unavailable); %d stale products (%d product-node pairs), %d backwards reads, %d bad answers; writing %s, draining %s (seed %d)",
 		s.writes.Load(), s.inserts.Load(), s.updates.Load(), s.deletes.Load(), s.reinserts.Load(), s.warehouseChanges.Load(),
 		s.statements.Load(), s.multiRow.Load(), s.txs.Load(), s.rollbacks.Load(), s.retries.Load(),
-		messages, d.relayKills, d.nodeTerms, d.nodeKills, d.brokerRestarts,
+		messages, d.binlogRotations, d.relayKills, d.nodeTerms, d.nodeKills, d.brokerRestarts,
 		rd.stats.reads.Load(), rd.stats.unavailable.Load(), len(stale), len(diffs), rd.stats.backwards.Load(), rd.stats.malformed.Load(),
 		wrote.Round(time.Second), drained.Round(time.Second), rngSeed)
 
@@ -182,7 +183,7 @@ type writing struct {
 // until the disruption is done, so every one happens while writes flow and
 // every node applies events for much of the run.
 func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disruptions) {
-	t := p.t
+	t := p.T
 	slack := max(cycle/20, 200)
 	// While a process or the broker is down, writes go on: at least this
 	// many, and for at least a second.
@@ -211,7 +212,7 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 	}
 	live := func() {
 		for _, n := range p.nodes {
-			n.child.WaitUntil(t, n.name+" live", startLimit, func() bool { return p.ok(n.base() + "/readyz") })
+			n.Child.WaitUntil(t, n.Name+" live", startLimit, func() bool { return p.OK(n.Base() + "/readyz") })
 		}
 	}
 	down := func() {
@@ -222,17 +223,17 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 		time.Sleep(time.Until(until))
 	}
 	killRelay := func() {
-		p.relay.Kill()
+		p.Relay.Kill()
 		d.relayKills++
 	}
 	terminate := func(n *node) {
-		if err := n.child.Terminate(); err != nil {
-			t.Errorf("%s: graceful stop: %v\n%s", n.name, err, n.child.Stderr())
+		if err := n.Child.Terminate(); err != nil {
+			t.Errorf("%s: graceful stop: %v\n%s", n.Name, err, n.Child.Stderr())
 		}
 		d.nodeTerms++
 	}
 	kill := func(n *node) {
-		n.child.Kill()
+		n.Child.Kill()
 		d.nodeKills++
 	}
 	a, b := p.nodes[0], p.nodes[1]
@@ -241,11 +242,24 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 		what string
 		do   func()
 	}{
-		{0.08, "relay SIGKILL", func() { killRelay(); down(); p.startRelay() }},
-		{0.22, "node SIGTERM", func() { terminate(a); p.startNode(a) }},
-		{0.36, "broker restart", func() { p.stopBroker(); down(); p.startBroker(); d.brokerRestarts++ }},
-		{0.50, "node SIGKILL", func() { kill(b); down(); p.startNode(b) }},
-		{0.64, "relay and node SIGKILL", func() { killRelay(); kill(a); down(); p.startRelay(); p.startNode(a) }},
+		{0.08, "relay SIGKILL", func() { killRelay(); down(); p.StartRelay() }},
+		// The server moves to a new binlog file (as max_binlog_size makes
+		// it do under load) and the relay, killed after a few more writes,
+		// must resume from a checkpoint in that file.
+		{0.15, "binlog rotation, then relay SIGKILL", func() {
+			if _, err := m.db.Exec("FLUSH BINARY LOGS"); err != nil {
+				t.Fatalf("rotate the binlog: %v", err)
+			}
+			d.binlogRotations++
+			down()
+			killRelay()
+			down()
+			p.StartRelay()
+		}},
+		{0.22, "node SIGTERM", func() { terminate(a); p.StartNode(a.Node) }},
+		{0.36, "broker restart", func() { p.StopBroker(); down(); p.StartBroker(); d.brokerRestarts++ }},
+		{0.50, "node SIGKILL", func() { kill(b); down(); p.StartNode(b.Node) }},
+		{0.64, "relay and node SIGKILL", func() { killRelay(); kill(a); down(); p.StartRelay(); p.StartNode(a.Node) }},
 		// The node is live, filling its cache from the database, while
 		// the relay is still down: the database is ahead of the feed, and
 		// the feed's backlog arrives at a node that read newer rows.
@@ -253,11 +267,11 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 			killRelay()
 			kill(b)
 			down()
-			p.startNode(b)
+			p.StartNode(b.Node)
 			m.gate.Store(max(m.gate.Load(), m.stats.writes.Load()+slack))
 			live()
 			down()
-			p.startRelay()
+			p.StartRelay()
 		}},
 	}
 	began := time.Now()

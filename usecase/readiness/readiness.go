@@ -44,6 +44,11 @@ type Checker struct {
 	last   error
 	lastAt time.Time
 	now    func() time.Time
+	// watchers mirror the verdict (Watch); told is whether they have had
+	// one, toldReady which.
+	watchers  []func(ready bool)
+	told      bool
+	toldReady bool
 }
 
 // reuseFor is how long a verdict is reused.
@@ -64,6 +69,22 @@ func (c *Checker) AddStartup(cond Condition) {
 	c.startup = append(c.startup, cond)
 }
 
+// Watch has f called with the verdict whenever it turns (and with the
+// current one at once, if there is one), before Ready returns the new
+// verdict: a mirror of it elsewhere, such as the gRPC health service, is
+// never behind what a probe of /readyz has seen. A load balancer that sees
+// a restarted node ready on /readyz and stops the next node then finds the
+// first one serving on gRPC too. f runs under the checker's lock: it must be
+// quick and must not call the checker.
+func (c *Checker) Watch(f func(ready bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers = append(c.watchers, f)
+	if c.told {
+		f(c.toldReady)
+	}
+}
+
 // Ready returns nil when the instance should take traffic, or why not.
 func (c *Checker) Ready(ctx context.Context) error {
 	c.mu.Lock()
@@ -72,6 +93,12 @@ func (c *Checker) Ready(ctx context.Context) error {
 		return c.last
 	}
 	c.last, c.lastAt = c.evaluate(ctx), c.now()
+	if ready := c.last == nil; !c.told || ready != c.toldReady {
+		c.told, c.toldReady = true, ready
+		for _, f := range c.watchers {
+			f(ready)
+		}
+	}
 	return c.last
 }
 

@@ -3,6 +3,7 @@ package readiness
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,43 @@ func TestVerdictReusedBriefly(t *testing.T) {
 	clock = clock.Add(time.Second)
 	if c.Ready(context.Background()) == nil {
 		t.Fatal("verdict reused past the window")
+	}
+}
+
+// A watcher (the gRPC health mirror) hears every turn of the verdict, and
+// hears it before Ready returns it: what a probe has seen, the mirror holds.
+func TestWatcherHearsEveryTurnBeforeTheProbe(t *testing.T) {
+	db := &fakeDB{}
+	feedLive := &flag{err: errors.New("change feed: catching up")}
+	clock := time.Unix(1_700_000_000, 0)
+	c := New(db, time.Second, nil, feedLive.cond)
+	c.now = func() time.Time { return clock }
+	var heard []bool
+	c.Watch(func(ready bool) { heard = append(heard, ready) })
+	probe := func() {
+		t.Helper()
+		clock = clock.Add(time.Second) // past the reuse window
+		err := c.Ready(context.Background())
+		if len(heard) == 0 || heard[len(heard)-1] != (err == nil) {
+			t.Fatalf("probe saw ready=%v, the watcher last heard %v", err == nil, heard)
+		}
+	}
+	probe() // the start gap
+	probe() // unchanged: not told again
+	feedLive.err = nil
+	probe()
+	probe()
+	db.err = errors.New("down") // no cache: not ready
+	probe()
+	db.err = nil
+	probe()
+	if want := []bool{false, true, false, true}; !slices.Equal(heard, want) {
+		t.Fatalf("watcher heard %v, want %v", heard, want)
+	}
+	// A watcher added later hears the current verdict at once.
+	var late []bool
+	c.Watch(func(ready bool) { late = append(late, ready) })
+	if !slices.Equal(late, []bool{true}) {
+		t.Fatalf("late watcher heard %v, want [true]", late)
 	}
 }

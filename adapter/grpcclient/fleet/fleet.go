@@ -59,7 +59,19 @@ type Fleet struct {
 	// writing one line per request.
 	unlogged atomic.Int64
 	lastLog  atomic.Int64 // unix nanoseconds
+	// lastRedial is when awaitNode last cut the reconnect backoff short
+	// (unix nanoseconds).
+	lastRedial atomic.Int64
 }
+
+// holdFor is how long a call that found no serving read node waits for
+// one before it fails. In a rolling restart the node stopped next turns
+// NOT_SERVING the moment it is told to stop, while the node started before
+// it may be ready but not yet reconnected (the channel backs off between
+// attempts, up to MaxDelay): without the wait, calls in that gap fail
+// although a node is there to answer. The wait also re-dials every node at
+// once (see awaitNode).
+const holdFor = time.Second
 
 // serviceConfig: the balancer (balancer.go) with the inventory service's
 // health as the nodes' health, and one retry of an UNAVAILABLE call. Every
@@ -143,11 +155,17 @@ func (f *Fleet) Ready(context.Context) error {
 
 // intercept follows the call's attempts and turns an UNAVAILABLE that
 // names addresses or dial errors into one that says only what failed.
-func (f *Fleet) intercept(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	ctx, c := withCall(ctx)
+func (f *Fleet) intercept(parent context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	ctx, c := withCall(parent)
 	err := invoker(ctx, method, req, reply, cc, opts...)
 	if err == nil || status.Code(err) != codes.Unavailable {
 		return err
+	}
+	if how, _ := c.result(); how == noNodeAvailable && f.awaitNode(parent) {
+		ctx, c = withCall(parent)
+		if err = invoker(ctx, method, req, reply, cc, opts...); err == nil || status.Code(err) != codes.Unavailable {
+			return err
+		}
 	}
 	how, tried := c.result()
 	f.logFailure(ctx, method, tried, err)
@@ -164,6 +182,32 @@ func (f *Fleet) intercept(ctx context.Context, method string, req, reply any, cc
 	}
 	return status.Error(codes.Unavailable, MsgNoNode)
 }
+
+// awaitNode waits up to holdFor (and no longer than ctx) for a read node to
+// serve, and reports whether one does. It first has the channel re-dial
+// every node it is backing off from, at most once per redialEvery: a node
+// that came back since the last attempt is then found now, not after the
+// rest of its backoff.
+func (f *Fleet) awaitNode(ctx context.Context) bool {
+	serving := f.obs.whenServing()
+	now := time.Now().UnixNano()
+	if last := f.lastRedial.Load(); now-last >= int64(redialEvery) && f.lastRedial.CompareAndSwap(last, now) {
+		f.conn.ResetConnectBackoff()
+	}
+	t := time.NewTimer(holdFor)
+	defer t.Stop()
+	select {
+	case <-serving:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// redialEvery spaces the re-dials of calls that find no node, so an outage
+// under load does not turn into a storm of connection attempts.
+const redialEvery = 100 * time.Millisecond
 
 // nodeMessage is the status message as the node sent it: when the retry
 // gives up, gRPC wraps the status in an error of its own whose text

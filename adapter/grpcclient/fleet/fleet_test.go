@@ -260,18 +260,31 @@ func TestNodeComingBackIsUsedAgain(t *testing.T) {
 		t.Fatal("ready with the only node gone")
 	}
 
-	again := &readNode{name: "a2"}
-	srv, _, err := grpcserver.New(again, grpcserver.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis := listenOn(t, a.addr)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(lis) })
-	defer func() { srv.Stop(); wg.Wait() }()
+	startNodeAt(t, "a2", a.addr)
 	g.waitServing(t, map[string]float64{a.addr: 1})
 	if node, err := g.get(t, 1); err != nil || node != "a2" {
 		t.Fatalf("after the restart: %q %v", node, err)
+	}
+}
+
+// A call that finds no serving node waits a moment for one, and the fleet
+// re-dials at once instead of when its backoff says: in a rolling restart
+// the node stopped next turns NOT_SERVING while the gateway may still be
+// backing off from the node started before it, which is up and ready.
+func TestCallFindingNoNodeWaitsForOneComingBack(t *testing.T) {
+	a := startNode(t, "a")
+	g := dialFleet(t, a.addr)
+	g.waitServing(t, map[string]float64{a.addr: 1})
+	a.srv.Stop()
+	g.waitServing(t, map[string]float64{a.addr: 0})
+	// The attempts to reach a again come ~0.25, 0.65, 1.3, 2.3 and 3.9 s
+	// after it went (each delay +-20%): 2.9 s on, the next one is at least a
+	// quarter of a second away, so only a re-dial finds a at once.
+	time.Sleep(2900 * time.Millisecond)
+
+	startNodeAt(t, "a2", a.addr)
+	if node, err := g.get(t, 1); err != nil || node != "a2" {
+		t.Fatalf("a call while a was back but not yet reconnected: %q %v", node, err)
 	}
 }
 

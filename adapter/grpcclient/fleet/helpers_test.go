@@ -53,15 +53,19 @@ func (n *readNode) setAnswer(f func(ctx context.Context, id int64) (domain.Produ
 
 func startNode(t *testing.T, name string) *readNode {
 	t.Helper()
+	return startNodeAt(t, name, "127.0.0.1:0")
+}
+
+// startNodeAt starts a node on addr: a node that went away, back on its
+// address.
+func startNodeAt(t *testing.T, name, addr string) *readNode {
+	t.Helper()
 	n := &readNode{name: name}
 	srv, hs, err := grpcserver.New(n, grpcserver.Options{})
 	if err != nil {
 		t.Fatalf("grpcserver.New: %v", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	lis := listenOn(t, addr)
 	n.addr, n.srv, n.health = lis.Addr().String(), srv, hs
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Serve(lis) })

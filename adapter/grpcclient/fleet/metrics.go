@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,10 @@ type observer struct {
 	calls    *prometheus.CounterVec
 	serving  *prometheus.GaugeVec
 	ready    atomic.Bool
+	// servingCh is closed while a node serves and open while none does:
+	// calls that found no node wait on it (Fleet.awaitNode).
+	mu        sync.Mutex
+	servingCh chan struct{}
 }
 
 // newObserver registers the metrics on reg (nil: kept unregistered).
@@ -48,7 +53,19 @@ func newObserver(backends []string, reg prometheus.Registerer) (*observer, error
 	for _, b := range backends {
 		o.serving.WithLabelValues(b).Set(0)
 	}
+	o.servingCh = make(chan struct{})
 	return o, nil
+}
+
+// whenServing returns a channel that is closed once a node serves (never,
+// on a nil observer).
+func (o *observer) whenServing() <-chan struct{} {
+	if o == nil {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.servingCh
 }
 
 func (o *observer) count(backend string, code codes.Code) {
@@ -77,5 +94,18 @@ func (o *observer) report(children []endpointsharding.ChildState) {
 		}
 		o.serving.WithLabelValues(b).Set(v)
 	}
-	o.ready.Store(len(up) > 0)
+	ready := len(up) > 0
+	o.ready.Store(ready)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case <-o.servingCh:
+		if !ready {
+			o.servingCh = make(chan struct{})
+		}
+	default:
+		if ready {
+			close(o.servingCh)
+		}
+	}
 }
