@@ -56,7 +56,7 @@ func (g *fakeGintoki) Try(sub string, args []string, env map[string]string) erro
 
 // goodTree is a deployments/ tree and READMEs that break no rule.
 var goodTree = map[string]string{
-	"README.md":             "# Gintoki\n\nRun `gintoki serve --db x` or:\n\n```sh\nbin/gintoki serve --db 'mysql://u@tcp(h)/d' \\\n  --kafka-brokers k:9092 | tee log   # --not-a-flag after the pipe\n```\n\nSet GINTOKI_MAX_STALENESS; tests read GINTOKI_TEST_MYSQL_DSN.\n",
+	"README.md":             "# Gintoki\n\nRun `gintoki serve --db x` or:\n\n```sh\nbin/gintoki serve --db 'mysql://u@tcp(h)/d' \\\n  --kafka-brokers k:9092 | tee log   # --not-a-flag after the pipe\n```\n\nSet GINTOKI_MAX_STALENESS; tests read GINTOKI_TEST_MYSQL_DSN.\nOr GINTOKI_MAX_STALENESS_FILE.\n",
 	"deployments/README.md": "`docker run --rm gintoki:local version --help`\n",
 	"deployments/docker-compose.yml": `x-image: &image
   image: gintoki:local
@@ -264,6 +264,7 @@ func TestEachRuleCatchesItsDrift(t *testing.T) {
 		{"readme inline flag", [3]string{"README.md", "`gintoki serve --db x`", "`gintoki serve --dbx x`"}, "README.md:3: `gintoki serve` has no flag --dbx"},
 		{"readme image form", [3]string{"deployments/README.md", "version --help", "version --short"}, "deployments/README.md:1: `gintoki version` has no flag --short"},
 		{"readme variable", [3]string{"README.md", "Set GINTOKI_MAX_STALENESS", "Set GINTOKI_MAX_STALE"}, "README.md:10: no subcommand reads GINTOKI_MAX_STALE"},
+		{"readme file variable", [3]string{"README.md", "Or GINTOKI_MAX_STALENESS_FILE", "Or GINTOKI_MAX_STALE_FILE"}, "README.md:11: no subcommand reads GINTOKI_MAX_STALE_FILE"},
 		{"liveness on readyz", [3]string{gateway, "path: /healthz", "path: /readyz"}, "container gateway: livenessProbe on /readyz, want /healthz"},
 		{"no readiness", [3]string{relay, "readinessProbe: {httpGet: {path: /readyz, port: metrics}}", ""}, "container relay: no readinessProbe httpGet on /readyz"},
 		{"probe port", [3]string{relay, "path: /healthz, port: metrics", "path: /healthz, port: http"}, "container relay: livenessProbe port http is not a port of the container"},
