@@ -40,11 +40,16 @@ type decoder struct {
 // returned as it is.
 func Object(in []byte, member func(name, value []byte) error) error {
 	d := decoders.Get().(*decoder)
-	defer decoders.Put(d)
 	d.buf = *bytes.NewBuffer(in)
-	defer func() { d.buf = bytes.Buffer{} }()
+	d.dec.Reset(&d.buf, options...)
+	err := d.object(in, member)
+	d.buf = bytes.Buffer{}
+	decoders.Put(d)
+	return err
+}
+
+func (d *decoder) object(in []byte, member func(name, value []byte) error) error {
 	dec := &d.dec
-	dec.Reset(&d.buf, options...)
 	span := func(v jsontext.Value, err error) ([]byte, error) { // the value just read, in in
 		end := int(dec.InputOffset())
 		return in[end-len(v) : end : end], err
@@ -64,10 +69,10 @@ func Object(in []byte, member func(name, value []byte) error) error {
 		if err != nil {
 			return err
 		}
-		if end := len(name) - 1; bytes.IndexByte(name, '\\') < 0 {
-			name = name[1:end]
-		} else {
+		if _, escaped := stringEnd(name, 0); escaped {
 			name, _ = jsontext.AppendUnquote(nil, name)
+		} else {
+			name = name[1 : len(name)-1]
 		}
 		if err := member(name, v); err != nil {
 			return err
@@ -146,18 +151,22 @@ func valueEnd(b []byte, i int) int {
 var (
 	structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
 	endsScalar = [256]bool{',': true, '}': true, ']': true, ' ': true, '\t': true, '\n': true, '\r': true}
+	stringStop = [256]bool{'"': true, '\\': true}
 )
 
 // stringEnd returns the index after the string that starts at i, and
 // whether it holds escapes.
 func stringEnd(b []byte, i int) (int, bool) {
 	escaped := false
-	for i++; b[i] != '"'; i++ {
-		if b[i] == '\\' {
-			i, escaped = i+1, true
+	for i++; ; i++ {
+		for !stringStop[b[i]] {
+			i++
 		}
+		if b[i] == '"' {
+			return i + 1, escaped
+		}
+		i, escaped = i+1, true // a backslash and the byte it escapes
 	}
-	return i + 1, escaped
 }
 
 // String returns the string a checked value holds; "" for any other value.
