@@ -279,16 +279,15 @@ func (c *colCodec) appendValue(b, v []byte) ([]byte, error) {
 	if v == nil {
 		return append(b, "null"...), nil
 	}
-	s := string(v)
-	switch c.kind {
+	switch c.kind { // each case converts v itself, so that short values need no allocation
 	case kindSigned:
-		n, err := strconv.ParseInt(s, 10, 64)
+		n, err := strconv.ParseInt(string(v), 10, 64)
 		if err != nil {
 			return notA("an integer")
 		}
 		return strconv.AppendInt(b, n, 10), nil
 	case kindUnsigned, kindLong:
-		n, err := strconv.ParseUint(s, 10, 64)
+		n, err := strconv.ParseUint(string(v), 10, 64)
 		switch {
 		case err != nil:
 			return notA("an integer")
@@ -301,19 +300,19 @@ func (c *colCodec) appendValue(b, v []byte) ([]byte, error) {
 		if c.kind == kindFloat32 {
 			size = 32
 		}
-		f, err := strconv.ParseFloat(s, size)
+		f, err := strconv.ParseFloat(string(v), size)
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			return notA("a finite number")
 		}
 		return strconv.AppendFloat(b, f, 'g', -1, size), nil
 	case kindDecimal:
-		raw, err := decimalBytes(s, c.scale)
+		raw, err := decimalBytes(string(v), c.scale)
 		if err != nil {
 			return nil, err
 		}
 		return appendBase64(b, raw), nil
 	case kindBool:
-		return strconv.AppendBool(b, strings.Trim(s, "\x00") != ""), nil
+		return strconv.AppendBool(b, len(bytes.Trim(v, "\x00")) > 0), nil
 	case kindBits:
 		// io.debezium.data.Bits holds the bytes little-endian.
 		le := make([]byte, (c.bits+7)/8)
@@ -322,10 +321,11 @@ func (c *colCodec) appendValue(b, v []byte) ([]byte, error) {
 		}
 		return appendBase64(b, le), nil
 	case kindString:
-		return jsonstr.Append(b, s), nil
+		return jsonstr.Append(b, string(v)), nil
 	case kindBytes:
 		return appendBase64(b, v), nil
 	case kindTime: // "[-]H+:MM:SS[.ffffff]" as microseconds
+		s := string(v)
 		h, minSec, _ := strings.Cut(strings.TrimPrefix(s, "-"), ":")
 		hours, err := strconv.ParseUint(h, 10, 16)
 		t, err2 := time.Parse("04:05", minSec)
@@ -340,7 +340,7 @@ func (c *colCodec) appendValue(b, v []byte) ([]byte, error) {
 	}
 	// The date and time types; MySQL's zero date is null where allowed, else
 	// the epoch (Debezium's rule).
-	if strings.HasPrefix(s, "0000-00-00") {
+	if bytes.HasPrefix(v, []byte("0000-00-00")) {
 		switch {
 		case c.optional:
 			return append(b, "null"...), nil
@@ -353,7 +353,7 @@ func (c *colCodec) appendValue(b, v []byte) ([]byte, error) {
 	if c.kind == kindDate {
 		layout = time.DateOnly
 	}
-	t, err := time.Parse(layout, s)
+	t, err := time.Parse(layout, string(v))
 	switch {
 	case err != nil:
 		return notA("a MySQL date/time value")
