@@ -522,7 +522,9 @@ func TestDecodeStockDoesNotAllocate(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if allocs != 0 {
+		// Under the race detector sync.Pool drops what it is given at
+		// random, so the pooled JSON decoders are made again now and then.
+		if allocs != 0 && !raceEnabled {
 			t.Errorf("DecodeStock allocates %.0f times for %.40s...", allocs, value)
 		}
 	}
