@@ -2,6 +2,7 @@ package debezium_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -246,7 +247,7 @@ func TestDecodeStockBadRows(t *testing.T) {
 		{"leading zero", `{"op":"c","after":{"product_id":042}}`, ""},
 		{"bare minus", `{"op":"c","after":{"product_id":-}}`, ""},
 		{"binary", "\x00\xff\xfe", ""},
-		{"deep nesting", `{"op":"c","after":` + stockRow1 + `,"x":` + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + `}`, ""},
+		{"deep nesting", `{"op":"c","after":` + stockRow1 + `,"x":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -521,8 +522,42 @@ func TestDecodeStockDoesNotAllocate(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if allocs != 0 {
+		// Under the race detector sync.Pool drops what it is given at
+		// random, so the pooled JSON decoders are made again now and then.
+		if allocs != 0 && !raceEnabled {
 			t.Errorf("DecodeStock allocates %.0f times for %.40s...", allocs, value)
+		}
+	}
+}
+
+// A table's schema is the same in each of its wrapped events, so once read
+// it is not checked again; what follows it still is, in full.
+func TestWrappedEventsWithAKnownSchema(t *testing.T) {
+	value := wrappedEvent(bareEvent("c", "null", stockRow1))
+	schema := value[len(`{"schema":`):strings.Index(value, `,"payload":`)]
+	for i := 0; i < 2; i++ { // the second time the schema is known
+		got, err := debezium.DecodeStock([]byte(value))
+		if err != nil || got != (domain.StockChange{Op: domain.OpCreate, Row: row1, SourceTsMs: 1700000000123}) {
+			t.Fatalf("pass %d: %+v, %v", i, got, err)
+		}
+		if env, err := debezium.DecodeEnvelope([]byte(value)); err != nil || env.Form != debezium.FormWrapped {
+			t.Fatalf("pass %d: envelope %+v, %v", i, env, err)
+		}
+	}
+	bad := strings.Replace(value, `"qty_salable":15`, `"qty_salable":15x`, 1)
+	want := fmt.Sprintf("stock_items event: invalid JSON at offset %d: ", strings.Index(bad, "15x")+2)
+	if _, err := debezium.DecodeStock([]byte(bad)); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("broken payload: %v, want %q...", err, want)
+	}
+	// More members than schema and payload: no wrapper, but a row with
+	// columns of those names.
+	if env, err := debezium.DecodeEnvelope([]byte(strings.TrimSuffix(value, "}") + `,"x":1}`)); err != nil || env.Form != debezium.FormFlattened || env.Wrapped {
+		t.Errorf("three members: %+v, %v", env, err)
+	}
+	for _, v := range []string{`{"schema":` + schema + `,"payload":null}`, `{"schema":` + schema + `,"payload":[1]}`} {
+		_, err := debezium.DecodeStock([]byte(v))
+		if v[len(v)-2] == 'l' && !errors.Is(err, debezium.ErrTombstone) || v[len(v)-2] == ']' && err.Error() != "stock_items event: payload: not an object" {
+			t.Errorf("%s: %v", v[len(v)-20:], err)
 		}
 	}
 }

@@ -3,14 +3,13 @@
 //
 // Decoding takes a value in any of the forms a deployment can produce (with or
 // without the schema/payload wrapper, or flattened by ExtractNewRecordState)
-// and tells them apart by itself, so the consumer needs no setting for it. It
-// runs on the change-feed hot path: a hand-written scanner pulls the needed
-// members in place instead of building maps, integers never pass through
-// float64, and a stock_items event decodes without allocating.
+// and tells them apart by itself. The JSON syntax is the library's (see
+// adapter/internal/jsonwalk); the Debezium rules are the member methods of
+// the structs a message is read into. Integers never pass through float64,
+// and a stock_items event decodes without allocating.
 //
-// Encoding writes the exact envelope Debezium's MySQL connector writes, for
-// the demo's change simulator, tests and the relay.
+// Encoding writes what Debezium's MySQL connector writes, with one RowCodec
+// per table, for the relay, the demo's change simulator and tests.
 //
-// The fixtures under testdata come from Debezium's documentation; their
-// README names the sources.
+// The fixtures under testdata come from Debezium's documentation.
 package debezium

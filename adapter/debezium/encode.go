@@ -1,18 +1,22 @@
 package debezium
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
-	"unicode/utf8"
+	"strings"
+	"time"
 
+	"github.com/gintoki/gintoki/adapter/internal/jsonstr"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/relay"
 )
 
-// Source is the source block of an encoded event: where the change happened.
-// Empty Connector means "mysql", empty Snapshot "false"; empty Table and GTID
-// and a zero Thread are written as null, as Debezium does for snapshot rows.
+// Source is the source block of an encoded event. Empty Connector means
+// "mysql", empty Snapshot "false"; empty Table and GTID and a zero Thread are
+// null, as Debezium writes them for snapshot rows.
 type Source struct {
 	Version, Connector, Name, DB, Table string
 	ServerID                            int64
@@ -28,68 +32,149 @@ type Source struct {
 // maxTsMs keeps ts_ns (= ts_ms * 10^6) inside an int64.
 const maxTsMs = math.MaxInt64 / 1_000_000
 
-// EncodeStock builds a stock_items change event the way Debezium's MySQL
-// connector writes it with the JsonConverter: with withSchema the
-// {"schema","payload"} wrapper (schemas.enable=true), else the bare envelope.
-// before and after follow the op: c and r take only after, u takes after and
-// optionally before, d takes only before, t takes neither. updatedAtMicros is
-// written as updated_at of every image; the envelope's ts_ms is src.TsMs.
-// A version above 2^63-1 is written as a negative long, as Debezium's default
-// bigint.unsigned.handling.mode=long does.
-func EncodeStock(op domain.Op, before, after *domain.StockRow, src Source, withSchema bool, updatedAtMicros int64) ([]byte, error) {
-	if err := checkImages(op, before != nil, after != nil); err != nil {
-		return nil, fmt.Errorf("encode stock_items event: %w", err)
+// sourceFields are the members of the source block and their Connect
+// schemas (io.debezium.connector.mysql.Source), in Debezium's order.
+var sourceFields = [...]struct {
+	name, schema string
+	write        func(b []byte, s *Source) []byte
+}{
+	{"version", `"type":"string","optional":false`, func(b []byte, s *Source) []byte { return jsonstr.Append(b, s.Version) }},
+	{"connector", `"type":"string","optional":false`, func(b []byte, s *Source) []byte { return jsonstr.Append(b, cmp.Or(s.Connector, "mysql")) }},
+	{"name", `"type":"string","optional":false`, func(b []byte, s *Source) []byte { return jsonstr.Append(b, s.Name) }},
+	{"ts_ms", `"type":"int64","optional":false`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, s.TsMs, 10) }},
+	{"snapshot", `"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,` +
+		`"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false"`,
+		func(b []byte, s *Source) []byte { return jsonstr.Append(b, cmp.Or(s.Snapshot, "false")) }},
+	{"db", `"type":"string","optional":false`, func(b []byte, s *Source) []byte { return jsonstr.Append(b, s.DB) }},
+	{"sequence", `"type":"string","optional":true`, func(b []byte, s *Source) []byte { return append(b, "null"...) }},
+	{"ts_us", `"type":"int64","optional":true`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, s.TsMs*1_000, 10) }},
+	{"ts_ns", `"type":"int64","optional":true`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, s.TsMs*1_000_000, 10) }},
+	{"table", `"type":"string","optional":true`, func(b []byte, s *Source) []byte { return appendNullable(b, s.Table) }},
+	{"server_id", `"type":"int64","optional":false`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, s.ServerID, 10) }},
+	{"gtid", `"type":"string","optional":true`, func(b []byte, s *Source) []byte { return appendNullable(b, s.GTID) }},
+	{"file", `"type":"string","optional":false`, func(b []byte, s *Source) []byte { return jsonstr.Append(b, s.File) }},
+	{"pos", `"type":"int64","optional":false`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, s.Pos, 10) }},
+	{"row", `"type":"int32","optional":false`, func(b []byte, s *Source) []byte { return strconv.AppendInt(b, int64(s.Row), 10) }},
+	{"thread", `"type":"int64","optional":true`, func(b []byte, s *Source) []byte {
+		if s.Thread == 0 {
+			return append(b, "null"...)
+		}
+		return strconv.AppendInt(b, s.Thread, 10)
+	}},
+	{"query", `"type":"string","optional":true`, func(b []byte, s *Source) []byte { return append(b, "null"...) }},
+}
+
+func appendNullable(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, "null"...)
 	}
-	var b, a []byte
-	for _, img := range [...]struct {
-		row *domain.StockRow
-		dst *[]byte
-	}{{before, &b}, {after, &a}} {
-		if img.row == nil {
+	return jsonstr.Append(b, s)
+}
+func appendSource(b []byte, src *Source) []byte {
+	for i, f := range sourceFields {
+		b = append(b, ',')
+		if i == 0 {
+			b[len(b)-1] = '{'
+		}
+		b = f.write(append(b, `"`+f.name+`":`...), src)
+	}
+	return append(b, '}')
+}
+
+// sourceSchema is the source block's schema; envelopeTail the envelope's
+// after it.
+var sourceSchema = func() string {
+	var fields []string
+	for _, f := range sourceFields {
+		fields = append(fields, `{`+f.schema+`,"field":"`+f.name+`"}`)
+	}
+	return `{"type":"struct","fields":[` + strings.Join(fields, ",") + `],"optional":false,"name":"io.debezium.connector.mysql.Source","version":1,"field":"source"}`
+}()
+
+const envelopeTail = `{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},` +
+	`{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},{"type":"struct","fields":[` +
+	`{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},` +
+	`{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"}`
+
+// checkImages enforces which row images an operation carries, so a caller's
+// bug is not written as an event Debezium would never write.
+func checkImages(op domain.Op, hasBefore, hasAfter bool) error {
+	switch {
+	case op != domain.OpCreate && op != domain.OpRead && op != domain.OpUpdate && op != domain.OpDelete && op != domain.OpTruncate:
+		return fmt.Errorf("unknown op %q", string(rune(op)))
+	case (op == domain.OpCreate || op == domain.OpRead) && (hasBefore || !hasAfter):
+		return fmt.Errorf("op %q takes an after-image only", string(rune(op)))
+	case op == domain.OpUpdate && !hasAfter:
+		return errors.New(`op "u" needs an after-image`)
+	case op == domain.OpDelete && (!hasBefore || hasAfter):
+		return errors.New(`op "d" takes a before-image only`)
+	case op == domain.OpTruncate && (hasBefore || hasAfter):
+		return errors.New(`op "t" carries no row`)
+	}
+	return nil
+}
+
+// The two tables Gintoki caches (DESIGN §1).
+var (
+	stockCodec = mustCodec(&relay.Table{Name: "stock_items", Key: []int{0, 1}, Columns: []relay.Column{
+		{Name: "product_id", Type: "bigint"}, {Name: "warehouse_id", Type: "bigint"}, {Name: "qty_salable", Type: "int"},
+		{Name: "version", Type: "bigint", Unsigned: true}, {Name: "updated_at", Type: "datetime", Scale: 6},
+	}})
+	warehouseCodec = mustCodec(&relay.Table{Name: "warehouses", Key: []int{0}, Columns: []relay.Column{
+		{Name: "id", Type: "bigint"}, {Name: "code", Type: "varchar"}, {Name: "name", Type: "varchar", Nullable: true},
+		{Name: "is_active", Type: "tinyint"}, {Name: "version", Type: "bigint", Unsigned: true},
+		{Name: "updated_at", Type: "datetime", Scale: 6},
+	}})
+)
+
+func mustCodec(t *relay.Table) *RowCodec {
+	c, err := NewRowCodec(t)
+	if err != nil {
+		panic(err) // the tables above are constants
+	}
+	return c
+}
+
+// EncodeStock builds a stock_items change event; see RowCodec.EncodeEvent.
+// updatedAtMicros is updated_at of every image; the envelope's ts_ms is
+// src.TsMs. A version above 2^63-1 is a negative long, as in Debezium.
+func EncodeStock(op domain.Op, before, after *domain.StockRow, src Source, withSchema bool, updatedAtMicros int64) ([]byte, error) {
+	var images [2][][]byte
+	for i, r := range [...]*domain.StockRow{before, after} {
+		if r == nil {
 			continue
 		}
-		if img.row.ProductID <= 0 || img.row.WarehouseID <= 0 {
-			return nil, fmt.Errorf("encode stock_items event: ids must be positive, got product_id %d, warehouse_id %d",
-				img.row.ProductID, img.row.WarehouseID)
+		if r.ProductID <= 0 || r.WarehouseID <= 0 {
+			return nil, fmt.Errorf("encode stock_items event: ids must be positive, got product_id %d, warehouse_id %d", r.ProductID, r.WarehouseID)
 		}
-		*img.dst = appendStockRow(make([]byte, 0, 128), img.row, updatedAtMicros)
+		images[i] = [][]byte{itoa(r.ProductID), itoa(r.WarehouseID), itoa(int64(r.QtySalable)),
+			strconv.AppendUint(nil, r.Version, 10), datetime(updatedAtMicros)}
 	}
-	out, err := encodeEnvelope(op, b, a, src, withSchema, stockTable)
-	if err != nil {
-		return nil, fmt.Errorf("encode stock_items event: %w", err)
-	}
-	return out, nil
+	return stockCodec.EncodeEvent(op, images[0], images[1], src, time.UnixMilli(src.TsMs), withSchema)
 }
 
 // EncodeWarehouse builds a warehouses change event; see EncodeStock.
-// is_active is written as TINYINT(1) is, an int8 0 or 1.
 func EncodeWarehouse(op domain.Op, before, after *domain.Warehouse, src Source, withSchema bool, updatedAtMicros int64) ([]byte, error) {
-	if err := checkImages(op, before != nil, after != nil); err != nil {
-		return nil, fmt.Errorf("encode warehouses event: %w", err)
-	}
-	var b, a []byte
-	for _, img := range [...]struct {
-		row *domain.Warehouse
-		dst *[]byte
-	}{{before, &b}, {after, &a}} {
-		if img.row == nil {
+	var images [2][][]byte
+	for i, r := range [...]*domain.Warehouse{before, after} {
+		if r == nil {
 			continue
 		}
-		if img.row.ID <= 0 {
-			return nil, fmt.Errorf("encode warehouses event: id must be positive, got %d", img.row.ID)
+		if r.ID <= 0 {
+			return nil, fmt.Errorf("encode warehouses event: id must be positive, got %d", r.ID)
 		}
-		*img.dst = appendWarehouseRow(make([]byte, 0, 128), img.row, updatedAtMicros)
+		active := []byte("0")
+		if r.Active {
+			active = []byte("1")
+		}
+		images[i] = [][]byte{itoa(r.ID), append([]byte{}, r.Code...), append([]byte{}, r.Name...), active,
+			strconv.AppendUint(nil, r.Version, 10), datetime(updatedAtMicros)}
 	}
-	out, err := encodeEnvelope(op, b, a, src, withSchema, warehouseTable)
-	if err != nil {
-		return nil, fmt.Errorf("encode warehouses event: %w", err)
-	}
-	return out, nil
+	return warehouseCodec.EncodeEvent(op, images[0], images[1], src, time.UnixMilli(src.TsMs), withSchema)
 }
 
-// EncodeStockKey builds a stock_items message key (the primary key columns).
-// Its schema, when asked for, carries no name: use EncodeStockKeyFor to name
-// it "<name>.<db>.<table>.Key" as Debezium does.
+// EncodeStockKey builds a stock_items message key, its schema unnamed; see
+// EncodeStockKeyFor.
 func EncodeStockKey(productID, warehouseID int64, withSchema bool) ([]byte, error) {
 	return EncodeStockKeyFor(Source{}, productID, warehouseID, withSchema)
 }
@@ -99,21 +184,7 @@ func EncodeStockKeyFor(src Source, productID, warehouseID int64, withSchema bool
 	if productID <= 0 || warehouseID <= 0 {
 		return nil, fmt.Errorf("encode stock_items key: ids must be positive, got product_id %d, warehouse_id %d", productID, warehouseID)
 	}
-	b := make([]byte, 0, 64)
-	if withSchema {
-		b = append(b, `{"schema":`...)
-		b = appendStructSchema(b, stockTable.columns[:2], false, schemaName(src, stockTable, "Key"), "")
-		b = append(b, `,"payload":`...)
-	}
-	b = append(b, `{"product_id":`...)
-	b = strconv.AppendInt(b, productID, 10)
-	b = append(b, `,"warehouse_id":`...)
-	b = strconv.AppendInt(b, warehouseID, 10)
-	b = append(b, '}')
-	if withSchema {
-		b = append(b, '}')
-	}
-	return b, nil
+	return stockCodec.EncodeKey(src, [][]byte{itoa(productID), itoa(warehouseID), nil, nil, nil}, withSchema)
 }
 
 // EncodeWarehouseKey builds a warehouses message key; see EncodeStockKey.
@@ -126,221 +197,32 @@ func EncodeWarehouseKeyFor(src Source, id int64, withSchema bool) ([]byte, error
 	if id <= 0 {
 		return nil, fmt.Errorf("encode warehouses key: id must be positive, got %d", id)
 	}
-	b := make([]byte, 0, 48)
-	if withSchema {
-		b = append(b, `{"schema":`...)
-		b = appendStructSchema(b, warehouseTable.columns[:1], false, schemaName(src, warehouseTable, "Key"), "")
-		b = append(b, `,"payload":`...)
-	}
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, id, 10)
-	b = append(b, '}')
-	if withSchema {
-		b = append(b, '}')
-	}
-	return b, nil
+	return warehouseCodec.EncodeKey(src, [][]byte{itoa(id), nil, nil, nil, nil, nil}, withSchema)
 }
 
-// checkImages enforces which row images an operation carries, so a simulator
-// bug shows up here rather than as an event Debezium would never write.
-func checkImages(op domain.Op, hasBefore, hasAfter bool) error {
-	switch op {
-	case domain.OpCreate, domain.OpRead:
-		if hasBefore || !hasAfter {
-			return fmt.Errorf("op %q takes an after-image only", string(rune(op)))
-		}
-	case domain.OpUpdate:
-		if !hasAfter {
-			return errors.New(`op "u" needs an after-image`)
-		}
-	case domain.OpDelete:
-		if !hasBefore || hasAfter {
-			return errors.New(`op "d" takes a before-image only`)
-		}
-	case domain.OpTruncate:
-		if hasBefore || hasAfter {
-			return errors.New(`op "t" carries no row`)
-		}
-	default:
-		return fmt.Errorf("unknown op %q", string(rune(op)))
-	}
-	return nil
+func itoa(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+
+// datetime is MySQL's text of a DATETIME(6) at epoch micros.
+func datetime(micros int64) []byte {
+	return time.UnixMicro(micros).UTC().AppendFormat(nil, "2006-01-02 15:04:05.000000")
 }
 
-func appendStockRow(b []byte, r *domain.StockRow, updatedAtMicros int64) []byte {
-	b = append(b, `{"product_id":`...)
-	b = strconv.AppendInt(b, r.ProductID, 10)
-	b = append(b, `,"warehouse_id":`...)
-	b = strconv.AppendInt(b, r.WarehouseID, 10)
-	b = append(b, `,"qty_salable":`...)
-	b = strconv.AppendInt(b, int64(r.QtySalable), 10)
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, int64(r.Version), 10)
-	b = append(b, `,"updated_at":`...)
-	b = strconv.AppendInt(b, updatedAtMicros, 10)
-	return append(b, '}')
-}
+// HeartbeatTopic is where Debezium sends a connector's heartbeats (with the
+// default topic.heartbeat.prefix).
+func HeartbeatTopic(prefix string) string { return "__debezium-heartbeat." + prefix }
 
-func appendWarehouseRow(b []byte, r *domain.Warehouse, updatedAtMicros int64) []byte {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, r.ID, 10)
-	b = append(b, `,"code":`...)
-	b = appendQuoted(b, r.Code)
-	b = append(b, `,"name":`...)
-	b = appendQuoted(b, r.Name)
-	b = append(b, `,"is_active":`...)
-	if r.Active {
-		b = append(b, '1')
-	} else {
-		b = append(b, '0')
+// EncodeHeartbeat returns a heartbeat record as Debezium writes it, for
+// partition 0 of HeartbeatTopic(prefix): key {"serverName":prefix}, value
+// {"ts_ms":tsMs}, each in the schema/payload wrapper withSchema.
+func EncodeHeartbeat(prefix string, tsMs int64, withSchema bool) (key, value []byte) {
+	key = append(jsonstr.Append([]byte(`{"serverName":`), prefix), '}')
+	value = append(strconv.AppendInt([]byte(`{"ts_ms":`), tsMs, 10), '}')
+	if !withSchema {
+		return key, value
 	}
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, int64(r.Version), 10)
-	b = append(b, `,"updated_at":`...)
-	b = strconv.AppendInt(b, updatedAtMicros, 10)
-	return append(b, '}')
-}
-
-// encodeEnvelope writes the envelope (and its wrapper) around row images
-// already encoded; a nil image is written as null.
-func encodeEnvelope(op domain.Op, before, after []byte, src Source, withSchema bool, t table) ([]byte, error) {
-	if src.TsMs < 0 || src.TsMs > maxTsMs {
-		return nil, fmt.Errorf("source ts_ms %d out of range", src.TsMs)
+	wrap := func(schema string, payload []byte) []byte {
+		return append(append([]byte(`{"schema":`+schema+`,"payload":`), payload...), '}')
 	}
-	b := make([]byte, 0, 512+len(before)+len(after)+len(src.File)+len(src.Name)+len(src.DB)+len(src.Table))
-	if withSchema {
-		b = append(b, `{"schema":`...)
-		b = appendEnvelopeSchema(b, src, t)
-		b = append(b, `,"payload":`...)
-	}
-	b = append(b, `{"before":`...)
-	b = appendRaw(b, before)
-	b = append(b, `,"after":`...)
-	b = appendRaw(b, after)
-	b = append(b, `,"source":`...)
-	b = appendSource(b, src)
-	b = append(b, `,"op":"`...)
-	b = append(b, byte(op))
-	b = append(b, '"')
-	b = appendTimestamps(b, src.TsMs)
-	b = append(b, `,"transaction":null}`...)
-	if withSchema {
-		b = append(b, '}')
-	}
-	return b, nil
-}
-
-func appendRaw(b, raw []byte) []byte {
-	if raw == nil {
-		return append(b, "null"...)
-	}
-	return append(b, raw...)
-}
-
-// appendTimestamps writes ts_ms and the finer ts_us/ts_ns Debezium 2.6+ adds.
-func appendTimestamps(b []byte, tsMs int64) []byte {
-	b = append(b, `,"ts_ms":`...)
-	b = strconv.AppendInt(b, tsMs, 10)
-	b = append(b, `,"ts_us":`...)
-	b = strconv.AppendInt(b, tsMs*1_000, 10)
-	b = append(b, `,"ts_ns":`...)
-	return strconv.AppendInt(b, tsMs*1_000_000, 10)
-}
-
-func appendSource(b []byte, src Source) []byte {
-	connector := src.Connector
-	if connector == "" {
-		connector = "mysql"
-	}
-	snapshot := src.Snapshot
-	if snapshot == "" {
-		snapshot = "false"
-	}
-	b = append(b, `{"version":`...)
-	b = appendQuoted(b, src.Version)
-	b = append(b, `,"connector":`...)
-	b = appendQuoted(b, connector)
-	b = append(b, `,"name":`...)
-	b = appendQuoted(b, src.Name)
-	b = append(b, `,"ts_ms":`...)
-	b = strconv.AppendInt(b, src.TsMs, 10)
-	b = append(b, `,"snapshot":`...)
-	b = appendQuoted(b, snapshot)
-	b = append(b, `,"db":`...)
-	b = appendQuoted(b, src.DB)
-	b = append(b, `,"sequence":null,"ts_us":`...)
-	b = strconv.AppendInt(b, src.TsMs*1_000, 10)
-	b = append(b, `,"ts_ns":`...)
-	b = strconv.AppendInt(b, src.TsMs*1_000_000, 10)
-	b = append(b, `,"table":`...)
-	b = appendOptionalQuoted(b, src.Table)
-	b = append(b, `,"server_id":`...)
-	b = strconv.AppendInt(b, src.ServerID, 10)
-	b = append(b, `,"gtid":`...)
-	b = appendOptionalQuoted(b, src.GTID)
-	b = append(b, `,"file":`...)
-	b = appendQuoted(b, src.File)
-	b = append(b, `,"pos":`...)
-	b = strconv.AppendInt(b, src.Pos, 10)
-	b = append(b, `,"row":`...)
-	b = strconv.AppendInt(b, int64(src.Row), 10)
-	b = append(b, `,"thread":`...)
-	if src.Thread == 0 {
-		b = append(b, "null"...)
-	} else {
-		b = strconv.AppendInt(b, src.Thread, 10)
-	}
-	return append(b, `,"query":null}`...)
-}
-
-func appendOptionalQuoted(b []byte, s string) []byte {
-	if s == "" {
-		return append(b, "null"...)
-	}
-	return appendQuoted(b, s)
-}
-
-// appendQuoted writes s as a JSON string. Invalid UTF-8 becomes U+FFFD so the
-// output is always valid JSON text.
-func appendQuoted(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, `\u00`...)
-				b = append(b, hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return wrap(`{"type":"struct","fields":[{"type":"string","optional":false,"field":"serverName"}],"optional":false,"name":"io.debezium.connector.common.ServerNameKey"}`, key),
+		wrap(`{"type":"struct","fields":[{"type":"int64","optional":false,"field":"ts_ms"}],"optional":false,"name":"io.debezium.connector.common.Heartbeat"}`, value)
 }

@@ -280,7 +280,7 @@ func TestEncodeSchema(t *testing.T) {
 		t.Errorf("after schema name %v optional %v", after["name"], after["optional"])
 	}
 	for field, want := range map[string][2]any{
-		"id": {"int64", nil}, "code": {"string", nil}, "name": {"string", nil}, "is_active": {"int8", nil},
+		"id": {"int64", nil}, "code": {"string", nil}, "name": {"string", nil}, "is_active": {"int16", nil},
 		"version": {"int64", nil}, "updated_at": {"int64", "io.debezium.time.MicroTimestamp"},
 	} {
 		f := schemaField(t, after, field)

@@ -1,10 +1,14 @@
 package debezium
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"unicode/utf8"
+	"sync/atomic"
 
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/gintoki/gintoki/adapter/internal/jsonwalk"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -13,655 +17,388 @@ type Form uint8
 
 // The forms a value is recognised in.
 const (
-	// FormWrapped: the JsonConverter wrapper {"schema":...,"payload":{envelope}}
+	// FormWrapped: the JsonConverter's {"schema":...,"payload":{envelope}}
 	// (value.converter.schemas.enable=true).
 	FormWrapped Form = iota + 1
-	// FormBare: the envelope itself, {"before","after","source","op","ts_ms"}
-	// (schemas.enable=false).
+	// FormBare: the envelope itself, {"before","after","source","op","ts_ms"}.
 	FormBare
-	// FormFlattened: a row flattened by the ExtractNewRecordState transform,
-	// its columns plus optional __op, __deleted, __table, __source_ts_ms...
-	// Envelope.Wrapped tells whether a schema/payload wrapper was around it.
+	// FormFlattened: a row flattened by ExtractNewRecordState, its columns and
+	// __op, __deleted, __table..., maybe in a wrapper (Envelope.Wrapped).
 	FormFlattened
 )
 
 func (f Form) String() string {
-	switch f {
-	case FormWrapped:
-		return "wrapped"
-	case FormBare:
-		return "bare"
-	case FormFlattened:
-		return "flattened"
+	if f > FormFlattened {
+		f = 0
 	}
-	return "unknown"
+	return [...]string{"unknown", "wrapped", "bare", "flattened"}[f]
 }
 
-// Envelope is a decoded change event for any table: the row images stay raw
-// JSON so a caller decodes only the columns it knows.
+// Envelope is a decoded change event of any table, with raw row images.
 type Envelope struct {
 	Form    Form
 	Wrapped bool // a schema/payload wrapper was present (always for FormWrapped)
 	Op      domain.Op
-	// Before and After are the row images, nil when absent or null. They
-	// alias the decoded value. A flattened row is the whole flattened object
-	// (with its __ members): in Before for a delete, in After otherwise.
-	Before json.RawMessage
-	After  json.RawMessage
-	Source SourceInfo
-	// TsMs is when the connector processed the event (0 if absent).
-	TsMs int64
+	// Before and After are the row images, nil when absent or null, aliasing
+	// the value. A flattened row is the whole object: in Before for a delete.
+	Before, After json.RawMessage
+	Source        SourceInfo
+	TsMs          int64 // when the connector processed the event (0 if absent)
 }
 
-// SourceInfo is the part of the envelope's source block a consumer can use.
-// A flattened row fills only what its __ members carry.
+// SourceInfo is the envelope's source block; a flattened row fills only what
+// its __ members carry.
 type SourceInfo struct {
-	Version   string
-	Connector string
-	Name      string // topic.prefix
-	DB        string
-	Table     string
-	// Snapshot is normalised to a string: "true", "first", "last", "false",
-	// "incremental", ... A boolean true/false becomes "true"/"false"; a source
-	// block without it means "false" (the schema's default); "" when the
-	// message carries no snapshot information at all.
-	Snapshot string
-	// TsMs is when the change happened in the database. The old source layout
-	// with ts_sec is converted.
-	TsMs     int64
-	ServerID int64
-	GTID     string
-	File     string
-	Pos      int64
-	Row      int64
-	Thread   int64 // 0 when null (snapshot reads)
+	Version, Connector string
+	Name               string // topic.prefix
+	DB, Table          string
+	// Snapshot is a string ("true", "first", "last", "incremental", ...,
+	// also from a boolean); "false" for a source block without it (the
+	// schema's default), "" when the message says nothing of it.
+	Snapshot   string
+	TsMs       int64 // when the change happened; from ts_sec in the old layout
+	ServerID   int64
+	GTID, File string
+	Pos, Row   int64
+	Thread     int64 // 0 when null (snapshot reads)
 }
 
-// IsSnapshot reports whether the event comes from a (initial, blocking or
-// incremental) snapshot rather than from the binlog stream.
-func (s SourceInfo) IsSnapshot() bool {
-	return s.Snapshot != "" && s.Snapshot != "false"
-}
+// IsSnapshot reports whether the event comes from a snapshot, not the binlog.
+func (s SourceInfo) IsSnapshot() bool { return s.Snapshot != "" && s.Snapshot != "false" }
 
-// DecodeEnvelope decodes a message value of any table into its envelope,
-// detecting the form by itself. A null or empty value returns ErrTombstone;
-// transaction metadata, schema changes and heartbeats return ErrNotRowEvent.
+// DecodeEnvelope decodes a message value of any table, in any Form. A null
+// value returns ErrTombstone, messages without a row ErrNotRowEvent.
 func DecodeEnvelope(value []byte) (Envelope, error) {
-	const subject = "change event"
-	var raw rawEnvelope
-	if err := raw.parse(value, subject); err != nil {
+	var e message
+	if err := e.parse(value, "change event"); err != nil {
 		return Envelope{}, err
 	}
-	env := Envelope{
-		Form:    raw.form,
-		Wrapped: raw.wrapped,
-		Op:      raw.op,
-		Before:  json.RawMessage(raw.before),
-		After:   json.RawMessage(raw.after),
-		TsMs:    raw.tsMs,
-	}
-	src := &raw.src
-	env.Source = SourceInfo{
-		Version:   spanString(src.version),
-		Connector: spanString(src.connector),
-		Name:      spanString(src.name),
-		DB:        spanString(src.db),
-		Table:     spanString(src.table),
-		TsMs:      raw.sourceTsMs,
-		ServerID:  spanInt(src.serverID),
-		GTID:      spanString(src.gtid),
-		File:      spanString(src.file),
-		Pos:       spanInt(src.pos),
-		Row:       spanInt(src.row),
-		Thread:    spanInt(src.thread),
-	}
-	switch {
-	case len(src.snapshot) > 0 && src.snapshot[0] == 't':
-		env.Source.Snapshot = "true"
-	case len(src.snapshot) > 0 && src.snapshot[0] == 'f':
-		env.Source.Snapshot = "false"
-	case len(src.snapshot) > 0 && src.snapshot[0] == '"':
-		env.Source.Snapshot = spanString(src.snapshot)
-	case raw.hasSource:
+	s, str := &e.src, jsonwalk.String
+	env := Envelope{Form: e.form, Wrapped: e.wrapped, Op: e.op, Before: e.before, After: e.after, TsMs: e.tsMs,
+		Source: SourceInfo{Version: str(s.version), Connector: str(s.connector), Name: str(s.name), DB: str(s.db),
+			Table: str(s.table), TsMs: e.sourceTsMs, ServerID: s.serverID.n, GTID: str(s.gtid), File: str(s.file),
+			Pos: s.pos.n, Row: s.row.n, Thread: s.thread.n}}
+	switch snap := s.snapshot; {
+	case len(snap) > 0 && snap[0] == '"':
+		env.Source.Snapshot = str(snap)
+	case len(snap) > 0 && snap[0] != 'n':
+		env.Source.Snapshot = string(snap) // true or false
+	case e.hasSource:
 		env.Source.Snapshot = "false"
 	}
 	return env, nil
 }
 
-// sourceSpans holds the raw values of the source members, each nil when
-// absent. A flattened row puts its __table, __db and __source_snapshot here.
-type sourceSpans struct {
+// source is the envelope's source block, or what a flattened row's __
+// members say of it. Strings stay raw until a caller asks for them.
+type source struct {
 	version, connector, name, db, table, snapshot, gtid, file []byte
-	tsMs, tsSec, serverID, pos, row, thread                   []byte
+	tsMs, tsSec, serverID, pos, row, thread                   integer // ts_sec: the old layout
 }
 
-// members is what one pass over an object found: the raw values of every
-// member a change event, its wrapper or a non-row message can have.
-type members struct {
-	count       int // members seen
-	wrapperKeys int // of which "schema" or "payload"
-
-	schema, payload         []byte
-	before, after, op, tsMs []byte
-	source                  []byte // set when "source" is not an object
-	src                     sourceSpans
-	hasSource               bool // "source" is an object, parsed into src
-
-	flatOp, flatDeleted, flatTable, flatDB, flatSnapshot, flatSourceTsMs, flatTsMs []byte
-
-	txStatus     []byte // "status" of transaction metadata
-	txID         bool
-	schemaChange bool // "ddl", "tableChanges" or "databaseName"
-}
-
-// readMembers reads the object at the scanner into top in one pass. The
-// source block is taken apart on the way, and when payload is not nil an
-// object-valued "payload" member is read into it in the same pass, so neither
-// is scanned twice. (Two frames in one loop rather than a recursive call:
-// recursion would make the members escape to the heap.)
-func (s *scanner) readMembers(top, payload *members) error {
-	if err := s.openObject(); err != nil {
-		return err
+func (s *source) member(name, v []byte) (err error) {
+	var str *[]byte
+	switch string(name) {
+	case "version":
+		str = &s.version
+	case "connector":
+		str = &s.connector
+	case "name":
+		str = &s.name
+	case "db":
+		str = &s.db
+	case "table":
+		str = &s.table
+	case "gtid":
+		str = &s.gtid
+	case "file":
+		str = &s.file
+	case "snapshot":
+		s.snapshot, err = v, kind("snapshot", v, `"tfn`, "not a string or boolean")
+	case "ts_ms":
+		err = intField("ts_ms", v, &s.tsMs)
+	case "ts_sec":
+		err = intField("ts_sec", v, &s.tsSec)
+	case "server_id":
+		err = intField("server_id", v, &s.serverID)
+	case "pos":
+		err = intField("pos", v, &s.pos)
+	case "row":
+		err = intField("row", v, &s.row)
+	case "thread":
+		err = intField("thread", v, &s.thread)
 	}
-	m := top
-	payloadStart := 0
-	first := true
-	for {
-		key, ok, err := s.nextKey(&first)
-		if err != nil {
-			return err
+	if str != nil {
+		if *str = v; v[0] != '"' && v[0] != 'n' {
+			err = named(string(name), probNotString)
 		}
-		if !ok {
-			if m == top {
-				return nil
-			}
-			top.payload = s.buf[payloadStart:s.pos:s.pos]
-			m, first = top, false
-			continue
-		}
-		m.count++
-		var dst *[]byte
-		switch string(key) {
-		case "schema":
-			m.wrapperKeys++
-			dst = &m.schema
-		case "payload":
-			m.wrapperKeys++
-			if m == top && payload != nil && s.peek() == '{' {
-				payloadStart = s.pos
-				s.pos++
-				*payload = members{}
-				m, first = payload, true
-				continue
-			}
+	}
+	return err
+}
+
+// message is a message read: its members that matter, raw (nil if absent),
+// and the event they make. With envelope, an object "source" goes into src.
+type message struct {
+	envelope           bool
+	count, wrapperKeys int // members, and of them "schema" and "payload"
+
+	schema, payload, before, after, rawOp, rawTsMs, source []byte // source: when not an object
+	src, flat                                              source // flat: from a flattened row's __ members
+	hasSource                                              bool
+	flatOp, flatDeleted, flatTsMs                          []byte
+	txStatus                                               []byte // "status" of transaction metadata
+	txID, schemaChange                                     bool   // "id"; "ddl", "tableChanges" or "databaseName"
+
+	form             Form // the event; before and after become its row images
+	wrapped          bool
+	op               domain.Op
+	tsMs, sourceTsMs int64
+	deletedField     bool // a flattened row carried __deleted
+}
+
+func (m *message) member(name, v []byte) error {
+	m.count++
+	var dst *[]byte
+	switch string(name) {
+	case "schema", "payload":
+		m.wrapperKeys++
+		dst = &m.schema
+		if name[0] == 'p' {
 			dst = &m.payload
-		case "before":
-			dst = &m.before
-		case "after":
-			dst = &m.after
-		case "op":
-			dst = &m.op
-		case "ts_ms":
-			dst = &m.tsMs
-		case "source":
-			m.source, m.hasSource, m.src = nil, false, sourceSpans{}
-			if s.peek() == '{' {
-				if err := s.readSource(&m.src); err != nil {
-					return err
-				}
-				m.hasSource = true
-				continue
-			}
-			dst = &m.source
-		case "__op":
-			dst = &m.flatOp
-		case "__deleted":
-			dst = &m.flatDeleted
-		case "__table", "__source_table":
-			dst = &m.flatTable
-		case "__db", "__source_db":
-			dst = &m.flatDB
-		case "__snapshot", "__source_snapshot":
-			dst = &m.flatSnapshot
-		case "__source_ts_ms":
-			dst = &m.flatSourceTsMs
-		case "__ts_ms":
-			dst = &m.flatTsMs
-		case "status":
-			dst = &m.txStatus
-		case "id":
-			m.txID = true
-		case "ddl", "tableChanges", "databaseName":
-			m.schemaChange = true
 		}
-		if dst == nil {
-			if err := s.skipValue(1); err != nil {
-				return err
-			}
-			continue
-		}
-		if *dst, err = s.rawValue(); err != nil {
-			return err
-		}
-	}
-}
-
-func (s *scanner) readSource(src *sourceSpans) error {
-	if err := s.openObject(); err != nil {
-		return err
-	}
-	first := true
-	for {
-		key, ok, err := s.nextKey(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
+	case "source":
+		m.source, m.hasSource = v, m.envelope && v[0] == '{'
+		if !m.hasSource {
 			return nil
 		}
-		var dst *[]byte
-		switch string(key) {
-		case "version":
-			dst = &src.version
-		case "connector":
-			dst = &src.connector
-		case "name":
-			dst = &src.name
-		case "db":
-			dst = &src.db
-		case "table":
-			dst = &src.table
-		case "snapshot":
-			dst = &src.snapshot
-		case "gtid":
-			dst = &src.gtid
-		case "file":
-			dst = &src.file
-		case "ts_ms":
-			dst = &src.tsMs
-		case "ts_sec":
-			dst = &src.tsSec
-		case "server_id":
-			dst = &src.serverID
-		case "pos":
-			dst = &src.pos
-		case "row":
-			dst = &src.row
-		case "thread":
-			dst = &src.thread
-		default:
-			if err := s.skipValue(2); err != nil {
-				return err
+		m.source, m.src = nil, source{}
+		err := jsonwalk.Fields(v, m.src.member)
+		if member, ok := err.(*decodeError); ok {
+			member.path = "source." + member.path
+		}
+		return err
+	case "before":
+		dst = &m.before
+	case "after":
+		dst = &m.after
+	case "op":
+		dst = &m.rawOp
+	case "ts_ms":
+		dst = &m.rawTsMs
+	case "__op":
+		dst = &m.flatOp
+	case "__deleted":
+		dst = &m.flatDeleted
+	case "__table", "__source_table", "__db", "__source_db", "__snapshot", "__source_snapshot", "__source_ts_ms":
+		err := m.flat.member(bytes.TrimPrefix(name[2:], []byte("source_")), v)
+		if member, ok := err.(*decodeError); ok {
+			member.path = string(name)
+		}
+		return err
+	case "__ts_ms":
+		dst = &m.flatTsMs
+	case "status":
+		dst = &m.txStatus
+	case "ddl", "tableChanges", "databaseName":
+		m.schemaChange = true
+	case "id":
+		m.txID = true
+	}
+	if dst != nil {
+		*dst = v
+	}
+	return nil
+}
+
+// readObject reads in, a JSON object, into m: the payload of a schema/payload
+// wrapper (m.wrapped), or the object itself (only the outermost object can be
+// a wrapper: a payload with schema and payload members is a row with such
+// columns). It returns the object read, errNull for a null in or payload.
+func readObject(in []byte, subject, what string, m *message) ([]byte, error) {
+	obj, envelope := bytes.Trim(in, " \t\r\n"), m.envelope
+	switch {
+	case len(obj) == 0 || string(obj) == "null":
+		return nil, errNull
+	case obj[0] != '{' && bytes.IndexByte([]byte(`["-0123456789tfn`), obj[0]) >= 0:
+		return nil, malformed(subject, "", what+" is not a JSON object")
+	}
+	if payload := knownSchema(obj); payload != nil && jsonwalk.Object(payload, m.member) == nil {
+		m.wrapped = true
+		return payload, nil
+	}
+	*m = message{envelope: envelope}
+	if err := jsonwalk.Object(in, m.member); err != nil || m.payload == nil || m.count != m.wrapperKeys {
+		return obj, decodeErr(subject, "", err)
+	}
+	payload := m.payload
+	switch {
+	case present(m.schema) && m.schema[0] != '{':
+		return nil, malformed(subject, "schema", "not an object or null")
+	case isNull(payload):
+		m.wrapped = true
+		return nil, errNull
+	case payload[0] != '{':
+		return nil, malformed(subject, "payload", "not an object")
+	case m.count == 2 && bytes.HasPrefix(obj, []byte(`{"schema":`+string(m.schema)+`,"payload":`)):
+		s := bytes.Clone(m.schema)
+		knownSchemas[nextSchema.Add(1)%uint32(len(knownSchemas))].Store(&s)
+	}
+	*m = message{envelope: envelope, wrapped: true}
+	return payload, decodeErr(subject, "", jsonwalk.Object(payload, m.member))
+}
+
+// knownSchemas are schemas already found valid. The JsonConverter sends a
+// table's schema, the same until the table changes, with each event, and
+// checking it is most of the cost: a value {"schema":S,"payload":P} with a
+// known S has only P checked and read.
+var (
+	knownSchemas [4]atomic.Pointer[[]byte]
+	nextSchema   atomic.Uint32
+)
+
+// knownSchema returns P of {"schema":S,"payload":P} with a known S, or nil.
+func knownSchema(obj []byte) []byte {
+	rest, ok := bytes.CutPrefix(obj, []byte(`{"schema":`))
+	if !ok || obj[len(obj)-1] != '}' {
+		return nil
+	}
+	for i := range knownSchemas {
+		if s := knownSchemas[i].Load(); s != nil && bytes.HasPrefix(rest, *s) {
+			if payload, ok := bytes.CutPrefix(rest[len(*s):], []byte(`,"payload":`)); ok && payload[0] == '{' {
+				return payload[: len(payload)-1 : len(payload)-1]
 			}
-			continue
-		}
-		if *dst, err = s.rawValue(); err != nil {
-			return err
 		}
 	}
+	return nil
 }
 
-// rawEnvelope is a decoded event whose strings and row images still point
-// into the message: the table decoders read it without allocating.
-type rawEnvelope struct {
-	form          Form
-	wrapped       bool
-	op            domain.Op
-	before, after []byte
-	tsMs          int64
-	sourceTsMs    int64
-	src           sourceSpans
-	hasSource     bool
-	// deletedField: a flattened row carried __deleted (the transform
-	// rewrites deletes instead of dropping them).
-	deletedField bool
-}
-
-// image returns the row image the domain change is built from and its name
-// for error paths.
-func (e *rawEnvelope) image() ([]byte, string) {
-	name := "after"
-	img := e.after
-	if e.op == domain.OpDelete {
-		name, img = "before", e.before
+// image returns the row image a domain change is built from, and its name.
+func (m *message) image() (img []byte, name string) {
+	img, name = m.after, "after"
+	if m.op == domain.OpDelete {
+		img, name = m.before, "before"
 	}
-	if e.form == FormFlattened {
+	if m.form == FormFlattened {
 		name = "row"
 	}
 	return img, name
 }
 
-func isNull(v []byte) bool { return len(v) == 4 && string(v) == "null" }
-
-// present reports whether a member was given a non-null value.
+func isNull(v []byte) bool  { return string(v) == "null" }
 func present(v []byte) bool { return v != nil && !isNull(v) }
 
 // parse decodes a message value of any form.
-func (e *rawEnvelope) parse(value []byte, subject string) error {
-	s := scanner{buf: value}
-	switch s.peek() {
-	case 0:
-		if s.pos >= len(value) {
-			return ErrTombstone
-		}
-		return malformed(subject, "", s.unexpected().Error())
-	case 'n':
-		if s.literal("null") == nil && s.atEnd() {
-			return ErrTombstone
-		}
-		return malformed(subject, "", "value is not a JSON object")
-	case '{':
-	default:
-		return malformed(subject, "", "value is not a JSON object")
-	}
-	start := s.pos
-	var top, inner members
-	if err := s.readMembers(&top, &inner); err != nil {
-		return malformed(subject, "", err.Error())
-	}
-	end := s.pos
-	if !s.atEnd() {
-		return malformed(subject, "", s.fail("data after the JSON value").Error())
-	}
-
-	m, obj := &top, value[start:end:end]
-	// Only the outermost object can be the wrapper: a payload holding schema
-	// and payload members is a row with columns of those names.
-	if top.payload != nil && top.count == top.wrapperKeys {
-		if top.schema != nil && !isNull(top.schema) && top.schema[0] != '{' {
-			return malformed(subject, "schema", "not an object or null")
-		}
-		if isNull(top.payload) {
-			return ErrTombstone
-		}
-		if top.payload[0] != '{' {
-			return malformed(subject, "payload", string(probNotObject))
-		}
-		m, obj = &inner, top.payload
-		e.wrapped = true
-	}
+func (m *message) parse(value []byte, subject string) error {
+	m.envelope = true
+	obj, err := readObject(value, subject, "value", m)
 	switch {
-	case m.op != nil || m.before != nil || m.after != nil || m.source != nil || m.hasSource:
-		if err := e.fromEnvelope(m, subject); err != nil {
-			return err
-		}
-		if e.wrapped {
-			e.form = FormWrapped
-		}
-		return nil
-	case m.schemaChange || isTransactionStatus(m.txStatus) && m.txID || m.count == 1 && m.tsMs != nil:
+	case err == errNull:
+		return ErrTombstone
+	case err != nil:
+		return err
+	case m.rawOp != nil || m.before != nil || m.after != nil || m.source != nil || m.hasSource:
+		return m.fromEnvelope(subject)
+	case m.schemaChange || m.txID && (string(m.txStatus) == `"BEGIN"` || string(m.txStatus) == `"END"`),
+		m.count == 1 && m.rawTsMs != nil: // a heartbeat
 		return ErrNotRowEvent
 	case m.count == 0:
 		return malformed(subject, "", "empty object")
 	}
-	return e.fromFlattened(m, obj, subject)
+	return m.fromFlattened(obj, subject)
 }
 
-// rowImage checks that a before/after member is an object or null; nil
-// stands for both absent and null.
-func rowImage(raw []byte, subject, name string) ([]byte, error) {
-	switch {
-	case !present(raw):
-		return nil, nil
-	case raw[0] == '{':
-		return raw, nil
-	}
-	return nil, malformed(subject, name, "not an object or null")
-}
-
-func isTransactionStatus(v []byte) bool {
-	return string(v) == `"BEGIN"` || string(v) == `"END"`
-}
-
-func (e *rawEnvelope) fromEnvelope(m *members, subject string) error {
-	if m.op == nil {
+func (m *message) fromEnvelope(subject string) error {
+	if m.rawOp == nil {
 		if m.schemaChange {
 			return ErrNotRowEvent
 		}
 		return malformed(subject, "op", string(probMissing))
 	}
-	op, err := parseOp(m.op, subject, "op")
+	op, err := parseOp(m.rawOp)
 	if err != nil {
-		return err
+		return decodeErr(subject, "op", err)
 	}
-	e.op = op
-	if e.before, err = rowImage(m.before, subject, "before"); err != nil {
-		return err
+	m.op, m.form, m.sourceTsMs = op, FormBare, m.src.tsMs.n
+	if m.wrapped {
+		m.form = FormWrapped
 	}
-	if e.after, err = rowImage(m.after, subject, "after"); err != nil {
-		return err
-	}
-	switch op {
-	case domain.OpCreate, domain.OpUpdate, domain.OpRead:
-		if e.after == nil {
-			return malformed(subject, "after", fmt.Sprintf("missing for op %q", string(rune(op))))
-		}
-	case domain.OpDelete:
-		if e.before == nil {
-			return malformed(subject, "before", fmt.Sprintf("missing for op %q", string(rune(op))))
+	for i, img := range [...]*[]byte{&m.before, &m.after} {
+		if isNull(*img) {
+			*img = nil
+		} else if *img != nil && (*img)[0] != '{' {
+			return malformed(subject, [...]string{"before", "after"}[i], "not an object or null")
 		}
 	}
-	if e.tsMs, err = optionalInt(m.tsMs); err != nil {
-		return fieldError(subject, "", "ts_ms", err)
-	}
-	if present(m.source) {
+	switch {
+	case m.after == nil && (op == domain.OpCreate || op == domain.OpUpdate || op == domain.OpRead):
+		return malformed(subject, "after", fmt.Sprintf("missing for op %q", string(rune(op))))
+	case m.before == nil && op == domain.OpDelete:
+		return malformed(subject, "before", `missing for op "d"`)
+	case present(m.source):
 		return malformed(subject, "source", "not an object or null")
 	}
-	e.form = FormBare
-	e.hasSource = m.hasSource
-	e.src = m.src
-	return e.checkSource(subject)
-}
-
-// checkSource type-checks the source members a caller may read, so that
-// DecodeEnvelope cannot fail where the table decoders succeed, and works out
-// the source timestamp.
-func (e *rawEnvelope) checkSource(subject string) error {
-	src := &e.src
-	for _, f := range [...]struct {
-		name string
-		raw  []byte
-	}{
-		{"version", src.version}, {"connector", src.connector}, {"name", src.name}, {"db", src.db},
-		{"table", src.table}, {"gtid", src.gtid}, {"file", src.file},
-	} {
-		if present(f.raw) && f.raw[0] != '"' {
-			return fieldError(subject, "source", f.name, probNotString)
-		}
+	var ts integer
+	if err := intField("ts_ms", m.rawTsMs, &ts); err != nil {
+		return decodeErr(subject, "", err)
 	}
-	if present(src.snapshot) {
-		if c := src.snapshot[0]; c != '"' && c != 't' && c != 'f' {
-			return malformed(subject, "source.snapshot", "not a string or boolean")
-		}
-	}
-	for _, f := range [...]struct {
-		name string
-		raw  []byte
-	}{
-		{"ts_ms", src.tsMs}, {"ts_sec", src.tsSec}, {"server_id", src.serverID},
-		{"pos", src.pos}, {"row", src.row}, {"thread", src.thread},
-	} {
-		if _, err := optionalInt(f.raw); err != nil {
-			return fieldError(subject, "source", f.name, err)
-		}
-	}
-	ts, _ := optionalInt(src.tsMs)
-	if !present(src.tsMs) && present(src.tsSec) {
-		sec, _ := optionalInt(src.tsSec)
+	m.tsMs = ts.n
+	if sec := m.src.tsSec; !m.src.tsMs.set && sec.set {
 		// Only the old layout (the tutorial's) has ts_sec; a value this
 		// large is no time, and multiplying it would overflow.
-		if sec > 1<<53 || sec < -(1<<53) {
+		if sec.n > 1<<53 || sec.n < -(1<<53) {
 			return fieldError(subject, "source", "ts_sec", probRange)
 		}
-		ts = sec * 1000
+		m.sourceTsMs = sec.n * 1000
 	}
-	e.sourceTsMs = ts
 	return nil
 }
 
-func (e *rawEnvelope) fromFlattened(m *members, row []byte, subject string) error {
-	// A flattened row without __op is an upsert: the transform was run
-	// without add.fields=op, and all it says is "this is the row now".
-	op := domain.OpUpdate
+func (m *message) fromFlattened(row []byte, subject string) error {
+	// Without __op (add.fields=op) a flattened row is an upsert: all it says
+	// is "this is the row now".
+	m.form, m.op, m.before, m.after = FormFlattened, domain.OpUpdate, nil, row
+	var err error
 	if present(m.flatOp) {
-		var err error
-		if op, err = parseOp(m.flatOp, subject, "__op"); err != nil {
-			return err
+		if m.op, err = parseOp(m.flatOp); err != nil {
+			return decodeErr(subject, "__op", err)
 		}
 	}
-	if present(m.flatDeleted) {
-		e.deletedField = true
+	if m.deletedField = present(m.flatDeleted); m.deletedField {
 		deleted, err := parseBoolish(m.flatDeleted)
 		if err != nil {
 			return fieldError(subject, "", "__deleted", err)
 		}
 		if deleted {
-			op = domain.OpDelete
+			m.op = domain.OpDelete
 		}
 	}
-	e.op = op
-	switch op {
+	switch m.op {
 	case domain.OpDelete:
-		e.before = row
+		m.before, m.after = row, nil
 	case domain.OpTruncate:
-	default:
-		e.after = row
+		m.after = nil
 	}
-	var err error
-	if e.sourceTsMs, err = optionalInt(m.flatSourceTsMs); err != nil {
-		return fieldError(subject, "", "__source_ts_ms", err)
-	}
-	if e.tsMs, err = optionalInt(m.flatTsMs); err != nil {
-		return fieldError(subject, "", "__ts_ms", err)
-	}
-	for _, f := range [...]struct {
-		name string
-		raw  []byte
-	}{{"__table", m.flatTable}, {"__db", m.flatDB}} {
-		if present(f.raw) && f.raw[0] != '"' {
-			return fieldError(subject, "", f.name, probNotString)
-		}
-	}
-	if present(m.flatSnapshot) {
-		if c := m.flatSnapshot[0]; c != '"' && c != 't' && c != 'f' {
-			return malformed(subject, "__source_snapshot", "not a string or boolean")
-		}
-	}
-	e.form = FormFlattened
-	e.src = sourceSpans{table: m.flatTable, db: m.flatDB, snapshot: m.flatSnapshot}
-	return nil
+	var ts integer
+	err = intField("__ts_ms", m.flatTsMs, &ts)
+	m.src, m.sourceTsMs, m.tsMs = m.flat, m.flat.tsMs.n, ts.n
+	return decodeErr(subject, "", err)
 }
 
 // parseOp reads an operation code. Codes of other Debezium messages (logical
 // message "m", no-op "n", command "cmd") carry no row: ErrNotRowEvent.
-func parseOp(raw []byte, subject, path string) (domain.Op, error) {
+func parseOp(raw []byte) (domain.Op, error) {
 	if raw[0] != '"' {
-		return 0, malformed(subject, path, string(probNotString))
+		return 0, probNotString
 	}
-	s := scanner{buf: raw}
-	code, err := s.readString()
-	if err != nil {
-		return 0, malformed(subject, path, err.Error())
+	code := raw[1 : len(raw)-1]
+	if bytes.IndexByte(code, '\\') >= 0 {
+		code, _ = jsontext.AppendUnquote(nil, raw)
 	}
-	if len(code) == 1 {
-		switch op := domain.Op(code[0]); op {
-		case domain.OpCreate, domain.OpUpdate, domain.OpDelete, domain.OpRead, domain.OpTruncate:
-			return op, nil
-		case 'm', 'n':
-			return 0, ErrNotRowEvent
-		}
-	}
-	if string(code) == "cmd" {
+	switch string(code) {
+	case "c", "u", "d", "r", "t":
+		return domain.Op(code[0]), nil
+	case "m", "n", "cmd":
 		return 0, ErrNotRowEvent
 	}
-	if len(code) > 16 {
-		code = code[:16]
-	}
-	return 0, malformed(subject, path, fmt.Sprintf("unknown operation %q", code))
-}
-
-// optionalInt parses a raw member value that must be an integer or null;
-// absent and null read as 0.
-func optionalInt(raw []byte) (int64, error) {
-	if !present(raw) {
-		return 0, nil
-	}
-	if c := raw[0]; c != '-' && !isDigit(c) {
-		return 0, probNotInteger
-	}
-	s := scanner{buf: raw}
-	mag, neg, err := s.readInt()
-	if err != nil {
-		if err == probRange {
-			return 0, probRange
-		}
-		return 0, probNotInteger
-	}
-	v, ok := signedInt(mag, neg)
-	if !ok {
-		return 0, probRange
-	}
-	return v, nil
-}
-
-// spanInt reads a member already checked by optionalInt.
-func spanInt(raw []byte) int64 {
-	v, _ := optionalInt(raw)
-	return v
-}
-
-// spanString reads a member already checked to be a string or null.
-func spanString(raw []byte) string {
-	if !present(raw) || raw[0] != '"' {
-		return ""
-	}
-	s := scanner{buf: raw}
-	b, err := s.readString()
-	if err != nil {
-		return ""
-	}
-	return validString(b)
-}
-
-// validString converts to a string, replacing invalid UTF-8 the way
-// encoding/json does, so a decoded name is always printable and re-encodable.
-func validString(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	out := make([]byte, 0, len(b)+8)
-	for len(b) > 0 {
-		r, size := utf8.DecodeRune(b)
-		out = utf8.AppendRune(out, r)
-		b = b[size:]
-	}
-	return string(out)
-}
-
-// parseBoolish reads a TINYINT(1)/BOOLEAN value in any of the spellings
-// converters produce: true/false, an integer (MySQL: non-zero is true), or
-// the strings "true"/"false"/"1"/"0" (ExtractNewRecordState's __deleted).
-func parseBoolish(raw []byte) (bool, error) {
-	switch c := raw[0]; {
-	case c == 't':
-		return true, nil
-	case c == 'f':
-		return false, nil
-	case c == '-' || isDigit(c):
-		v, err := optionalInt(raw)
-		if err != nil {
-			return false, probNotBool
-		}
-		return v != 0, nil
-	case c == '"':
-		switch string(raw) {
-		case `"true"`, `"1"`:
-			return true, nil
-		case `"false"`, `"0"`:
-			return false, nil
-		}
-	case c == 'n':
-		return false, probNull
-	}
-	return false, probNotBool
+	return 0, problem(fmt.Sprintf("unknown operation %q", code[:min(len(code), 16)]))
 }

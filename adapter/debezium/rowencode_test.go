@@ -10,13 +10,14 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/relay"
 )
 
 // encodeOne writes a create event of a table (id, v) and returns after.v.
-func encodeOne(t *testing.T, col debezium.MySQLColumn, v []byte) (json.RawMessage, error) {
+func encodeOne(t *testing.T, col relay.Column, v []byte) (json.RawMessage, error) {
 	t.Helper()
 	col.Name = "v"
-	codec, err := debezium.NewRowCodec("p", "db", "t", []debezium.MySQLColumn{{Name: "id", Type: "bigint"}, col}, []string{"id"})
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "db", Name: "t", Columns: []relay.Column{{Name: "id", Type: "bigint"}, col}, Key: []int{0}})
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +38,7 @@ func encodeOne(t *testing.T, col debezium.MySQLColumn, v []byte) (json.RawMessag
 // (time.precision.mode=adaptive_time_microseconds, decimal.handling.mode=
 // precise, bigint.unsigned.handling.mode=long, binary.handling.mode=bytes).
 func TestRowCodecWritesValuesAsDebeziumDoes(t *testing.T) {
-	type col = debezium.MySQLColumn
+	type col = relay.Column
 	cases := []struct {
 		name string
 		col  col
@@ -108,7 +109,7 @@ func TestRowCodecWritesValuesAsDebeziumDoes(t *testing.T) {
 }
 
 func TestRowCodecRejects(t *testing.T) {
-	type col = debezium.MySQLColumn
+	type col = relay.Column
 	for _, tc := range []struct {
 		name string
 		col  col
@@ -133,10 +134,10 @@ func TestRowCodecRejects(t *testing.T) {
 			t.Errorf("type %q accepted", c.Type)
 		}
 	}
-	if _, err := debezium.NewRowCodec("p", "db", "t", []debezium.MySQLColumn{{Name: "id", Type: "int"}}, []string{"nope"}); err == nil {
+	if _, err := debezium.NewRowCodec(&relay.Table{DB: "db", Name: "t", Columns: []relay.Column{{Name: "id", Type: "int"}}, Key: []int{1}}); err == nil {
 		t.Error("a key column that is not a column was accepted")
 	}
-	codec, err := debezium.NewRowCodec("p", "db", "t", []debezium.MySQLColumn{{Name: "id", Type: "int"}}, []string{"id"})
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "db", Name: "t", Columns: []relay.Column{{Name: "id", Type: "int"}}, Key: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +147,12 @@ func TestRowCodecRejects(t *testing.T) {
 	if _, err := codec.EncodeEvent(domain.OpDelete, nil, [][]byte{[]byte("1")}, debezium.Source{}, time.Now(), false); err == nil {
 		t.Error("a delete without a before-image was accepted")
 	}
-	if _, err := codec.EncodeKey([][]byte{}, false); err == nil {
+	if _, err := codec.EncodeKey(debezium.Source{}, [][]byte{}, false); err == nil {
 		t.Error("a key of an empty row was accepted")
 	}
 }
 
-var stockColumns = []debezium.MySQLColumn{
+var stockColumns = []relay.Column{
 	{Name: "product_id", Type: "bigint"}, {Name: "warehouse_id", Type: "bigint"}, {Name: "qty_salable", Type: "int"},
 	{Name: "version", Type: "bigint", Unsigned: true}, {Name: "updated_at", Type: "datetime", Scale: 6},
 }
@@ -159,7 +160,7 @@ var stockColumns = []debezium.MySQLColumn{
 // TestRowCodecMatchesTheStockEncoder: for stock_items the generic codec
 // writes byte for byte what EncodeStock writes, with and without schema.
 func TestRowCodecMatchesTheStockEncoder(t *testing.T) {
-	codec, err := debezium.NewRowCodec("gintoki", "inventory", "stock_items", stockColumns, []string{"product_id", "warehouse_id"})
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "inventory", Name: "stock_items", Columns: stockColumns, Key: []int{0, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestRowCodecMatchesTheStockEncoder(t *testing.T) {
 			t.Errorf("schema %v:\n got %s\nwant %s", withSchema, got, want)
 		}
 		wantKey, _ := debezium.EncodeStockKeyFor(src, 7, 3, withSchema)
-		gotKey, err := codec.EncodeKey(text(after), withSchema)
+		gotKey, err := codec.EncodeKey(src, text(after), withSchema)
 		if err != nil || !bytes.Equal(gotKey, wantKey) {
 			t.Errorf("key, schema %v: %s (%v), want %s", withSchema, gotKey, err, wantKey)
 		}
@@ -195,7 +196,7 @@ func TestRowCodecMatchesTheStockEncoder(t *testing.T) {
 // TestRowCodecEventsDecode: every op, both forms, through the decoders
 // the read nodes use.
 func TestRowCodecEventsDecode(t *testing.T) {
-	codec, err := debezium.NewRowCodec("gintoki", "inventory", "stock_items", stockColumns, []string{"product_id", "warehouse_id"})
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "inventory", Name: "stock_items", Columns: stockColumns, Key: []int{0, 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestRowCodecEventsDecode(t *testing.T) {
 			if env.Wrapped != withSchema || env.TsMs != processed.UnixMilli() || env.Source.Snapshot != wantSnap || env.Source.File != src.File || env.Source.Pos != src.Pos {
 				t.Errorf("%c schema %v: envelope %+v", tc.op, withSchema, env)
 			}
-			key, err := codec.EncodeKey(row, withSchema)
+			key, err := codec.EncodeKey(src, row, withSchema)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -253,7 +254,7 @@ func TestRowCodecEventsDecode(t *testing.T) {
 // TestRowCodecSchema: logical types, parameters and optionality are in the
 // schema Debezium writes with schemas.enable=true.
 func TestRowCodecSchema(t *testing.T) {
-	cols := []debezium.MySQLColumn{
+	cols := []relay.Column{
 		{Name: "id", Type: "bigint"},
 		{Name: "price", Type: "decimal", Precision: 10, Scale: 2, Nullable: true},
 		{Name: "flags", Type: "bit", Width: 10},
@@ -261,7 +262,7 @@ func TestRowCodecSchema(t *testing.T) {
 		{Name: "day", Type: "date"},
 		{Name: "active", Type: "tinyint", Width: 1},
 	}
-	codec, err := debezium.NewRowCodec("shop", "sales", "orders", cols, []string{"id"})
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "sales", Name: "orders", Columns: cols, Key: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,12 +323,12 @@ func TestRowCodecSchema(t *testing.T) {
 }
 
 func TestRowCodecWithoutPrimaryKey(t *testing.T) {
-	codec, err := debezium.NewRowCodec("p", "db", "log", []debezium.MySQLColumn{{Name: "msg", Type: "text"}}, nil)
+	codec, err := debezium.NewRowCodec(&relay.Table{DB: "db", Name: "log", Columns: []relay.Column{{Name: "msg", Type: "text"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := codec.EncodeKey([][]byte{[]byte("x")}, true)
-	if err != nil || key != nil || codec.HasKey() {
+	key, err := codec.EncodeKey(debezium.Source{Name: "p", DB: "db", Table: "log"}, [][]byte{[]byte("x")}, true)
+	if err != nil || key != nil {
 		t.Fatalf("key %s, %v; want a null key", key, err)
 	}
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
-	"github.com/gintoki/gintoki/adapter/httpapi/internal/jsonw"
+	"strconv"
+
+	"github.com/gintoki/gintoki/adapter/internal/jsonstr"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -10,16 +12,16 @@ import (
 // keeping the reader's order; no warehouses is [] rather than null.
 func appendInventory(dst []byte, productID int64, warehouses []domain.WarehouseStock) []byte {
 	dst = append(dst, `{"product_id":`...)
-	dst = jsonw.AppendInt(dst, productID)
+	dst = strconv.AppendInt(dst, productID, 10)
 	dst = append(dst, `,"warehouses":[`...)
 	for i, w := range warehouses {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"warehouse_code":`...)
-		dst = jsonw.AppendString(dst, w.WarehouseCode)
+		dst = jsonstr.AppendHTMLSafe(dst, w.WarehouseCode)
 		dst = append(dst, `,"qty_salable":`...)
-		dst = jsonw.AppendInt(dst, int64(w.QtySalable))
+		dst = strconv.AppendInt(dst, int64(w.QtySalable), 10)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)
@@ -39,7 +41,7 @@ func appendBatch(dst []byte, res domain.BatchResult) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = jsonw.AppendInt(dst, id)
+		dst = strconv.AppendInt(dst, id, 10)
 	}
 	return append(dst, "]}"...)
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/gintoki/gintoki/adapter/httpapi/internal/jsonw"
+	"github.com/gintoki/gintoki/adapter/internal/jsonstr"
 )
 
 // ReadinessTimeout bounds one readiness check, so a hung dependency makes
@@ -43,7 +43,7 @@ func readyz(checker ReadinessChecker) gin.HandlerFunc {
 		}
 		buf := getBuffer()
 		b := append((*buf)[:0], `{"status":"not_ready","reason":`...)
-		b = jsonw.AppendString(b, err.Error())
+		b = jsonstr.AppendHTMLSafe(b, err.Error())
 		*buf = append(b, '}')
 		writeJSON(c, http.StatusServiceUnavailable, *buf)
 		putBuffer(buf)

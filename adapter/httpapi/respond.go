@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/gintoki/gintoki/adapter/httpapi/internal/jsonw"
+	"github.com/gintoki/gintoki/adapter/internal/jsonstr"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -73,7 +73,7 @@ func appendErrorBody(dst []byte, code, message string) []byte {
 	dst = append(dst, `{"error":{"code":"`...)
 	dst = append(dst, code...)
 	dst = append(dst, `","message":`...)
-	dst = jsonw.AppendString(dst, message)
+	dst = jsonstr.AppendHTMLSafe(dst, message)
 	return append(dst, "}}"...)
 }
 

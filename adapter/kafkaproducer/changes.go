@@ -204,10 +204,6 @@ func (p *ChangePublisher) appendMessages(msgs []*sarama.ProducerMessage, c *rela
 	if c.Op == domain.OpDelete {
 		keyRow = c.Before
 	}
-	key, err := tc.codec.EncodeKey(keyRow, p.withSchema)
-	if err != nil {
-		return nil, fmt.Errorf("%s change at %s: %w", tc.topic, c.At, err)
-	}
 	src := debezium.Source{
 		Version: SourceVersion, Connector: "mysql", Name: p.prefix, DB: c.Table.DB, Table: c.Table.Name,
 		ServerID: int64(c.ServerID), File: c.At.File, Pos: int64(c.At.Pos), Row: c.RowInEvent,
@@ -215,6 +211,10 @@ func (p *ChangePublisher) appendMessages(msgs []*sarama.ProducerMessage, c *rela
 	}
 	if src.TsMs < 0 {
 		src.TsMs = 0
+	}
+	key, err := tc.codec.EncodeKey(src, keyRow, p.withSchema)
+	if err != nil {
+		return nil, fmt.Errorf("%s change at %s: %w", tc.topic, c.At, err)
 	}
 	var before, after [][]byte
 	if c.Before != nil && c.Op != domain.OpCreate && c.Op != domain.OpRead {
@@ -246,21 +246,7 @@ func (p *ChangePublisher) codecFor(t *relay.Table) (*tableCodec, error) {
 	if tc, ok := p.codecs[t]; ok {
 		return tc, nil
 	}
-	cols := make([]debezium.MySQLColumn, len(t.Columns))
-	for i, c := range t.Columns {
-		cols[i] = debezium.MySQLColumn{
-			Name: c.Name, Type: c.Type, Unsigned: c.Unsigned, Width: c.Width,
-			Precision: c.Precision, Scale: c.Scale, Nullable: c.Nullable,
-		}
-	}
-	key := make([]string, len(t.Key))
-	for i, k := range t.Key {
-		if k < 0 || k >= len(t.Columns) {
-			return nil, fmt.Errorf("table %s.%s: key column index %d out of range", t.DB, t.Name, k)
-		}
-		key[i] = t.Columns[k].Name
-	}
-	codec, err := debezium.NewRowCodec(p.prefix, t.DB, t.Name, cols, key)
+	codec, err := debezium.NewRowCodec(t)
 	if err != nil {
 		return nil, err
 	}

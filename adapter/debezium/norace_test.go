@@ -1,0 +1,5 @@
+//go:build !race
+
+package debezium_test
+
+const raceEnabled = false
