@@ -110,14 +110,13 @@ func decodeStock(value []byte, env *message) (domain.StockChange, error) {
 		if c.Row, column, err = img.stockRow(env.op); err != nil {
 			err = fieldError("stock_items event", name, column, err)
 		}
+		// The transaction tells a fill that read past it (domain.SourcePos).
+		if g := env.src.gtid; len(g) > 0 && g[0] == '"' {
+			c.GTID, _ = domain.ParseGTID(jsonwalk.String(g))
+		}
 	}
 	if err != nil {
 		return domain.StockChange{}, err
-	}
-	// The transaction lets a fill that read past it leave the change out
-	// (domain.SourcePos); a source without GTIDs sends null.
-	if g := env.src.gtid; env.op != domain.OpTruncate && len(g) > 0 && g[0] == '"' {
-		c.GTID, _ = domain.ParseGTID(jsonwalk.String(g))
 	}
 	return c, nil
 }

@@ -5,11 +5,8 @@
 // without the schema/payload wrapper, or flattened by ExtractNewRecordState)
 // and tells them apart by itself. The JSON syntax is the library's (see
 // adapter/internal/jsonwalk); the Debezium rules are the member methods of
-// the structs a message is read into. Integers never pass through float64,
-// and a stock_items event decodes without allocating.
-//
+// the structs a message is read into. Integers never pass through float64.
 // Encoding writes what Debezium's MySQL connector writes, with one RowCodec
-// per table, for the relay, the demo's change simulator and tests.
-//
-// The fixtures under testdata come from Debezium's documentation.
+// per table, for the relay, the demo's change simulator and tests. The
+// fixtures under testdata come from Debezium's documentation.
 package debezium
