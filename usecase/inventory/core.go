@@ -272,15 +272,21 @@ func groupByProduct(rows []domain.StockWithWarehouse) map[int64][]domain.StockWi
 
 // flush drops every entry and marker, and makes fills that are in flight
 // forget what they read.
+//
+// The generation moves last. Readers load it without the lock, before
+// they query: one that loads the new generation may cache its fill, so by
+// then the markers must be forgotten and the store and hot set empty; a
+// reader that loaded the old one, even midway through the flush, has its
+// fill refused.
 func (s *core) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	s.generation.Add(1)
+	s.marks.forget()
 	if s.store != nil {
 		s.store.Reset()
 	}
 	if s.hot != nil {
 		s.hot.clear()
 	}
-	s.marks.forget()
+	s.generation.Add(1)
 }
