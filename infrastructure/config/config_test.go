@@ -57,6 +57,7 @@ func TestBadConfigurationIsOneClearLine(t *testing.T) {
 		{[]string{"--db", "sqlite://x.db", "--no-such-flag"}, nil, "flag provided but not defined"},
 		{[]string{"--db", "sqlite://x.db", "extra"}, nil, "unexpected argument"},
 		{[]string{"--db", "sqlite://x.db", "--cache-ttl-jitter", "1.5"}, nil, "--cache-ttl-jitter"},
+		{[]string{"--db", "sqlite://x.db"}, map[string]string{"GINTOKI_CACHE_HOT_MB": "-1"}, "--cache-hot-mb must not be negative"},
 	}
 	for _, tc := range cases {
 		s, _, _, _, _ := newServeLike()

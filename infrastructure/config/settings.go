@@ -184,6 +184,7 @@ type Cache struct {
 	TTLJitter  float64
 	MarkerTTL  time.Duration
 	HotEntries int
+	HotMB      int
 	// Inspector: every InspectInterval (0: off), compare InspectSample hot
 	// products and InspectScan more from a walk over the whole cache with
 	// the database, twice, InspectLagWindow apart.
@@ -204,6 +205,7 @@ func (c *Cache) Register(s *Set) {
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
 	s.Int(&c.HotEntries, "cache-hot-entries", 100000, "finished answers of recently read products kept in front of the cache, so a hot read allocates nothing (0: off)")
+	s.Int(&c.HotMB, "cache-hot-mb", 32, "memory cap of the hot set in MiB, estimated from its answers' warehouse lines; whichever of this and --cache-hot-entries binds first wins (0: off)")
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
@@ -241,6 +243,9 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.HotEntries < 0 {
 			return fmt.Errorf("--cache-hot-entries must not be negative, got %d", c.HotEntries)
+		}
+		if c.HotMB < 0 {
+			return fmt.Errorf("--cache-hot-mb must not be negative, got %d", c.HotMB)
 		}
 		if c.MarkerTTL < 0 {
 			return fmt.Errorf("--cdc-marker-ttl must not be negative")

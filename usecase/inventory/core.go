@@ -23,9 +23,12 @@ type Config struct {
 	// MarkerTTL is how long the newest change of each row is remembered to
 	// correct fills that read older data.
 	MarkerTTL time.Duration
-	// HotEntries bounds the finished answers kept in front of the store
-	// (0: none); a read of a hot product then allocates nothing.
+	// HotEntries and HotBytes bound the finished answers kept in front of
+	// the store, by count and by estimated size (either 0: none); a read
+	// of a hot product then allocates nothing. See hotSet for what it
+	// costs.
 	HotEntries int
+	HotBytes   int
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -109,7 +112,7 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 		now:     time.Now,
 	}
 	if cfg.CacheEnabled {
-		c.hot = newHotSet(cfg.HotEntries)
+		c.hot = newHotSet(cfg.HotEntries, cfg.HotBytes)
 	}
 	c.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
 	c.usable.Store(cfg.CacheEnabled)

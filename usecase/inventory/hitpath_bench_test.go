@@ -48,7 +48,7 @@ func BenchmarkHitPath(b *testing.B) {
 			}
 			defer store.Close()
 			svc := inventory.New(inventory.Config{
-				CacheEnabled: true, TTL: time.Hour, HotEntries: tc.hot,
+				CacheEnabled: true, TTL: time.Hour, HotEntries: tc.hot, HotBytes: 32 << 20,
 				DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 			}, memRepo{n: 10000}, store, nil, nil)
 			ctx := context.Background()
@@ -78,7 +78,7 @@ func BenchmarkBatch100Hits(b *testing.B) {
 	}
 	defer store.Close()
 	svc := inventory.New(inventory.Config{
-		CacheEnabled: true, TTL: time.Hour, HotEntries: 100000,
+		CacheEnabled: true, TTL: time.Hour, HotEntries: 100000, HotBytes: 32 << 20,
 		DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 	}, memRepo{n: 10000}, store, nil, nil)
 	ctx := context.Background()
