@@ -13,8 +13,7 @@
 -- (N numbers) and draws a rank by binary search over it: ~20 comparisons,
 -- small beside a request, so wrk stays off the critical path.
 --
--- The run ends with the same machine-readable line as random-product.lua:
---   BENCH <ok req/s> <p50 ms> <p90 ms> <p99 ms> <requests> <non-2xx> <socket errors>
+-- The run ends with the machine-readable line of bench-line.lua.
 
 local products = 1000000
 local s = 1.1
@@ -77,13 +76,5 @@ function request()
   return wrk.format("POST", "/v1/product-inventory", headers, '{"product_ids":[' .. table.concat(ids, ",") .. "]}")
 end
 
-function done(summary, latency, requests)
-  local seconds = summary.duration / 1e6
-  local e = summary.errors
-  local socket_errors = e.connect + e.read + e.write + e.timeout
-  local ok = summary.requests - e.status
-  io.write(string.format("BENCH %.1f %.3f %.3f %.3f %d %d %d\n",
-    ok / seconds,
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
-    summary.requests, e.status, socket_errors))
-end
+-- The BENCH line at the end comes from bench-line.lua, next to this file.
+dofile((debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "") .. "bench-line.lua")
