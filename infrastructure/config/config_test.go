@@ -38,6 +38,9 @@ func TestDefaultsEnvAndFlagsInThatOrder(t *testing.T) {
 	if d.MaxOpen != 32 || d.MaxInFlight != 32 || d.Timeout != time.Second || h.RequestTimeout != 5*time.Second {
 		t.Fatalf("defaults: %+v %+v", d, h)
 	}
+	if c.HotEntries != 0 || c.HotMB != 32 { // the hot set off, bounded when turned on (BENCHMARKS.md)
+		t.Fatalf("hot set defaults: %d entries, %d MiB", c.HotEntries, c.HotMB)
+	}
 }
 
 func TestBadConfigurationIsOneClearLine(t *testing.T) {

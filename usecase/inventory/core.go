@@ -26,7 +26,7 @@ type Config struct {
 	// HotEntries and HotBytes bound the finished answers kept in front of
 	// the store, by count and by estimated size (either 0: none); a read
 	// of a hot product then allocates nothing. See hotSet for what it
-	// costs.
+	// costs and why the service leaves it off by default.
 	HotEntries int
 	HotBytes   int
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a

@@ -34,8 +34,8 @@ func (memRepo) Warehouses(context.Context) ([]domain.Warehouse, error) { return 
 func (memRepo) Position(context.Context) (domain.SourcePos, error)     { return nil, nil }
 func (memRepo) Ping(context.Context) error                             { return nil }
 
-// The hit path through the real bigcache store: with the hot set (the
-// default) and without it (every hit copies out of bigcache and joins).
+// The hit path through the real bigcache store: with the hot set and
+// without it (the default: every hit copies out of bigcache and joins).
 func BenchmarkHitPath(b *testing.B) {
 	for _, tc := range []struct {
 		name string

@@ -27,6 +27,15 @@ import (
 // and which eats into the headroom a memory limit leaves the GC. Answers
 // are map values, not pointers, so each costs the GC one object (its
 // lines) besides the map's own arrays.
+//
+// The service leaves it off by default, because it did not pay in the load
+// benchmark (scripts/bench/hotset.sh, 1M products, BENCHMARKS.md): a hit
+// saves a few hundred nanoseconds of a request that costs the server ~15 us
+// of CPU over HTTP, too little to measure even with Zipf-skewed keys, while
+// spread-out keys make most reads miss it, offer their answer and evict
+// another (13-21% more CPU per request with 100,000 answers), and near a
+// memory limit its live heap multiplies the GC's work (1-2% -> 6-8% of
+// the CPU).
 type hotSet struct {
 	shards        []hotShard
 	perShard      int
