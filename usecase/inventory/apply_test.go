@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,6 +289,91 @@ func TestFlushDuringFillDiscardsTheFill(t *testing.T) {
 	}
 	if store.Len() != 0 {
 		t.Fatal("a fill that straddled a flush was cached")
+	}
+}
+
+// hookedStore is a fakeStore that calls onReset once it has emptied itself
+// and onGet before each read. Set the hooks before reads run concurrently.
+type hookedStore struct {
+	*fakeStore
+	onReset func()
+	onGet   func(id int64)
+}
+
+func (s *hookedStore) Get(id int64, dst *Entry) bool {
+	if s.onGet != nil {
+		s.onGet(id)
+	}
+	return s.fakeStore.Get(id, dst)
+}
+
+func (s *hookedStore) Reset() {
+	s.fakeStore.Reset()
+	if s.onReset != nil {
+		s.onReset()
+	}
+}
+
+// A read that misses the store while a truncate is flushing it must not
+// cache what the markers the flush is about to forget say: that brought a
+// product that existed only in the cache back after the truncate, until its
+// TTL. The read starts once the store is empty and the flush waits until
+// the read's fill has merged the markers (the fill then looks into the
+// store for an expired entry's versions); the read may answer what it saw,
+// but the next read must find the product gone.
+func TestReadDuringAFlushDoesNotCacheForgottenMarkers(t *testing.T) {
+	repo := seeded(1) // product 50 is not in the database
+	cfg := testConfig()
+	cfg.HotEntries = 0 // the hot set would answer the read during the flush itself
+	store := &hookedStore{fakeStore: newFakeStore()}
+	s := newService(cfg, repo, store, nil, nil)
+	ctx := context.Background()
+	if err := s.LoadDirectory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetProductInventory(ctx, 50); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("product 50 before its insert: %v", err)
+	}
+	s.ApplyStock(stockChange(domain.OpCreate, 50, 1, 8, 1))
+	if _, ok := qtyIn(t, s, 50, "WH-B"); !ok {
+		t.Fatal("the insert event did not reach the cached product")
+	}
+
+	var queried atomic.Bool
+	merged := make(chan struct{})
+	var once sync.Once
+	repo.mu.Lock()
+	repo.hold = func(_ context.Context, ids []int64) error {
+		if slices.Contains(ids, 50) {
+			queried.Store(true)
+		}
+		return nil
+	}
+	repo.mu.Unlock()
+	store.onGet = func(id int64) {
+		if id == 50 && queried.Load() {
+			once.Do(func() { close(merged) })
+		}
+	}
+	read := make(chan error, 1)
+	store.onReset = func() {
+		go func() {
+			_, err := s.GetProductInventory(ctx, 50)
+			read <- err
+		}()
+		select {
+		case <-merged:
+		case <-time.After(10 * time.Second):
+			t.Error("the read started during the flush never reached its fill")
+		}
+	}
+	if s.ApplyStock(domain.StockChange{Op: domain.OpTruncate}) != Flushed {
+		t.Fatal("truncate did not flush")
+	}
+	<-read
+	store.onReset, store.onGet = nil, nil
+	if inv, err := s.GetProductInventory(ctx, 50); !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("after the truncate product 50 answers %v, %v: a read during the flush cached the forgotten markers", inv, err)
 	}
 }
 

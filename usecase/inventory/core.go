@@ -23,9 +23,12 @@ type Config struct {
 	// MarkerTTL is how long the newest change of each row is remembered to
 	// correct fills that read older data.
 	MarkerTTL time.Duration
-	// HotEntries bounds the finished answers kept in front of the store
-	// (0: none); a read of a hot product then allocates nothing.
+	// HotEntries and HotBytes bound the finished answers kept in front of
+	// the store, by count and by estimated size (either 0: none); a read
+	// of a hot product then allocates nothing. See hotSet for what it
+	// costs and why the service leaves it off by default.
 	HotEntries int
+	HotBytes   int
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -109,7 +112,7 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 		now:     time.Now,
 	}
 	if cfg.CacheEnabled {
-		c.hot = newHotSet(cfg.HotEntries)
+		c.hot = newHotSet(cfg.HotEntries, cfg.HotBytes)
 	}
 	c.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
 	c.usable.Store(cfg.CacheEnabled)
@@ -303,15 +306,21 @@ func (s *core) fillMany(ctx context.Context, sorted []int64, e *Entry, done func
 
 // flush drops every entry and marker, and makes fills that are in flight
 // forget what they read.
+//
+// The generation moves last. Readers load it without the lock, before
+// they query: one that loads the new generation may cache its fill, so by
+// then the markers must be forgotten and the store and hot set empty; a
+// reader that loaded the old one, even midway through the flush, has its
+// fill refused.
 func (s *core) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
-	s.generation.Add(1)
+	s.marks.forget()
 	if s.store != nil {
 		s.store.Reset()
 	}
 	if s.hot != nil {
 		s.hot.clear()
 	}
-	s.marks.forget()
+	s.generation.Add(1)
 }

@@ -34,8 +34,8 @@ func (memRepo) Warehouses(context.Context) ([]domain.Warehouse, error) { return 
 func (memRepo) Position(context.Context) (domain.SourcePos, error)     { return nil, nil }
 func (memRepo) Ping(context.Context) error                             { return nil }
 
-// The hit path through the real bigcache store: with the hot set (the
-// default) and without it (every hit copies out of bigcache and joins).
+// The hit path through the real bigcache store: with the hot set and
+// without it (the default: every hit copies out of bigcache and joins).
 func BenchmarkHitPath(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -48,7 +48,7 @@ func BenchmarkHitPath(b *testing.B) {
 			}
 			defer store.Close()
 			svc := inventory.New(inventory.Config{
-				CacheEnabled: true, TTL: time.Hour, HotEntries: tc.hot,
+				CacheEnabled: true, TTL: time.Hour, HotEntries: tc.hot, HotBytes: 32 << 20,
 				DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 			}, memRepo{n: 10000}, store, nil, nil)
 			ctx := context.Background()
@@ -78,7 +78,7 @@ func BenchmarkBatch100Hits(b *testing.B) {
 	}
 	defer store.Close()
 	svc := inventory.New(inventory.Config{
-		CacheEnabled: true, TTL: time.Hour, HotEntries: 100000,
+		CacheEnabled: true, TTL: time.Hour, HotEntries: 100000, HotBytes: 32 << 20,
 		DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 	}, memRepo{n: 10000}, store, nil, nil)
 	ctx := context.Background()

@@ -20,15 +20,33 @@ import (
 //     write can never be kept after it;
 //   - answers carry the warehouse directory generation they were joined
 //     with and the entry's expiry, and are ignored once either is past.
+//
+// It is bounded by count and by an estimate of the bytes its answers take,
+// whichever binds first: what it holds is live heap with pointers, which
+// every GC cycle must mark, unlike the store's pointer-free byte queues,
+// and which eats into the headroom a memory limit leaves the GC. Answers
+// are map values, not pointers, so each costs the GC one object (its
+// lines) besides the map's own arrays.
+//
+// The service leaves it off by default, because it did not pay in the load
+// benchmark (scripts/bench/hotset.sh, 1M products, BENCHMARKS.md): a hit
+// saves a few hundred nanoseconds of a request that costs the server ~15 us
+// of CPU over HTTP, too little to measure even with Zipf-skewed keys, while
+// spread-out keys make most reads miss it, offer their answer and evict
+// another (13-21% more CPU per request with 100,000 answers), and near a
+// memory limit its live heap multiplies the GC's work (1-2% -> 6-8% of
+// the CPU).
 type hotSet struct {
-	shards   []hotShard
-	perShard int
+	shards        []hotShard
+	perShard      int
+	perShardBytes int
 }
 
 type hotShard struct {
-	mu  sync.RWMutex
-	m   map[int64]*hotAnswer
-	seq atomic.Uint64
+	mu    sync.RWMutex
+	m     map[int64]hotAnswer
+	bytes int // hotAnswerBytes of every answer in m
+	seq   atomic.Uint64
 }
 
 type hotAnswer struct {
@@ -39,13 +57,37 @@ type hotAnswer struct {
 
 const hotShards = 64
 
-func newHotSet(capacity int) *hotSet {
-	if capacity <= 0 {
+// What one answer is estimated to take, for the byte bound: its map slot
+// (key and value, with the map's spare room: tables grow by doubling and
+// run 7/8 full at most), and per warehouse line a WarehouseStock in the
+// lines array plus the code's bytes (shared with the warehouse directory
+// today, counted anyway so the bound holds if they ever are not).
+const (
+	hotAnswerOverhead = 96
+	hotLineOverhead   = 24
+)
+
+func hotAnswerBytes(inv domain.ProductInventory) int {
+	n := hotAnswerOverhead
+	for _, w := range inv.Warehouses {
+		n += hotLineOverhead + len(w.WarehouseCode)
+	}
+	return n
+}
+
+// newHotSet holds up to entries answers taking up to maxBytes (estimated);
+// either at 0 means no hot set.
+func newHotSet(entries, maxBytes int) *hotSet {
+	if entries <= 0 || maxBytes <= 0 {
 		return nil
 	}
-	h := &hotSet{shards: make([]hotShard, hotShards), perShard: max(1, capacity/hotShards)}
+	h := &hotSet{
+		shards:        make([]hotShard, hotShards),
+		perShard:      max(1, entries/hotShards),
+		perShardBytes: max(1, maxBytes/hotShards),
+	}
 	for i := range h.shards {
-		h.shards[i].m = make(map[int64]*hotAnswer)
+		h.shards[i].m = make(map[int64]hotAnswer)
 	}
 	return h
 }
@@ -58,9 +100,9 @@ func (h *hotSet) shard(id int64) *hotShard {
 func (h *hotSet) get(id int64, now int64, dirGen uint64) (domain.ProductInventory, bool) {
 	s := h.shard(id)
 	s.mu.RLock()
-	a := s.m[id]
+	a, ok := s.m[id]
 	s.mu.RUnlock()
-	if a == nil || a.expires <= now || a.dirGen != dirGen {
+	if !ok || a.expires <= now || a.dirGen != dirGen {
 		return domain.ProductInventory{}, false
 	}
 	return a.inv, true
@@ -70,21 +112,37 @@ func (h *hotSet) get(id int64, now int64, dirGen uint64) (domain.ProductInventor
 // is about to read from the store.
 func (h *hotSet) begin(id int64) uint64 { return h.shard(id).seq.Load() }
 
-// offer keeps a unless a writer of the shard ran since begin returned seq.
-func (h *hotSet) offer(id int64, seq uint64, a *hotAnswer) {
+// offer keeps a unless a writer of the shard ran since begin returned seq,
+// evicting answers at random until it fits both bounds. An answer larger
+// than a shard's share of the byte bound is not kept.
+func (h *hotSet) offer(id int64, seq uint64, a hotAnswer) {
+	size := hotAnswerBytes(a.inv)
+	if size > h.perShardBytes {
+		return
+	}
 	s := h.shard(id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seq.Load() != seq {
 		return
 	}
-	if _, ok := s.m[id]; !ok && len(s.m) >= h.perShard {
+	s.remove(id)
+	for len(s.m) > 0 && (len(s.m) >= h.perShard || s.bytes+size > h.perShardBytes) {
 		for k := range s.m { // map order is random enough to evict by
-			delete(s.m, k)
+			s.remove(k)
 			break
 		}
 	}
 	s.m[id] = a
+	s.bytes += size
+}
+
+// remove forgets id; the caller holds s.mu.
+func (s *hotShard) remove(id int64) {
+	if old, ok := s.m[id]; ok {
+		s.bytes -= hotAnswerBytes(old.inv)
+		delete(s.m, id)
+	}
 }
 
 // invalidate forgets id and fails every offer in flight on its shard.
@@ -92,7 +150,7 @@ func (h *hotSet) invalidate(id int64) {
 	s := h.shard(id)
 	s.mu.Lock()
 	s.seq.Add(1)
-	delete(s.m, id)
+	s.remove(id)
 	s.mu.Unlock()
 }
 
@@ -103,20 +161,27 @@ func (h *hotSet) clear() {
 		s.mu.Lock()
 		s.seq.Add(1)
 		clear(s.m)
+		s.bytes = 0
 		s.mu.Unlock()
 	}
 }
 
 // len counts the answers held.
 func (h *hotSet) len() int {
-	n := 0
+	n, _ := h.size()
+	return n
+}
+
+// size returns the answers held and their estimated bytes.
+func (h *hotSet) size() (entries, bytes int) {
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()
-		n += len(s.m)
+		entries += len(s.m)
+		bytes += s.bytes
 		s.mu.RUnlock()
 	}
-	return n
+	return entries, bytes
 }
 
 // sample returns up to n product ids from the hot set, spread over shards.

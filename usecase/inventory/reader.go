@@ -155,7 +155,7 @@ func (s *Reader) cached(productID int64, e *Entry) (inv domain.ProductInventory,
 	st := s.dir.snapshot()
 	inv, err = s.viewWith(st, productID, e)
 	if err == nil && s.hot != nil {
-		s.hot.offer(productID, seq, &hotAnswer{inv: inv, expires: e.ExpiresAt, dirGen: st.gen})
+		s.hot.offer(productID, seq, hotAnswer{inv: inv, expires: e.ExpiresAt, dirGen: st.gen})
 	}
 	return inv, err, true
 }

@@ -21,6 +21,7 @@ func testConfig() Config {
 		TTLJitter:      0.1,
 		MarkerTTL:      time.Minute,
 		HotEntries:     1000,
+		HotBytes:       1 << 20,
 		DBMaxInFlight:  64,
 		DBQueueTimeout: time.Second,
 		DBQueryTimeout: 5 * time.Second,
