@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -22,7 +23,7 @@ func benchUpdate(b *testing.B, withSchema bool) []byte {
 	before := domain.StockRow{ProductID: 123456789, WarehouseID: 17, QtySalable: 250, Version: 1700000000123455}
 	after := before
 	after.QtySalable, after.Version = 249, 1700000000123456
-	v, err := debezium.EncodeStock(domain.OpUpdate, &before, &after, benchSource, withSchema, 1700000000123456)
+	v, err := debeziumtest.EncodeStock(domain.OpUpdate, &before, &after, benchSource, withSchema, 1700000000123456)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func BenchmarkDecodeStock_flattened(b *testing.B) {
 
 func BenchmarkDecodeWarehouse_bare(b *testing.B) {
 	wh := domain.Warehouse{ID: 17, Code: "FRA-1", Name: "Frankfurt 1", Active: true, Version: 99}
-	v, err := debezium.EncodeWarehouse(domain.OpUpdate, &wh, &wh, benchSource, false, 1700000000123456)
+	v, err := debeziumtest.EncodeWarehouse(domain.OpUpdate, &wh, &wh, benchSource, false, 1700000000123456)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func BenchmarkEncodeStock_schema(b *testing.B) {
 	row := domain.StockRow{ProductID: 123456789, WarehouseID: 17, QtySalable: 249, Version: 1700000000123456}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := debezium.EncodeStock(domain.OpUpdate, &row, &row, benchSource, true, 1700000000123456); err != nil {
+		if _, err := debeziumtest.EncodeStock(domain.OpUpdate, &row, &row, benchSource, true, 1700000000123456); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -89,7 +90,7 @@ func BenchmarkEncodeStock_bare(b *testing.B) {
 	row := domain.StockRow{ProductID: 123456789, WarehouseID: 17, QtySalable: 249, Version: 1700000000123456}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := debezium.EncodeStock(domain.OpUpdate, &row, &row, benchSource, false, 1700000000123456); err != nil {
+		if _, err := debeziumtest.EncodeStock(domain.OpUpdate, &row, &row, benchSource, false, 1700000000123456); err != nil {
 			b.Fatal(err)
 		}
 	}

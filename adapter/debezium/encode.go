@@ -114,90 +114,29 @@ func checkImages(op domain.Op, hasBefore, hasAfter bool) error {
 	return nil
 }
 
-// The two tables Gintoki caches (DESIGN §1).
+// StockItems and Warehouses are the shapes of the two tables Gintoki
+// caches (DESIGN §1), without a database name; the simulator publishes its
+// rows as the relay would.
 var (
-	stockCodec = mustCodec(&relay.Table{Name: "stock_items", Key: []int{0, 1}, Columns: []relay.Column{
+	StockItems = relay.Table{Name: "stock_items", Key: []int{0, 1}, Columns: []relay.Column{
 		{Name: "product_id", Type: "bigint"}, {Name: "warehouse_id", Type: "bigint"}, {Name: "qty_salable", Type: "int"},
 		{Name: "version", Type: "bigint", Unsigned: true}, {Name: "updated_at", Type: "datetime", Scale: 6},
-	}})
-	warehouseCodec = mustCodec(&relay.Table{Name: "warehouses", Key: []int{0}, Columns: []relay.Column{
+	}}
+	Warehouses = relay.Table{Name: "warehouses", Key: []int{0}, Columns: []relay.Column{
 		{Name: "id", Type: "bigint"}, {Name: "code", Type: "varchar"}, {Name: "name", Type: "varchar", Nullable: true},
 		{Name: "is_active", Type: "tinyint"}, {Name: "version", Type: "bigint", Unsigned: true},
 		{Name: "updated_at", Type: "datetime", Scale: 6},
-	}})
+	}}
 )
 
-func mustCodec(t *relay.Table) *RowCodec {
-	c, err := NewRowCodec(t)
-	if err != nil {
-		panic(err) // the tables above are constants
+// StockImage is r as a binlog row image of StockItems (MySQL's text of each
+// column), updated_at at updatedAtMicros.
+func StockImage(r *domain.StockRow, updatedAtMicros int64) (relay.Row, error) {
+	if r.ProductID <= 0 || r.WarehouseID <= 0 {
+		return nil, fmt.Errorf("ids must be positive, got product_id %d, warehouse_id %d", r.ProductID, r.WarehouseID)
 	}
-	return c
-}
-
-// EncodeStock builds a stock_items change event; see RowCodec.EncodeEvent.
-// updatedAtMicros is updated_at of every image; the envelope's ts_ms is
-// src.TsMs. A version above 2^63-1 is a negative long, as in Debezium.
-func EncodeStock(op domain.Op, before, after *domain.StockRow, src Source, withSchema bool, updatedAtMicros int64) ([]byte, error) {
-	var images [2][][]byte
-	for i, r := range [...]*domain.StockRow{before, after} {
-		if r == nil {
-			continue
-		}
-		if r.ProductID <= 0 || r.WarehouseID <= 0 {
-			return nil, fmt.Errorf("encode stock_items event: ids must be positive, got product_id %d, warehouse_id %d", r.ProductID, r.WarehouseID)
-		}
-		images[i] = [][]byte{itoa(r.ProductID), itoa(r.WarehouseID), itoa(int64(r.QtySalable)),
-			strconv.AppendUint(nil, r.Version, 10), datetime(updatedAtMicros)}
-	}
-	return stockCodec.EncodeEvent(op, images[0], images[1], src, time.UnixMilli(src.TsMs), withSchema)
-}
-
-// EncodeWarehouse builds a warehouses change event; see EncodeStock.
-func EncodeWarehouse(op domain.Op, before, after *domain.Warehouse, src Source, withSchema bool, updatedAtMicros int64) ([]byte, error) {
-	var images [2][][]byte
-	for i, r := range [...]*domain.Warehouse{before, after} {
-		if r == nil {
-			continue
-		}
-		if r.ID <= 0 {
-			return nil, fmt.Errorf("encode warehouses event: id must be positive, got %d", r.ID)
-		}
-		active := []byte("0")
-		if r.Active {
-			active = []byte("1")
-		}
-		images[i] = [][]byte{itoa(r.ID), append([]byte{}, r.Code...), append([]byte{}, r.Name...), active,
-			strconv.AppendUint(nil, r.Version, 10), datetime(updatedAtMicros)}
-	}
-	return warehouseCodec.EncodeEvent(op, images[0], images[1], src, time.UnixMilli(src.TsMs), withSchema)
-}
-
-// EncodeStockKey builds a stock_items message key, its schema unnamed; see
-// EncodeStockKeyFor.
-func EncodeStockKey(productID, warehouseID int64, withSchema bool) ([]byte, error) {
-	return EncodeStockKeyFor(Source{}, productID, warehouseID, withSchema)
-}
-
-// EncodeStockKeyFor is EncodeStockKey with the key schema named after src.
-func EncodeStockKeyFor(src Source, productID, warehouseID int64, withSchema bool) ([]byte, error) {
-	if productID <= 0 || warehouseID <= 0 {
-		return nil, fmt.Errorf("encode stock_items key: ids must be positive, got product_id %d, warehouse_id %d", productID, warehouseID)
-	}
-	return stockCodec.EncodeKey(src, [][]byte{itoa(productID), itoa(warehouseID), nil, nil, nil}, withSchema)
-}
-
-// EncodeWarehouseKey builds a warehouses message key; see EncodeStockKey.
-func EncodeWarehouseKey(id int64, withSchema bool) ([]byte, error) {
-	return EncodeWarehouseKeyFor(Source{}, id, withSchema)
-}
-
-// EncodeWarehouseKeyFor is EncodeWarehouseKey with the key schema named after src.
-func EncodeWarehouseKeyFor(src Source, id int64, withSchema bool) ([]byte, error) {
-	if id <= 0 {
-		return nil, fmt.Errorf("encode warehouses key: id must be positive, got %d", id)
-	}
-	return warehouseCodec.EncodeKey(src, [][]byte{itoa(id), nil, nil, nil, nil, nil}, withSchema)
+	return relay.Row{itoa(r.ProductID), itoa(r.WarehouseID), itoa(int64(r.QtySalable)),
+		strconv.AppendUint(nil, r.Version, 10), datetime(updatedAtMicros)}, nil
 }
 
 func itoa(n int64) []byte { return strconv.AppendInt(nil, n, 10) }

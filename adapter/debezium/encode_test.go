@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -47,7 +48,7 @@ func TestStockRoundTrip(t *testing.T) {
 					if op == domain.OpRead {
 						src.Snapshot, src.Thread = "last", 0
 					}
-					value, err := debezium.EncodeStock(op, before, after, src, withSchema, 1700000000123456)
+					value, err := debeziumtest.EncodeStock(op, before, after, src, withSchema, 1700000000123456)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -111,7 +112,7 @@ func TestWarehouseRoundTrip(t *testing.T) {
 		{domain.OpTruncate, nil, nil, domain.Warehouse{}},
 	} {
 		for _, withSchema := range []bool{false, true} {
-			value, err := debezium.EncodeWarehouse(tt.op, tt.before, tt.after, encSource, withSchema, 1)
+			value, err := debeziumtest.EncodeWarehouse(tt.op, tt.before, tt.after, encSource, withSchema, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +133,7 @@ func TestWarehouseRoundTrip(t *testing.T) {
 
 func TestKeyRoundTrip(t *testing.T) {
 	for _, withSchema := range []bool{false, true} {
-		k, err := debezium.EncodeStockKey(math.MaxInt64, 7, withSchema)
+		k, err := debeziumtest.EncodeStockKey(debezium.Source{}, math.MaxInt64, 7, withSchema)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestKeyRoundTrip(t *testing.T) {
 		if err != nil || pid != math.MaxInt64 || wid != 7 {
 			t.Errorf("stock key %s: %d %d %v", k, pid, wid, err)
 		}
-		k, err = debezium.EncodeWarehouseKeyFor(encSource, 3, withSchema)
+		k, err = debeziumtest.EncodeWarehouseKey(encSource, 3, withSchema)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +178,7 @@ func keysOf(m map[string]any) []string {
 func TestEncodeMatchesFixtureShape(t *testing.T) {
 	fixture := decodeJSON(t, readFixture(t, "mysql-update-no-schema.json"))
 	row := domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 3, Version: 4}
-	value, err := debezium.EncodeStock(domain.OpUpdate, &row, &row, encSource, false, 5)
+	value, err := debeziumtest.EncodeStock(domain.OpUpdate, &row, &row, encSource, false, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestEncodeMatchesFixtureShape(t *testing.T) {
 	}
 
 	// A snapshot row: no table, GTID or thread means null, as Debezium writes them.
-	value, err = debezium.EncodeStock(domain.OpRead, nil, &row, debezium.Source{Name: "p", DB: "d", Snapshot: "true"}, false, 5)
+	value, err = debeziumtest.EncodeStock(domain.OpRead, nil, &row, debezium.Source{Name: "p", DB: "d", Snapshot: "true"}, false, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +219,7 @@ func TestEncodeMatchesFixtureShape(t *testing.T) {
 
 func TestEncodeVersionAsSignedLong(t *testing.T) {
 	row := domain.StockRow{ProductID: 1, WarehouseID: 2, Version: math.MaxUint64}
-	value, err := debezium.EncodeStock(domain.OpCreate, nil, &row, encSource, false, 5)
+	value, err := debeziumtest.EncodeStock(domain.OpCreate, nil, &row, encSource, false, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +227,7 @@ func TestEncodeVersionAsSignedLong(t *testing.T) {
 		t.Errorf("2^64-1 not written as the long -1: %s", value)
 	}
 	wh := domain.Warehouse{ID: 1, Code: "A", Active: true, Version: 1 << 63}
-	value, err = debezium.EncodeWarehouse(domain.OpCreate, nil, &wh, encSource, false, 5)
+	value, err = debeziumtest.EncodeWarehouse(domain.OpCreate, nil, &wh, encSource, false, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestEncodeSchema(t *testing.T) {
 	wh := domain.Warehouse{ID: 1, Code: "A", Active: true, Version: 1}
 	src := encSource
 	src.Table = "warehouses"
-	value, err := debezium.EncodeWarehouse(domain.OpCreate, nil, &wh, src, true, 5)
+	value, err := debeziumtest.EncodeWarehouse(domain.OpCreate, nil, &wh, src, true, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +314,7 @@ func TestEncodeSchema(t *testing.T) {
 		t.Errorf("transaction schema %v", tx)
 	}
 
-	key, err := debezium.EncodeStockKeyFor(encSource, 1, 2, true)
+	key, err := debeziumtest.EncodeStockKey(encSource, 1, 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,14 +322,14 @@ func TestEncodeSchema(t *testing.T) {
 	if keySchema["name"] != "gintoki.inventory.stock_items.Key" || len(keySchema["fields"].([]any)) != 2 {
 		t.Errorf("key schema %v", keySchema)
 	}
-	key, err = debezium.EncodeStockKey(1, 2, true)
+	key, err = debeziumtest.EncodeStockKey(debezium.Source{}, 1, 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, named := decodeJSON(t, key)["schema"].(map[string]any)["name"]; named {
 		t.Errorf("key schema without a source is named: %s", key)
 	}
-	key, err = debezium.EncodeWarehouseKey(9, false)
+	key, err = debeziumtest.EncodeWarehouseKey(debezium.Source{}, 9, false)
 	if err != nil || string(key) != `{"id":9}` {
 		t.Errorf("bare warehouse key %s, %v", key, err)
 	}
@@ -342,57 +343,60 @@ func TestEncodeRejects(t *testing.T) {
 		err  func() error
 	}{
 		{"create with before", func() error {
-			_, err := debezium.EncodeStock(domain.OpCreate, row, row, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpCreate, row, row, encSource, false, 0)
 			return err
 		}},
 		{"create without after", func() error {
-			_, err := debezium.EncodeStock(domain.OpCreate, nil, nil, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpCreate, nil, nil, encSource, false, 0)
 			return err
 		}},
-		{"read with before", func() error { _, err := debezium.EncodeStock(domain.OpRead, row, row, encSource, false, 0); return err }},
+		{"read with before", func() error {
+			_, err := debeziumtest.EncodeStock(domain.OpRead, row, row, encSource, false, 0)
+			return err
+		}},
 		{"update without after", func() error {
-			_, err := debezium.EncodeStock(domain.OpUpdate, row, nil, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpUpdate, row, nil, encSource, false, 0)
 			return err
 		}},
 		{"delete with after", func() error {
-			_, err := debezium.EncodeStock(domain.OpDelete, row, row, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpDelete, row, row, encSource, false, 0)
 			return err
 		}},
 		{"delete without before", func() error {
-			_, err := debezium.EncodeStock(domain.OpDelete, nil, nil, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpDelete, nil, nil, encSource, false, 0)
 			return err
 		}},
 		{"truncate with a row", func() error {
-			_, err := debezium.EncodeStock(domain.OpTruncate, nil, row, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpTruncate, nil, row, encSource, false, 0)
 			return err
 		}},
-		{"unknown op", func() error { _, err := debezium.EncodeStock('x', nil, row, encSource, false, 0); return err }},
+		{"unknown op", func() error { _, err := debeziumtest.EncodeStock('x', nil, row, encSource, false, 0); return err }},
 		{"zero product id", func() error {
-			_, err := debezium.EncodeStock(domain.OpCreate, nil, &domain.StockRow{WarehouseID: 2}, encSource, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpCreate, nil, &domain.StockRow{WarehouseID: 2}, encSource, false, 0)
 			return err
 		}},
 		{"negative ts_ms", func() error {
 			src := encSource
 			src.TsMs = -1
-			_, err := debezium.EncodeStock(domain.OpCreate, nil, row, src, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpCreate, nil, row, src, false, 0)
 			return err
 		}},
 		{"ts_ms overflowing ts_ns", func() error {
 			src := encSource
 			src.TsMs = math.MaxInt64 / 1000
-			_, err := debezium.EncodeStock(domain.OpCreate, nil, row, src, false, 0)
+			_, err := debeziumtest.EncodeStock(domain.OpCreate, nil, row, src, false, 0)
 			return err
 		}},
 		{"warehouse zero id", func() error {
-			_, err := debezium.EncodeWarehouse(domain.OpCreate, nil, &domain.Warehouse{Code: "A"}, encSource, false, 0)
+			_, err := debeziumtest.EncodeWarehouse(domain.OpCreate, nil, &domain.Warehouse{Code: "A"}, encSource, false, 0)
 			return err
 		}},
 		{"warehouse delete with after", func() error {
-			_, err := debezium.EncodeWarehouse(domain.OpDelete, wh, wh, encSource, false, 0)
+			_, err := debeziumtest.EncodeWarehouse(domain.OpDelete, wh, wh, encSource, false, 0)
 			return err
 		}},
-		{"stock key zero", func() error { _, err := debezium.EncodeStockKey(0, 1, false); return err }},
-		{"warehouse key negative", func() error { _, err := debezium.EncodeWarehouseKey(-1, true); return err }},
+		{"stock key zero", func() error { _, err := debeziumtest.EncodeStockKey(debezium.Source{}, 0, 1, false); return err }},
+		{"warehouse key negative", func() error { _, err := debeziumtest.EncodeWarehouseKey(debezium.Source{}, -1, true); return err }},
 	}
 	for _, tt := range tests {
 		if err := tt.err(); err == nil {
@@ -407,7 +411,7 @@ func TestEncodeRejects(t *testing.T) {
 func TestEncodeStrings(t *testing.T) {
 	for _, s := range []string{"", "plain", `q"b\s/`, "\x00\x01\x1f\x7f", "\n\r\t\b\f", "héllo 📦 \u2028", "bad \xff\xfe utf8", "<>&"} {
 		wh := domain.Warehouse{ID: 1, Code: s, Name: s, Version: 1}
-		value, err := debezium.EncodeWarehouse(domain.OpCreate, nil, &wh, debezium.Source{Name: s, DB: s}, true, 0)
+		value, err := debeziumtest.EncodeWarehouse(domain.OpCreate, nil, &wh, debezium.Source{Name: s, DB: s}, true, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,9 +63,6 @@ type SourceInfo struct {
 	Thread     int64 // 0 when null (snapshot reads)
 }
 
-// IsSnapshot reports whether the event comes from a snapshot, not the binlog.
-func (s SourceInfo) IsSnapshot() bool { return s.Snapshot != "" && s.Snapshot != "false" }
-
 // DecodeEnvelope decodes a message value of any table, in any Form. A null
 // value returns ErrTombstone, messages without a row ErrNotRowEvent.
 func DecodeEnvelope(value []byte) (Envelope, error) {

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 )
 
@@ -41,20 +42,20 @@ func addSeeds(f *testing.F) {
 			case domain.OpDelete:
 				before, wBefore = &row, &wh
 			}
-			v, err := debezium.EncodeStock(op, before, after, encSource, withSchema, 1700000000123456)
+			v, err := debeziumtest.EncodeStock(op, before, after, encSource, withSchema, 1700000000123456)
 			if err != nil {
 				f.Fatal(err)
 			}
 			f.Add(v)
-			v, err = debezium.EncodeWarehouse(op, wBefore, wAfter, encSource, withSchema, 1700000000123456)
+			v, err = debeziumtest.EncodeWarehouse(op, wBefore, wAfter, encSource, withSchema, 1700000000123456)
 			if err != nil {
 				f.Fatal(err)
 			}
 			f.Add(v)
 		}
-		k, _ := debezium.EncodeStockKey(42, 7, withSchema)
+		k, _ := debeziumtest.EncodeStockKey(debezium.Source{}, 42, 7, withSchema)
 		f.Add(k)
-		k, _ = debezium.EncodeWarehouseKeyFor(encSource, 3, withSchema)
+		k, _ = debeziumtest.EncodeWarehouseKey(encSource, 3, withSchema)
 		f.Add(k)
 	}
 	for _, s := range []string{
@@ -134,7 +135,7 @@ func FuzzDecodeStock(f *testing.F) {
 		src := encSource
 		src.TsMs = max(c.SourceTsMs, 0)
 		for _, withSchema := range []bool{false, true} {
-			v, err := debezium.EncodeStock(c.Op, before, after, src, withSchema, 0)
+			v, err := debeziumtest.EncodeStock(c.Op, before, after, src, withSchema, 0)
 			if err != nil {
 				if c.SourceTsMs > 1<<43 { // beyond what ts_ns can hold
 					return
@@ -182,7 +183,7 @@ func FuzzDecodeWarehouse(f *testing.F) {
 		}
 		src := encSource
 		src.TsMs = max(c.SourceTsMs, 0)
-		v, err := debezium.EncodeWarehouse(c.Op, before, after, src, true, 0)
+		v, err := debeziumtest.EncodeWarehouse(c.Op, before, after, src, true, 0)
 		if err != nil {
 			if c.SourceTsMs > 1<<43 {
 				return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
@@ -174,7 +175,7 @@ func TestRowCodecMatchesTheStockEncoder(t *testing.T) {
 		return [][]byte{[]byte("7"), []byte("3"), []byte(strconv.Itoa(int(r.QtySalable))), []byte(strconv.FormatUint(r.Version, 10)), []byte(updated)}
 	}
 	for _, withSchema := range []bool{false, true} {
-		want, err := debezium.EncodeStock(domain.OpUpdate, before, after, src, withSchema, micros)
+		want, err := debeziumtest.EncodeStock(domain.OpUpdate, before, after, src, withSchema, micros)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +186,7 @@ func TestRowCodecMatchesTheStockEncoder(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("schema %v:\n got %s\nwant %s", withSchema, got, want)
 		}
-		wantKey, _ := debezium.EncodeStockKeyFor(src, 7, 3, withSchema)
+		wantKey, _ := debeziumtest.EncodeStockKey(src, 7, 3, withSchema)
 		gotKey, err := codec.EncodeKey(src, text(after), withSchema)
 		if err != nil || !bytes.Equal(gotKey, wantKey) {
 			t.Errorf("key, schema %v: %s (%v), want %s", withSchema, gotKey, err, wantKey)

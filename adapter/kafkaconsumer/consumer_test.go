@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
@@ -115,10 +116,10 @@ func TestTombstonesPoisonAndNonRowEvents(t *testing.T) {
 	h.waitSessions(t, 1)
 	p := newProducer(t, b.Addrs())
 
-	key55, _ := debezium.EncodeStockKey(55, 1, false)
-	whKey, _ := debezium.EncodeWarehouseKey(9, false)
+	key55, _ := debeziumtest.EncodeStockKey(debezium.Source{}, 55, 1, false)
+	whKey, _ := debeziumtest.EncodeWarehouseKey(debezium.Source{}, 9, false)
 	deleted := domain.StockRow{ProductID: 55, WarehouseID: 1, QtySalable: 3, Version: 2}
-	del, _ := debezium.EncodeStock(domain.OpDelete, &deleted, nil, debezium.Source{TsMs: time.Now().UnixMilli()}, false, 0)
+	del, _ := debeziumtest.EncodeStock(domain.OpDelete, &deleted, nil, debezium.Source{TsMs: time.Now().UnixMilli()}, false, 0)
 	p.send(testStockTopic, 0, key55, del)                                   // a delete event...
 	p.send(testStockTopic, 0, key55, nil)                                   // ...and the tombstone after it
 	p.send(testStockTopic, 0, key55, []byte(`{"op":"u","after":{"product`)) // poison, key readable
@@ -506,8 +507,8 @@ func TestNullValueIsADeleteOfItsKey(t *testing.T) {
 	h.waitSessions(t, 1)
 	p := newProducer(t, b.Addrs())
 
-	key, _ := debezium.EncodeStockKey(7, 2, false)
-	whKey, _ := debezium.EncodeWarehouseKey(3, true)
+	key, _ := debeziumtest.EncodeStockKey(debezium.Source{}, 7, 2, false)
+	whKey, _ := debeziumtest.EncodeWarehouseKey(debezium.Source{}, 3, true)
 	// Rows as the transform writes them without rewrite: no __deleted.
 	p.send(testStockTopic, 0, key, []byte(`{"product_id":7,"warehouse_id":2,"qty_salable":4,"version":9,"updated_at":1700000000000000}`))
 	p.send(testStockTopic, 0, key, nil)

@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
@@ -233,11 +234,11 @@ func (p *producer) send(topic string, partition int32, key, value []byte, header
 func (p *producer) stock(partition int32, productID int64, version uint64) int64 {
 	p.t.Helper()
 	row := domain.StockRow{ProductID: productID, WarehouseID: 1, QtySalable: int32(version), Version: version}
-	value, err := debezium.EncodeStock(domain.OpUpdate, nil, &row, debezium.Source{TsMs: time.Now().UnixMilli()}, false, 0)
+	value, err := debeziumtest.EncodeStock(domain.OpUpdate, nil, &row, debezium.Source{TsMs: time.Now().UnixMilli()}, false, 0)
 	if err != nil {
 		p.t.Fatalf("encode stock: %v", err)
 	}
-	key, err := debezium.EncodeStockKey(productID, 1, false)
+	key, err := debeziumtest.EncodeStockKey(debezium.Source{}, productID, 1, false)
 	if err != nil {
 		p.t.Fatalf("encode stock key: %v", err)
 	}
@@ -247,11 +248,11 @@ func (p *producer) stock(partition int32, productID int64, version uint64) int64
 func (p *producer) warehouse(id int64, code string, version uint64) int64 {
 	p.t.Helper()
 	row := domain.Warehouse{ID: id, Code: code, Name: code, Active: true, Version: version}
-	value, err := debezium.EncodeWarehouse(domain.OpUpdate, nil, &row, debezium.Source{TsMs: time.Now().UnixMilli()}, true, 0)
+	value, err := debeziumtest.EncodeWarehouse(domain.OpUpdate, nil, &row, debezium.Source{TsMs: time.Now().UnixMilli()}, true, 0)
 	if err != nil {
 		p.t.Fatalf("encode warehouse: %v", err)
 	}
-	key, err := debezium.EncodeWarehouseKey(id, true)
+	key, err := debeziumtest.EncodeWarehouseKey(debezium.Source{}, id, true)
 	if err != nil {
 		p.t.Fatalf("encode warehouse key: %v", err)
 	}

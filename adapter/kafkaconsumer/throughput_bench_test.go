@@ -12,6 +12,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/cache/bigcachestore"
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/adapter/kafkaproducer"
 	"github.com/gintoki/gintoki/domain"
@@ -110,8 +111,8 @@ func produce(b *testing.B, brokers []string, topic string, n int) {
 	go func() {
 		for i := 0; i < n; i++ {
 			row := &domain.StockRow{ProductID: int64(i%50000 + 1), WarehouseID: int64(i%3 + 1), QtySalable: int32(i), Version: uint64(i + 1)}
-			v, _ := debezium.EncodeStock(domain.OpUpdate, row, row, debezium.Source{Name: "bench", DB: "inventory", Table: "stock_items", TsMs: time.Now().UnixMilli()}, false, 1)
-			k, _ := debezium.EncodeStockKey(row.ProductID, row.WarehouseID, false)
+			v, _ := debeziumtest.EncodeStock(domain.OpUpdate, row, row, debezium.Source{Name: "bench", DB: "inventory", Table: "stock_items", TsMs: time.Now().UnixMilli()}, false, 1)
+			k, _ := debeziumtest.EncodeStockKey(debezium.Source{}, row.ProductID, row.WarehouseID, false)
 			p.Input() <- &sarama.ProducerMessage{Topic: topic, Key: sarama.ByteEncoder(k), Value: sarama.ByteEncoder(v)}
 		}
 	}()

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 )
@@ -56,11 +57,11 @@ func newUnitConsumer(t *testing.T, opts Options) (*Consumer, *fakeApplier, *fake
 func stockMessage(t *testing.T, partition int32, offset int64, productID int64, version uint64) *sarama.ConsumerMessage {
 	t.Helper()
 	row := domain.StockRow{ProductID: productID, WarehouseID: 1, QtySalable: 1, Version: version}
-	v, err := debezium.EncodeStock(domain.OpCreate, nil, &row, debezium.Source{TsMs: 1}, false, 0)
+	v, err := debeziumtest.EncodeStock(domain.OpCreate, nil, &row, debezium.Source{TsMs: 1}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _ := debezium.EncodeStockKey(productID, 1, false)
+	k, _ := debeziumtest.EncodeStockKey(debezium.Source{}, productID, 1, false)
 	return &sarama.ConsumerMessage{Topic: testStockTopic, Partition: partition, Offset: offset, Key: k, Value: v}
 }
 
@@ -219,7 +220,7 @@ func TestWarehouseTruncateAndUnknownOutcomeAreCounted(t *testing.T) {
 	c, a, _ := newUnitConsumer(t, Options{})
 	a.outcome = 42 // an outcome this package does not know still gets a label
 	pc := newPartitionConsumer(c, &fakeSession{ctx: context.Background()}, warehousePart(), 0)
-	v, err := debezium.EncodeWarehouse(domain.OpTruncate, nil, nil, debezium.Source{TsMs: 1}, false, 0)
+	v, err := debeziumtest.EncodeWarehouse(domain.OpTruncate, nil, nil, debezium.Source{TsMs: 1}, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -41,33 +42,28 @@ type expected struct {
 // TestPublishThroughBroker publishes stock events through a real Kafka
 // protocol broker and reads them back with a plain sarama consumer.
 func TestPublishThroughBroker(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	for _, tc := range []struct {
 		name       string
-		idempotent bool
 		withSchema bool
 	}{
-		{"plain bare", false, false},
-		{"idempotent wrapped", true, true},
+		{"bare", false},
+		{"wrapped", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			stockTopic := kafkaproducer.StockTopic(e2ePrefix, e2eDB)
-			broker, err := kafkabroker.Start(
-				kafkabroker.Topics(e2ePartitions, stockTopic),
-				kafkabroker.Topics(1, kafkaproducer.WarehouseTopic(e2ePrefix, e2eDB)))
+			stockTopic := kafkaproducer.ChangeTopic(e2ePrefix, e2eDB, "stock_items")
+			broker, err := kafkabroker.Start(kafkabroker.Topics(e2ePartitions, stockTopic))
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(broker.Close)
 
 			pub, err := kafkaproducer.New(kafkaproducer.Config{
-				Brokers: broker.Addrs(), Version: "2.8.0", ClientID: "e2e", Idempotent: tc.idempotent,
+				Brokers: broker.Addrs(), Version: "2.8.0", ClientID: "e2e",
 				TopicPrefix: e2ePrefix, Database: e2eDB, WithSchema: tc.withSchema,
-			}, kafkaproducer.WithPropagator(propagation.TraceContext{}))
+			})
 			if err != nil {
 				t.Fatal(err)
-			}
-			if pub.StockTopic() != stockTopic {
-				t.Fatalf("StockTopic() = %q, want %q", pub.StockTopic(), stockTopic)
 			}
 
 			ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
@@ -214,14 +210,14 @@ func TestSimulatorThroughBroker(t *testing.T) {
 		products, warehouses = 4, 3
 		wantChanges          = 40
 	)
-	stockTopic := kafkaproducer.StockTopic(e2ePrefix, e2eDB)
+	stockTopic := kafkaproducer.ChangeTopic(e2ePrefix, e2eDB, "stock_items")
 	broker, err := kafkabroker.Start(kafkabroker.Topics(e2ePartitions, stockTopic))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(broker.Close)
 	pub, err := kafkaproducer.New(kafkaproducer.Config{
-		Brokers: broker.Addrs(), Idempotent: true, TopicPrefix: e2ePrefix, Database: e2eDB,
+		Brokers: broker.Addrs(), TopicPrefix: e2ePrefix, Database: e2eDB,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package kafkaproducer publishes row changes to Kafka as Debezium's MySQL
-// connector would: the same topics, keys, envelopes, tombstones and
-// partitioning. The demo's change simulator and the binlog relay use it, so
-// the consumer cannot tell them from a real Debezium deployment.
+// connector would: the same topics, keys, envelopes, tombstones, heartbeats
+// and partitioning. The binlog relay and the demo's change simulator use
+// the one Publisher, so the consumer cannot tell either from a real
+// Debezium deployment.
 package kafkaproducer
 
 import (
@@ -21,24 +22,18 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/kafkatopic"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/relay"
 )
 
-// Table names, as the topic suffix and source.table.
-const (
-	StockTable     = "stock_items"
-	WarehouseTable = "warehouses"
-)
-
-// SourceVersion is written as source.version when the caller gives none.
-// Debezium puts its own release there; this names the writer instead.
+// SourceVersion is written as source.version. Debezium puts its own
+// release there; this names the writer instead.
 const SourceVersion = "gintoki"
 
 const (
 	defaultClientID = "gintoki-producer"
-	// Kafka refuses longer topic names.
-	maxTopicLen = 249
-	tracerName  = "github.com/gintoki/gintoki/adapter/kafkaproducer"
+	tracerName      = "github.com/gintoki/gintoki/adapter/kafkaproducer"
 )
 
 // ErrClosed is returned by a publish after Close.
@@ -49,28 +44,35 @@ type Config struct {
 	// Brokers are the bootstrap addresses (host:port).
 	Brokers []string
 	// Version is the Kafka protocol version to speak, e.g. "2.8.0"; empty
-	// takes sarama's default. Headers (trace context) need 0.11 or later.
+	// takes sarama's default. Idempotence and headers need 0.11 or later.
 	Version string
 	// ClientID names this producer to the brokers; empty: "gintoki-producer".
 	ClientID string
-	// Idempotent makes the brokers drop duplicates that producer retries
-	// would otherwise write. Kafka requires acks=all and one request in
-	// flight per connection for it, and both are set.
-	Idempotent bool
 	// TopicPrefix is Debezium's topic.prefix; it is also source.name.
 	TopicPrefix string
-	// Database is the database name, part of the topic and source.db.
+	// Database is the database of PublishStock's rows; relay changes name
+	// their own.
 	Database string
 	// WithSchema writes the {"schema","payload"} wrapper around keys and
 	// values (the JsonConverter's schemas.enable=true).
 	WithSchema bool
 }
 
-// StockTopic is the topic of stock_items changes: <prefix>.<db>.stock_items.
-func StockTopic(prefix, db string) string { return prefix + "." + db + "." + StockTable }
+// ChangeTopic is the topic Debezium writes a table's changes to,
+// <prefix>.<db>.<table>, with every character Kafka does not allow in a
+// topic name replaced by '_', as Debezium does.
+func ChangeTopic(prefix, db, table string) string {
+	return strings.Map(func(r rune) rune {
+		if isTopicChar(r) {
+			return r
+		}
+		return '_'
+	}, prefix+"."+db+"."+table)
+}
 
-// WarehouseTopic is the topic of warehouses changes.
-func WarehouseTopic(prefix, db string) string { return prefix + "." + db + "." + WarehouseTable }
+func isTopicChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+}
 
 // Option changes optional behaviour of New.
 type Option func(*options)
@@ -89,18 +91,11 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 	return func(o *options) { o.registerer = reg }
 }
 
-// WithTracerProvider records a producer span per published event; the span
+// WithTracerProvider records a producer span per published batch; the span
 // is what the message headers then name as parent. Without it the headers
-// carry the caller's span.
+// carry the caller's span, if any.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracer = tp }
-}
-
-// WithPropagator sets how trace context goes into message headers. The
-// default is the global propagator (otel.GetTextMapPropagator) as it is at
-// publish time.
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return func(o *options) { o.propagator = p }
 }
 
 // WithSaramaConfig lets the caller adjust the sarama configuration (timeouts,
@@ -109,33 +104,60 @@ func WithSaramaConfig(tune func(*sarama.Config)) Option {
 	return func(o *options) { o.tune = tune }
 }
 
-// sender is the part of sarama.SyncProducer the publisher uses.
-type sender interface {
-	SendMessage(msg *sarama.ProducerMessage) (partition int32, offset int64, err error)
+// batchSender is the part of sarama.SyncProducer the publisher uses.
+type batchSender interface {
+	SendMessages(msgs []*sarama.ProducerMessage) error
 	Close() error
 }
 
-// Publisher writes change events to Kafka. It is safe for concurrent use;
-// events published one after another from one goroutine keep their order.
+// Publisher writes row changes of any table as Debezium's MySQL connector
+// would (relay.Publisher), and the simulator's stock changes
+// (simulator.Publisher) the same way. A batch is handed to the producer at
+// once, so it travels in as few requests as the partitions allow, and a
+// publish returns when every message of it is acknowledged by all in-sync
+// replicas.
+//
+// Order: the producer is idempotent with one request in flight per broker,
+// so messages of one partition land in the order given even across
+// retries; a row's messages share a key, hence a partition. A delete's
+// tombstone directly follows it.
 type Publisher struct {
-	producer       sender
-	stockTopic     string
-	warehouseTopic string
-	prefix, db     string
+	// producer is nil after a failed send: the next publish makes a new
+	// one, so no state of the failed one (an idempotent sequence the
+	// broker no longer accepts) outlives the failure.
+	producer batchSender
+	connect  func() (batchSender, error)
+	// ensureTopic creates a topic when it is missing (the heartbeat topic,
+	// before the first heartbeat).
+	ensureTopic    func(topic string) error
+	heartbeatTopic string // "" until it is known to exist
+	prefix         string
+	stockTable     *relay.Table // debezium.StockItems in Config.Database
 	withSchema     bool
 	now            func() time.Time
-	propagator     propagation.TextMapPropagator
-	tracer         trace.Tracer
 	metrics        *metrics
+	tracer         trace.Tracer // nil: no spans of its own
+	propagator     propagation.TextMapPropagator
 
-	// mu lets Close wait for publishes in flight and keeps later ones off
-	// the closed producer (sarama panics on a send after Close).
-	mu     sync.RWMutex
+	codecMu sync.Mutex
+	codecs  map[*relay.Table]*tableCodec
+
+	// mu keeps sends off a closed producer (sarama panics on that) and lets
+	// Close wait for a send in flight.
+	mu     sync.Mutex
 	closed bool
 }
 
-// New connects a synchronous producer to the brokers. Records are
-// acknowledged by all in-sync replicas before a publish returns.
+type tableCodec struct {
+	codec *debezium.RowCodec
+	topic string
+}
+
+// New prepares an idempotent (retries must not reorder or duplicate a
+// batch), acks=all producer: an event acknowledged by the leader alone can
+// vanish on failover, and a consumer that missed it would serve the old row
+// until the TTL. It connects on the first publish, so a broker that is down
+// at start is retried by the caller like one that goes away later.
 func New(cfg Config, opts ...Option) (*Publisher, error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
@@ -144,28 +166,41 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	sc, m, err := producerSetup(cfg, o, "kafka producer")
+	sc, err := cfg.saramaConfig(o.tune)
 	if err != nil {
 		return nil, err
 	}
-	producer, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	m, err := newMetrics(o.registerer)
 	if err != nil {
-		return nil, fmt.Errorf("connect kafka producer to %v: %w", cfg.Brokers, err)
+		return nil, err
 	}
-	return newPublisher(producer, cfg, o, m), nil
+	connect := func() (batchSender, error) {
+		producer, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+		if err != nil {
+			return nil, fmt.Errorf("connect kafka producer to %v: %w", cfg.Brokers, err)
+		}
+		return producer, nil
+	}
+	p := newPublisher(nil, connect, cfg, o, m)
+	p.ensureTopic = func(topic string) error {
+		client, err := sarama.NewClient(cfg.Brokers, sc)
+		if err != nil {
+			return fmt.Errorf("connect to %v: %w", cfg.Brokers, err)
+		}
+		defer client.Close()
+		_, err = kafkatopic.Ensure(client, topic, nil)
+		return err
+	}
+	return p, nil
 }
 
-func newPublisher(producer sender, cfg Config, o options, m *metrics) *Publisher {
+func newPublisher(producer batchSender, connect func() (batchSender, error), cfg Config, o options, m *metrics) *Publisher {
+	stock := debezium.StockItems
+	stock.DB = cfg.Database
 	p := &Publisher{
-		producer:       producer,
-		stockTopic:     StockTopic(cfg.TopicPrefix, cfg.Database),
-		warehouseTopic: WarehouseTopic(cfg.TopicPrefix, cfg.Database),
-		prefix:         cfg.TopicPrefix,
-		db:             cfg.Database,
-		withSchema:     cfg.WithSchema,
-		now:            o.now,
-		propagator:     o.propagator,
-		metrics:        m,
+		producer: producer, connect: connect, prefix: cfg.TopicPrefix, stockTable: &stock,
+		withSchema: cfg.WithSchema, now: o.now, metrics: m, propagator: o.propagator,
+		codecs: map[*relay.Table]*tableCodec{},
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -180,26 +215,18 @@ func (c Config) check() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("kafka producer: no brokers given")
 	}
-	for _, f := range [...]struct{ name, v string }{{"topic prefix", c.TopicPrefix}, {"database", c.Database}} {
-		name, v := f.name, f.v
-		if v == "" {
-			return fmt.Errorf("kafka producer: %s is empty; it names the topics", name)
-		}
-		if i := strings.IndexFunc(v, func(r rune) bool { return !isTopicChar(r) }); i >= 0 {
-			return fmt.Errorf("kafka producer: %s %q holds %q; topics allow only ASCII letters, digits, '.', '_' and '-'", name, v, v[i:i+1])
-		}
+	if c.TopicPrefix == "" {
+		return errors.New("kafka producer: topic prefix is empty; it names the topics")
 	}
-	if n := len(StockTopic(c.TopicPrefix, c.Database)); n > maxTopicLen {
-		return fmt.Errorf("kafka producer: topic prefix and database make a %d-character topic, Kafka allows %d", n, maxTopicLen)
+	// Debezium refuses such a topic.prefix too; a database or table name
+	// is mapped to '_' instead (ChangeTopic).
+	if i := strings.IndexFunc(c.TopicPrefix, func(r rune) bool { return !isTopicChar(r) }); i >= 0 {
+		return fmt.Errorf("kafka producer: topic prefix %q holds %q; topics allow only ASCII letters, digits, '.', '_' and '-'", c.TopicPrefix, c.TopicPrefix[i:i+1])
 	}
 	return nil
 }
 
-func isTopicChar(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
-}
-
-func (c Config) saramaConfig() (*sarama.Config, error) {
+func (c Config) saramaConfig(tune func(*sarama.Config)) (*sarama.Config, error) {
 	sc := sarama.NewConfig()
 	if c.Version != "" {
 		v, err := sarama.ParseKafkaVersion(c.Version)
@@ -209,154 +236,56 @@ func (c Config) saramaConfig() (*sarama.Config, error) {
 		sc.Version = v
 	}
 	if !sc.Version.IsAtLeast(sarama.V0_11_0_0) {
-		return nil, fmt.Errorf("kafka producer: version %s is too old, record headers need 0.11.0 or later", sc.Version)
+		return nil, fmt.Errorf("kafka producer: version %s is too old, idempotence and record headers need 0.11.0 or later", sc.Version)
 	}
 	sc.ClientID = c.ClientID
 	if sc.ClientID == "" {
 		sc.ClientID = defaultClientID
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Return.Errors = true
-	// acks=all either way: an event acknowledged by the leader alone can
-	// vanish on failover, and a consumer that missed it would serve the
-	// old row until the TTL.
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Partitioner = NewPartitioner
-	if c.Idempotent {
-		sc.Producer.Idempotent = true
-		sc.Net.MaxOpenRequests = 1
-		if sc.Producer.Retry.Max < 1 {
-			sc.Producer.Retry.Max = 1
-		}
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	if tune != nil {
+		tune(sc)
+	}
+	if sc.Producer.Retry.Max < 1 {
+		sc.Producer.Retry.Max = 1
+	}
+	// Without both a SyncProducer cannot tell when a send ends.
+	sc.Producer.Return.Successes, sc.Producer.Return.Errors = true, true
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka producer config: %w", err)
 	}
 	return sc, nil
 }
 
-// PublishStock writes one stock_items change event stamped with the current
-// time, and after a delete the tombstone that lets compaction drop the key.
-// before and after follow the op as in debezium.EncodeStock; updatedAtMicros
-// is the rows' updated_at.
-func (p *Publisher) PublishStock(ctx context.Context, op domain.Op, before, after *domain.StockRow, updatedAtMicros int64) error {
-	return p.PublishStockAt(ctx, op, before, after, updatedAtMicros, debezium.Source{})
-}
-
-// PublishStockAt is PublishStock for a writer that knows where the change
-// sits in the database's log (a binlog reader): src's position fields
-// (ServerID, File, Pos, Row, GTID, Thread, Snapshot, TsMs) are written as
-// given. Name, DB and Table always come from the configuration; an empty
-// Version and Connector, and a zero TsMs, are filled in.
-func (p *Publisher) PublishStockAt(ctx context.Context, op domain.Op, before, after *domain.StockRow, updatedAtMicros int64, src debezium.Source) error {
-	src = p.source(src, StockTable)
-	var key []byte
-	if op != domain.OpTruncate {
-		row := after
-		if row == nil {
-			row = before
-		}
-		if row == nil {
-			return fmt.Errorf("publish stock_items %s event: no row image", op)
-		}
-		k, err := debezium.EncodeStockKeyFor(src, row.ProductID, row.WarehouseID, p.withSchema)
-		if err != nil {
-			return fmt.Errorf("publish stock_items %s event: %w", op, err)
-		}
-		key = k
+// Publish implements relay.Publisher. An event the encoder cannot write is
+// a relay.Permanent error: sending it again would fail the same way.
+func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	value, err := debezium.EncodeStock(op, before, after, src, p.withSchema, updatedAtMicros)
-	if err != nil {
-		return fmt.Errorf("publish stock_items %s event: %w", op, err)
-	}
-	return p.publish(ctx, p.stockTopic, op, key, value)
-}
-
-// PublishWarehouse writes one warehouses change event; see PublishStock.
-func (p *Publisher) PublishWarehouse(ctx context.Context, op domain.Op, before, after *domain.Warehouse, updatedAtMicros int64) error {
-	return p.PublishWarehouseAt(ctx, op, before, after, updatedAtMicros, debezium.Source{})
-}
-
-// PublishWarehouseAt is PublishWarehouse with a log position; see
-// PublishStockAt.
-func (p *Publisher) PublishWarehouseAt(ctx context.Context, op domain.Op, before, after *domain.Warehouse, updatedAtMicros int64, src debezium.Source) error {
-	src = p.source(src, WarehouseTable)
-	var key []byte
-	if op != domain.OpTruncate {
-		row := after
-		if row == nil {
-			row = before
+	msgs := make([]*sarama.ProducerMessage, 0, len(changes)+len(changes)/4)
+	processed := p.now()
+	for _, c := range changes {
+		var err error
+		if msgs, err = p.appendMessages(msgs, c, processed); err != nil {
+			return relay.Permanent(err)
 		}
-		if row == nil {
-			return fmt.Errorf("publish warehouses %s event: no row image", op)
-		}
-		k, err := debezium.EncodeWarehouseKeyFor(src, row.ID, p.withSchema)
-		if err != nil {
-			return fmt.Errorf("publish warehouses %s event: %w", op, err)
-		}
-		key = k
 	}
-	value, err := debezium.EncodeWarehouse(op, before, after, src, p.withSchema, updatedAtMicros)
-	if err != nil {
-		return fmt.Errorf("publish warehouses %s event: %w", op, err)
-	}
-	return p.publish(ctx, p.warehouseTopic, op, key, value)
-}
-
-// StockTopic is the topic stock_items events go to.
-func (p *Publisher) StockTopic() string { return p.stockTopic }
-
-// WarehouseTopic is the topic warehouses events go to.
-func (p *Publisher) WarehouseTopic() string { return p.warehouseTopic }
-
-// Close waits for publishes in flight, flushes and closes the producer.
-// Publishing afterwards returns ErrClosed; closing again does nothing.
-func (p *Publisher) Close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
+	if len(msgs) == 0 {
 		return nil
 	}
-	p.closed = true
-	if err := p.producer.Close(); err != nil {
-		return fmt.Errorf("close kafka producer: %w", err)
-	}
-	return nil
-}
-
-func (p *Publisher) source(src debezium.Source, table string) debezium.Source {
-	src.Name, src.DB, src.Table = p.prefix, p.db, table
-	if src.Connector == "" {
-		src.Connector = "mysql"
-	}
-	if src.Version == "" {
-		src.Version = SourceVersion
-	}
-	if src.TsMs == 0 {
-		src.TsMs = p.now().UnixMilli()
-	}
-	return src
-}
-
-// publish sends the event and, after a delete, the tombstone with the same
-// key. The tombstone is sent only once the event is acknowledged, so it can
-// never land before it.
-func (p *Publisher) publish(ctx context.Context, topic string, op domain.Op, key, value []byte) (err error) {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("publish %s event to %s: %w", op, topic, err)
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		return fmt.Errorf("publish %s event to %s: %w", op, topic, ErrClosed)
-	}
-
 	if p.tracer != nil {
 		var span trace.Span
-		ctx, span = p.tracer.Start(ctx, topic+" publish",
+		ctx, span = p.tracer.Start(ctx, msgs[0].Topic+" publish",
 			trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
 				attribute.String("messaging.system", "kafka"),
-				attribute.String("messaging.destination.name", topic),
+				attribute.String("messaging.destination.name", msgs[0].Topic),
 				attribute.String("messaging.operation.type", "send"),
-				attribute.String("gintoki.cdc.op", op.String()),
+				attribute.Int("messaging.batch.message_count", len(msgs)),
 			))
 		defer func() {
 			if err != nil {
@@ -366,34 +295,159 @@ func (p *Publisher) publish(ctx context.Context, topic string, op domain.Op, key
 			span.End()
 		}()
 	}
-	headers := p.traceHeaders(ctx)
-
-	if err := p.send(topic, key, value, headers); err != nil {
-		return fmt.Errorf("publish %s event to %s: %w", op, topic, err)
-	}
-	if op == domain.OpDelete {
-		if err := p.send(topic, key, nil, headers); err != nil {
-			return fmt.Errorf("publish tombstone to %s after a delete: %w", topic, err)
+	if headers := p.traceHeaders(ctx); len(headers) > 0 {
+		for _, m := range msgs {
+			m.Headers = headers
 		}
+	}
+	return p.send(msgs)
+}
+
+// PublishStock implements simulator.Publisher: one stock_items change of
+// Config.Database, stamped with the current time, as the relay would write
+// the same change read from the binlog. before and after are given
+// by the op (c and r: after only, u: both, d: before only, t: neither);
+// updatedAtMicros is the rows' updated_at.
+func (p *Publisher) PublishStock(ctx context.Context, op domain.Op, before, after *domain.StockRow, updatedAtMicros int64) error {
+	c := &relay.Change{Table: p.stockTable, Op: op, Time: p.now()}
+	for _, img := range [...]struct {
+		row *domain.StockRow
+		to  *relay.Row
+	}{{before, &c.Before}, {after, &c.After}} {
+		if img.row == nil {
+			continue
+		}
+		r, err := debezium.StockImage(img.row, updatedAtMicros)
+		if err != nil {
+			return fmt.Errorf("publish stock_items %s event: %w", op, err)
+		}
+		*img.to = r
+	}
+	if err := p.Publish(ctx, []*relay.Change{c}); err != nil {
+		return fmt.Errorf("publish stock_items %s event: %w", op, err)
 	}
 	return nil
 }
 
-func (p *Publisher) send(topic string, key, value []byte, headers []sarama.RecordHeader) error {
-	msg := &sarama.ProducerMessage{Topic: topic, Headers: headers}
+// Heartbeat implements relay.Publisher: a heartbeat as Debezium writes it,
+// to __debezium-heartbeat.<prefix>, created first when missing.
+func (p *Publisher) Heartbeat(ctx context.Context, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if p.heartbeatTopic == "" {
+		topic := debezium.HeartbeatTopic(p.prefix)
+		if p.ensureTopic != nil {
+			if err := p.ensureTopic(topic); err != nil {
+				return fmt.Errorf("heartbeat topic: %w", err)
+			}
+		}
+		p.heartbeatTopic = topic
+	}
+	key, value := debezium.EncodeHeartbeat(p.prefix, at.UnixMilli(), p.withSchema)
+	return p.send([]*sarama.ProducerMessage{{Topic: p.heartbeatTopic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(value)}})
+}
+
+// send hands msgs to the producer, connecting it first if needed, and
+// returns once Kafka acknowledged all of them.
+func (p *Publisher) send(msgs []*sarama.ProducerMessage) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if p.producer == nil {
+		producer, err := p.connect()
+		if err != nil {
+			return err
+		}
+		p.producer = producer
+	}
+	err := p.producer.SendMessages(msgs)
+	p.record(msgs, err)
+	if err != nil {
+		_ = p.producer.Close()
+		p.producer = nil
+		var perrs sarama.ProducerErrors
+		if errors.As(err, &perrs) && len(perrs) > 0 {
+			// sarama's own text only counts them.
+			return fmt.Errorf("send %d messages: %d not acknowledged, the first to %s: %v: %w", len(msgs), len(perrs), perrs[0].Msg.Topic, perrs[0].Err, err)
+		}
+		return fmt.Errorf("send %d messages: %w", len(msgs), err)
+	}
+	return nil
+}
+
+// appendMessages adds the event of c and, after a delete, its tombstone.
+func (p *Publisher) appendMessages(msgs []*sarama.ProducerMessage, c *relay.Change, processed time.Time) ([]*sarama.ProducerMessage, error) {
+	tc, err := p.codecFor(c.Table)
+	if err != nil {
+		return nil, err
+	}
+	keyRow := c.After
+	if c.Op == domain.OpDelete {
+		keyRow = c.Before
+	}
+	src := debezium.Source{
+		Version: SourceVersion, Connector: "mysql", Name: p.prefix, DB: c.Table.DB, Table: c.Table.Name,
+		ServerID: int64(c.ServerID), File: c.At.File, Pos: int64(c.At.Pos), Row: c.RowInEvent,
+		TsMs: c.Time.UnixMilli(), Snapshot: c.Snapshot, GTID: c.At.GTID, Thread: c.Thread,
+	}
+	if src.TsMs < 0 {
+		src.TsMs = 0
+	}
+	var key []byte
+	if keyRow != nil {
+		if key, err = tc.codec.EncodeKey(src, keyRow, p.withSchema); err != nil {
+			return nil, fmt.Errorf("%s change at %s: %w", tc.topic, c.At, err)
+		}
+	}
+	value, err := tc.codec.EncodeEvent(c.Op, c.Before, c.After, src, processed, p.withSchema)
+	if err != nil {
+		return nil, fmt.Errorf("%s change at %s: %w", tc.topic, c.At, err)
+	}
+	msg := &sarama.ProducerMessage{Topic: tc.topic, Value: sarama.ByteEncoder(value)}
 	if key != nil {
 		msg.Key = sarama.ByteEncoder(key)
 	}
-	// A nil Value is how sarama writes a null value (a tombstone).
-	if value != nil {
-		msg.Value = sarama.ByteEncoder(value)
+	msgs = append(msgs, msg)
+	if c.Op == domain.OpDelete && key != nil {
+		// A nil Value is a null value: the tombstone compaction needs.
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: tc.topic, Key: sarama.ByteEncoder(key)})
 	}
-	_, _, err := p.producer.SendMessage(msg)
-	p.metrics.record(topic, err)
-	return err
+	return msgs, nil
 }
 
+// codecFor returns the encoder of a table shape, built on first use.
+func (p *Publisher) codecFor(t *relay.Table) (*tableCodec, error) {
+	p.codecMu.Lock()
+	defer p.codecMu.Unlock()
+	if tc, ok := p.codecs[t]; ok {
+		return tc, nil
+	}
+	codec, err := debezium.NewRowCodec(t)
+	if err != nil {
+		return nil, err
+	}
+	// Shapes are replaced after DDL; the old ones are not needed again
+	// once a newer shape of the same table shows up.
+	for old := range p.codecs {
+		if old.DB == t.DB && old.Name == t.Name {
+			delete(p.codecs, old)
+		}
+	}
+	tc := &tableCodec{codec: codec, topic: ChangeTopic(p.prefix, t.DB, t.Name)}
+	p.codecs[t] = tc
+	return tc, nil
+}
+
+// traceHeaders carries ctx's span into the records, so a consumer's spans
+// join the writer's trace. A context without a span adds no headers: the
+// relay's records stay byte for byte what Debezium writes.
 func (p *Publisher) traceHeaders(ctx context.Context) []sarama.RecordHeader {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return nil
+	}
 	prop := p.propagator
 	if prop == nil {
 		prop = otel.GetTextMapPropagator()
@@ -403,106 +457,20 @@ func (p *Publisher) traceHeaders(ctx context.Context) []sarama.RecordHeader {
 	return c.headers
 }
 
-// headerCarrier adapts record headers to the propagation API.
-type headerCarrier struct{ headers []sarama.RecordHeader }
-
-func (c *headerCarrier) Get(key string) string {
-	for _, h := range c.headers {
-		if string(h.Key) == key {
-			return string(h.Value)
-		}
+// Close waits for a publish in flight and closes the producer. Publishing
+// afterwards returns ErrClosed; closing again does nothing.
+func (p *Publisher) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
 	}
-	return ""
-}
-
-func (c *headerCarrier) Set(key, value string) {
-	for i, h := range c.headers {
-		if string(h.Key) == key {
-			c.headers[i].Value = []byte(value)
-			return
-		}
+	p.closed = true
+	if p.producer == nil {
+		return nil
 	}
-	c.headers = append(c.headers, sarama.RecordHeader{Key: []byte(key), Value: []byte(value)})
-}
-
-func (c *headerCarrier) Keys() []string {
-	keys := make([]string, len(c.headers))
-	for i, h := range c.headers {
-		keys[i] = string(h.Key)
+	if err := p.producer.Close(); err != nil {
+		return fmt.Errorf("close kafka producer: %w", err)
 	}
-	return keys
-}
-
-type metrics struct {
-	published, failed *prometheus.CounterVec
-}
-
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	if reg == nil {
-		return nil, nil
-	}
-	published, err := registerCounterVec(reg, prometheus.CounterOpts{
-		Name: "gintoki_cdc_published_total",
-		Help: "Change-event messages (events and tombstones) acknowledged by Kafka, by topic.",
-	})
-	if err != nil {
-		return nil, err
-	}
-	failed, err := registerCounterVec(reg, prometheus.CounterOpts{
-		Name: "gintoki_cdc_publish_errors_total",
-		Help: "Change-event messages Kafka did not acknowledge, by topic.",
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &metrics{published: published, failed: failed}, nil
-}
-
-// registerCounterVec registers the vector, or reuses the one a previous
-// publisher registered on the same registry.
-func registerCounterVec(reg prometheus.Registerer, opts prometheus.CounterOpts) (*prometheus.CounterVec, error) {
-	vec := prometheus.NewCounterVec(opts, []string{"topic"})
-	if err := reg.Register(vec); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		if errors.As(err, &already) {
-			if existing, ok := already.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing, nil
-			}
-		}
-		return nil, fmt.Errorf("register %s: %w", opts.Name, err)
-	}
-	return vec, nil
-}
-
-func (m *metrics) record(topic string, err error) {
-	if m == nil {
-		return
-	}
-	if err != nil {
-		m.failed.WithLabelValues(topic).Inc()
-		return
-	}
-	m.published.WithLabelValues(topic).Inc()
-}
-
-// producerSetup turns cfg and the options into a validated sarama config
-// and the metrics; both publishers (events, relay changes) start here.
-func producerSetup(cfg Config, o options, what string) (*sarama.Config, *metrics, error) {
-	sc, err := cfg.saramaConfig()
-	if err != nil {
-		return nil, nil, err
-	}
-	if o.tune != nil {
-		o.tune(sc)
-		// Without successes a SyncProducer cannot tell when a send ends.
-		sc.Producer.Return.Successes, sc.Producer.Return.Errors = true, true
-	}
-	if err := sc.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("%s config: %w", what, err)
-	}
-	m, err := newMetrics(o.registerer)
-	if err != nil {
-		return nil, nil, err
-	}
-	return sc, m, nil
+	return nil
 }

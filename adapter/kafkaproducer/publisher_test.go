@@ -1,8 +1,10 @@
 package kafkaproducer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,52 +21,60 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+	"github.com/gintoki/gintoki/usecase/relay"
 )
 
-// fakeSender records what would have gone to Kafka.
-type fakeSender struct {
-	mu      sync.Mutex
-	sent    []*sarama.ProducerMessage
-	failOn  int // fail the n-th send (1-based); 0 never
-	err     error
-	closes  int
-	closeFn func() error
+// batchRecorder is a batchSender that records batches; failNext fails the
+// next send with sarama's per-message error for its first message.
+type batchRecorder struct {
+	mu       sync.Mutex
+	batches  [][]*sarama.ProducerMessage
+	failNext bool
+	closed   bool
+	closes   int
+	closeErr error
 }
 
-func (f *fakeSender) SendMessage(msg *sarama.ProducerMessage) (int32, int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failOn == len(f.sent)+1 {
-		f.failOn = 0
-		return -1, -1, f.err
+func (b *batchRecorder) SendMessages(msgs []*sarama.ProducerMessage) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("send on a closed producer")
 	}
-	f.sent = append(f.sent, msg)
-	return 0, int64(len(f.sent) - 1), nil
-}
-
-func (f *fakeSender) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closes++
-	if f.closeFn != nil {
-		return f.closeFn()
+	if b.failNext {
+		b.failNext = false
+		return sarama.ProducerErrors{{Msg: msgs[0], Err: sarama.ErrNotEnoughReplicas}}
 	}
+	b.batches = append(b.batches, msgs)
 	return nil
 }
 
-func (f *fakeSender) messages() []*sarama.ProducerMessage {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]*sarama.ProducerMessage(nil), f.sent...)
+func (b *batchRecorder) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.closes++
+	return b.closeErr
+}
+
+// messages is every message sent, in order.
+func (b *batchRecorder) messages() []*sarama.ProducerMessage {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var all []*sarama.ProducerMessage
+	for _, batch := range b.batches {
+		all = append(all, batch...)
+	}
+	return all
 }
 
 var fixedNow = time.Date(2025, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
 
-func testConfig(withSchema bool) Config {
-	return Config{Brokers: []string{"unused:9092"}, TopicPrefix: "dbserver1", Database: "inventory", WithSchema: withSchema}
-}
-
-func newTestPublisher(t *testing.T, cfg Config, opts ...Option) (*Publisher, *fakeSender) {
+// newTestPublisher is a publisher on rec for prefix dbserver1, database
+// inventory, its clock at fixedNow and its propagator W3C trace context.
+func newTestPublisher(t *testing.T, rec *batchRecorder, withSchema bool, opts ...Option) *Publisher {
 	t.Helper()
 	o := options{now: func() time.Time { return fixedNow }, propagator: propagation.TraceContext{}}
 	for _, opt := range opts {
@@ -74,103 +84,150 @@ func newTestPublisher(t *testing.T, cfg Config, opts ...Option) (*Publisher, *fa
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeSender{}
-	return newPublisher(fake, cfg, o, m), fake
+	cfg := Config{TopicPrefix: "dbserver1", Database: "inventory", WithSchema: withSchema}
+	return newPublisher(rec, func() (batchSender, error) { return nil, errors.New("no reconnect in this test") }, cfg, o, m)
 }
 
-func bytesOf(t *testing.T, e sarama.Encoder) []byte {
-	t.Helper()
-	if e == nil {
-		return nil
-	}
-	b, err := e.Encode()
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
-	return b
+var relayStock = &relay.Table{DB: "inventory", Name: "stock_items", Columns: debezium.StockItems.Columns, Key: debezium.StockItems.Key}
+
+var relayLog = &relay.Table{DB: "inventory", Name: "audit log", Columns: []relay.Column{{Name: "msg", Type: "text"}}}
+
+func stockImage(pid, qty, version string) relay.Row {
+	return relay.Row{[]byte(pid), []byte("1"), []byte(qty), []byte(version), []byte("2024-01-02 03:04:05.000006")}
 }
 
-func TestPublishStockWritesDebeziumEvents(t *testing.T) {
+func relayChange(op domain.Op, before, after relay.Row) *relay.Change {
+	return &relay.Change{Table: relayStock, Op: op, Before: before, After: after,
+		At: relay.Position{File: "mysql-bin.000004", Pos: 1234, GTID: "0-1-77"}, RowInEvent: 2, ServerID: 1,
+		Thread: 9, Time: time.Unix(1700000000, 0)}
+}
+
+func TestChangeTopicReplacesCharactersKafkaRefuses(t *testing.T) {
+	if got := ChangeTopic("gintoki", "shop", "stock_items"); got != "gintoki.shop.stock_items" {
+		t.Errorf("plain: %q", got)
+	}
+	if got := ChangeTopic("gintoki", "shop-1", "audit log$"); got != "gintoki.shop-1.audit_log_" {
+		t.Errorf("replaced: %q", got)
+	}
+}
+
+func TestPublishWritesEventsKeysAndTombstones(t *testing.T) {
+	rec := &batchRecorder{}
+	reg := prometheus.NewRegistry()
+	p := newTestPublisher(t, rec, false, WithRegisterer(reg))
+	snap := relayChange(domain.OpRead, nil, stockImage("1", "5", "1"))
+	snap.Snapshot = "first"
+	changes := []*relay.Change{
+		snap,
+		relayChange(domain.OpCreate, nil, stockImage("2", "5", "1")),
+		relayChange(domain.OpUpdate, stockImage("2", "5", "1"), stockImage("2", "6", "2")),
+		relayChange(domain.OpDelete, stockImage("2", "6", "2"), nil),
+		{Table: relayLog, Op: domain.OpDelete, Before: relay.Row{[]byte("gone")}, At: relay.Position{File: "mysql-bin.000004", Pos: 2000}},
+	}
+	if err := p.Publish(context.Background(), changes); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.batches) != 1 {
+		t.Fatalf("%d sends, want the batch in one", len(rec.batches))
+	}
+	msgs := rec.batches[0]
+	// r, c, u, d, tombstone, then the keyless delete without one.
+	if len(msgs) != 6 {
+		t.Fatalf("%d messages, want 6", len(msgs))
+	}
+	for i, wantOp := range []domain.Op{'r', 'c', 'u', 'd'} {
+		m := msgs[i]
+		if m.Topic != "dbserver1.inventory.stock_items" {
+			t.Errorf("message %d topic %q", i, m.Topic)
+		}
+		if len(m.Headers) != 0 {
+			t.Errorf("message %d carries headers %v without a span in the context", i, m.Headers)
+		}
+		env, err := debezium.DecodeEnvelope(encoded(t, m.Value))
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		s := env.Source
+		if env.Op != wantOp || s.Name != "dbserver1" || s.DB != "inventory" || s.Table != "stock_items" || s.File != "mysql-bin.000004" ||
+			s.Pos != 1234 || s.Row != 2 || s.GTID != "0-1-77" || s.Thread != 9 || s.ServerID != 1 || s.TsMs != 1700000000000 ||
+			s.Version != SourceVersion || env.TsMs != fixedNow.UnixMilli() {
+			t.Errorf("message %d: op %c source %+v ts %d", i, env.Op, s, env.TsMs)
+		}
+		if pid, _, err := debezium.DecodeStockKey(encoded(t, m.Key)); err != nil || pid != map[int]int64{0: 1, 1: 2, 2: 2, 3: 2}[i] {
+			t.Errorf("message %d key %s: %v", i, encoded(t, m.Key), err)
+		}
+	}
+	if env, _ := debezium.DecodeEnvelope(encoded(t, msgs[0].Value)); env.Source.Snapshot != "first" {
+		t.Errorf("snapshot marker %q", env.Source.Snapshot)
+	}
+	if env, _ := debezium.DecodeEnvelope(encoded(t, msgs[2].Value)); env.Before == nil || !strings.Contains(string(env.Before), `"qty_salable":5`) {
+		t.Errorf("update before-image %s", env.Before)
+	}
+	tomb := msgs[4]
+	if tomb.Value != nil || string(encoded(t, tomb.Key)) != string(encoded(t, msgs[3].Key)) || tomb.Topic != msgs[3].Topic {
+		t.Errorf("tombstone: topic %s key %v value %v; want the delete's key and a null value", tomb.Topic, tomb.Key, tomb.Value)
+	}
+	if msgs[5].Key != nil || msgs[5].Topic != "dbserver1.inventory.audit_log" {
+		t.Errorf("keyless table: topic %s key %v", msgs[5].Topic, msgs[5].Key)
+	}
+	if got := counterOf(t, p.metrics.published.WithLabelValues("dbserver1.inventory.stock_items")); got != 5 {
+		t.Errorf("published counter %v, want 5 (tombstone included)", got)
+	}
+}
+
+// TestPublishStockIsTheRelaysEvent: the simulator's stock change and the
+// relay's change of the same row at the same time are the same bytes, for
+// every op and both forms.
+func TestPublishStockIsTheRelaysEvent(t *testing.T) {
 	before := &domain.StockRow{ProductID: 11, WarehouseID: 2, QtySalable: 5, Version: 100}
 	after := &domain.StockRow{ProductID: 11, WarehouseID: 2, QtySalable: 9, Version: 101}
-	const updatedAt = int64(1_741_064_767_891_234)
-
+	const updatedAt = int64(1_741_064_767_891_234) // 2025-03-04 05:06:07.891234
+	// The row as the binlog carries it: MySQL's text of each column.
+	image := func(r *domain.StockRow) relay.Row {
+		if r == nil {
+			return nil
+		}
+		return relay.Row{[]byte("11"), []byte("2"), strconv.AppendInt(nil, int64(r.QtySalable), 10),
+			strconv.AppendUint(nil, r.Version, 10), []byte("2025-03-04 05:06:07.891234")}
+	}
 	for _, tc := range []struct {
 		name          string
 		op            domain.Op
 		before, after *domain.StockRow
-		wantRow       domain.StockRow
-		wantTombstone bool
+		want          domain.StockRow
 	}{
-		{"insert", domain.OpCreate, nil, after, *after, false},
-		{"update", domain.OpUpdate, before, after, *after, false},
-		{"snapshot read", domain.OpRead, nil, after, *after, false},
-		{"delete", domain.OpDelete, before, nil, *before, true},
+		{"insert", domain.OpCreate, nil, after, *after},
+		{"update", domain.OpUpdate, before, after, *after},
+		{"snapshot read", domain.OpRead, nil, after, *after},
+		{"delete", domain.OpDelete, before, nil, *before},
 	} {
 		for _, withSchema := range []bool{false, true} {
-			name := tc.name + map[bool]string{false: "/bare", true: "/wrapped"}[withSchema]
-			t.Run(name, func(t *testing.T) {
-				p, fake := newTestPublisher(t, testConfig(withSchema))
-				if err := p.PublishStock(context.Background(), tc.op, tc.before, tc.after, updatedAt); err != nil {
+			t.Run(tc.name+map[bool]string{false: "/bare", true: "/wrapped"}[withSchema], func(t *testing.T) {
+				simRec, relayRec := &batchRecorder{}, &batchRecorder{}
+				if err := newTestPublisher(t, simRec, withSchema).PublishStock(context.Background(), tc.op, tc.before, tc.after, updatedAt); err != nil {
 					t.Fatalf("PublishStock: %v", err)
 				}
-				msgs := fake.messages()
-				wantN := 1
-				if tc.wantTombstone {
-					wantN = 2
+				c := &relay.Change{Table: relayStock, Op: tc.op, Before: image(tc.before), After: image(tc.after), Time: fixedNow}
+				if err := newTestPublisher(t, relayRec, withSchema).Publish(context.Background(), []*relay.Change{c}); err != nil {
+					t.Fatalf("Publish: %v", err)
 				}
-				if len(msgs) != wantN {
-					t.Fatalf("sent %d messages, want %d", len(msgs), wantN)
+				sim, rel := simRec.messages(), relayRec.messages()
+				if len(sim) != len(rel) || len(sim) != 1+map[bool]int{true: 1}[tc.op == domain.OpDelete] {
+					t.Fatalf("simulator sent %d messages, relay %d", len(sim), len(rel))
 				}
-				ev := msgs[0]
-				if ev.Topic != "dbserver1.inventory.stock_items" {
-					t.Errorf("topic = %q, want dbserver1.inventory.stock_items", ev.Topic)
-				}
-				key := bytesOf(t, ev.Key)
-				pid, wid, err := debezium.DecodeStockKey(key)
-				if err != nil || pid != tc.wantRow.ProductID || wid != tc.wantRow.WarehouseID {
-					t.Errorf("key %s decodes to (%d, %d, %v), want (%d, %d)", key, pid, wid, err, tc.wantRow.ProductID, tc.wantRow.WarehouseID)
-				}
-				if got := strings.HasPrefix(string(key), `{"schema":`); got != withSchema {
-					t.Errorf("key %s: schema wrapper present = %v, want %v", key, got, withSchema)
-				}
-
-				value := bytesOf(t, ev.Value)
-				change, err := debezium.DecodeStock(value)
-				if err != nil {
-					t.Fatalf("DecodeStock(%s): %v", value, err)
-				}
-				want := domain.StockChange{Op: tc.op, Row: tc.wantRow, SourceTsMs: fixedNow.UnixMilli()}
-				if change != want {
-					t.Errorf("decoded %+v, want %+v", change, want)
-				}
-				env, err := debezium.DecodeEnvelope(value)
-				if err != nil {
-					t.Fatalf("DecodeEnvelope: %v", err)
-				}
-				if env.Wrapped != withSchema {
-					t.Errorf("value wrapped = %v, want %v", env.Wrapped, withSchema)
-				}
-				wantSrc := debezium.SourceInfo{Version: SourceVersion, Connector: "mysql", Name: "dbserver1", DB: "inventory",
-					Table: "stock_items", Snapshot: "false", TsMs: fixedNow.UnixMilli()}
-				if env.Source != wantSrc {
-					t.Errorf("source = %+v, want %+v", env.Source, wantSrc)
-				}
-				if env.TsMs != fixedNow.UnixMilli() {
-					t.Errorf("ts_ms = %d, want %d", env.TsMs, fixedNow.UnixMilli())
-				}
-				if !strings.Contains(string(value), `"updated_at":1741064767891234`) {
-					t.Errorf("value %s does not carry updated_at %d", value, updatedAt)
-				}
-
-				if tc.wantTombstone {
-					tomb := msgs[1]
-					if tomb.Topic != ev.Topic || string(bytesOf(t, tomb.Key)) != string(key) {
-						t.Errorf("tombstone on %q with key %s, want %q with key %s", tomb.Topic, bytesOf(t, tomb.Key), ev.Topic, key)
+				for i := range sim {
+					if sim[i].Topic != rel[i].Topic || !bytes.Equal(encoded(t, sim[i].Key), encoded(t, rel[i].Key)) ||
+						!bytes.Equal(encoded(t, sim[i].Value), encoded(t, rel[i].Value)) {
+						t.Errorf("message %d differs:\nsimulator %s %s %s\nrelay     %s %s %s", i,
+							sim[i].Topic, encoded(t, sim[i].Key), encoded(t, sim[i].Value), rel[i].Topic, encoded(t, rel[i].Key), encoded(t, rel[i].Value))
 					}
-					if tomb.Value != nil {
-						t.Errorf("tombstone value = %s, want null", bytesOf(t, tomb.Value))
-					}
+				}
+				change, err := debezium.DecodeStock(encoded(t, sim[0].Value))
+				if want := (domain.StockChange{Op: tc.op, Row: tc.want, SourceTsMs: fixedNow.UnixMilli()}); err != nil || change != want {
+					t.Errorf("decoded %+v, %v; want %+v", change, err, want)
+				}
+				if got := strings.HasPrefix(string(encoded(t, sim[0].Key)), `{"schema":`); got != withSchema {
+					t.Errorf("key schema wrapper present = %v, want %v", got, withSchema)
 				}
 			})
 		}
@@ -178,158 +235,117 @@ func TestPublishStockWritesDebeziumEvents(t *testing.T) {
 }
 
 func TestPublishStockTruncateHasNoKey(t *testing.T) {
-	p, fake := newTestPublisher(t, testConfig(false))
-	if err := p.PublishStock(context.Background(), domain.OpTruncate, nil, nil, 0); err != nil {
+	rec := &batchRecorder{}
+	if err := newTestPublisher(t, rec, false).PublishStock(context.Background(), domain.OpTruncate, nil, nil, 0); err != nil {
 		t.Fatalf("PublishStock(truncate): %v", err)
 	}
-	msgs := fake.messages()
+	msgs := rec.messages()
 	if len(msgs) != 1 || msgs[0].Key != nil {
 		t.Fatalf("sent %d messages (first key %v), want one keyless message", len(msgs), msgs)
 	}
-	change, err := debezium.DecodeStock(bytesOf(t, msgs[0].Value))
+	change, err := debezium.DecodeStock(encoded(t, msgs[0].Value))
 	if err != nil || change.Op != domain.OpTruncate {
 		t.Errorf("decoded %+v, %v; want a truncate", change, err)
 	}
 }
 
-func TestPublishStockAtKeepsLogPosition(t *testing.T) {
-	p, fake := newTestPublisher(t, testConfig(false))
-	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 3, Version: 7}
-	src := debezium.Source{
-		Name: "ignored", DB: "ignored", Table: "ignored", // always from the configuration
-		Version: "relay-1", ServerID: 223344, File: "mysql-bin.000003", Pos: 484, Row: 1,
-		TsMs: 1_700_000_000_123, GTID: "0-1-42", Thread: 7,
+func TestPublishRefusesWhatCannotBeEncoded(t *testing.T) {
+	rec := &batchRecorder{}
+	p := newTestPublisher(t, rec, false)
+	bad := []*relay.Change{
+		relayChange(domain.OpCreate, nil, stockImage("x", "1", "1")),
+		relayChange(domain.OpDelete, stockImage("1", "1", "1"), stockImage("1", "1", "1")),
+		{Table: &relay.Table{DB: "shop", Name: "e", Columns: []relay.Column{{Name: "c", Type: "enum"}}}, Op: domain.OpCreate, After: relay.Row{[]byte("a")}},
 	}
-	if err := p.PublishStockAt(context.Background(), domain.OpCreate, nil, row, 0, src); err != nil {
-		t.Fatalf("PublishStockAt: %v", err)
-	}
-	env, err := debezium.DecodeEnvelope(bytesOf(t, fake.messages()[0].Value))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := debezium.SourceInfo{Version: "relay-1", Connector: "mysql", Name: "dbserver1", DB: "inventory", Table: "stock_items",
-		Snapshot: "false", TsMs: 1_700_000_000_123, ServerID: 223344, GTID: "0-1-42", File: "mysql-bin.000003", Pos: 484, Row: 1, Thread: 7}
-	if env.Source != want {
-		t.Errorf("source = %+v, want %+v", env.Source, want)
-	}
-}
-
-func TestPublishWarehouse(t *testing.T) {
-	p, fake := newTestPublisher(t, testConfig(true))
-	w := &domain.Warehouse{ID: 4, Code: "BER-1", Name: "Berlin \"Mitte\"", Active: true, Version: 9}
-	if err := p.PublishWarehouse(context.Background(), domain.OpUpdate, nil, w, 1); err != nil {
-		t.Fatalf("PublishWarehouse(update): %v", err)
-	}
-	if err := p.PublishWarehouse(context.Background(), domain.OpDelete, w, nil, 2); err != nil {
-		t.Fatalf("PublishWarehouse(delete): %v", err)
-	}
-	msgs := fake.messages()
-	if len(msgs) != 3 {
-		t.Fatalf("sent %d messages, want update, delete and tombstone", len(msgs))
-	}
-	for i, m := range msgs {
-		if m.Topic != "dbserver1.inventory.warehouses" {
-			t.Errorf("message %d on topic %q", i, m.Topic)
-		}
-		id, err := debezium.DecodeWarehouseKey(bytesOf(t, m.Key))
-		if err != nil || id != 4 {
-			t.Errorf("message %d key decodes to %d, %v; want 4", i, id, err)
+	for _, c := range bad {
+		err := p.Publish(context.Background(), []*relay.Change{c})
+		if err == nil || !relay.IsPermanent(err) {
+			t.Errorf("%s %s: %v; want a permanent error", c.Table.Name, c.Op, err)
 		}
 	}
-	for i, wantOp := range []domain.Op{domain.OpUpdate, domain.OpDelete} {
-		change, err := debezium.DecodeWarehouse(bytesOf(t, msgs[i].Value))
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		if change.Op != wantOp || change.Row != *w {
-			t.Errorf("message %d decodes to %+v, want op %s row %+v", i, change, wantOp, *w)
-		}
-	}
-	if msgs[2].Value != nil {
-		t.Errorf("third message is not a tombstone")
-	}
-}
-
-func TestPublishRejectsBadEventsWithoutSending(t *testing.T) {
 	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
-	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
 	for _, tc := range []struct {
 		name          string
-		ctx           context.Context
 		op            domain.Op
 		before, after *domain.StockRow
-		want          error
 	}{
-		{"update without images", context.Background(), domain.OpUpdate, nil, nil, nil},
-		{"delete with an after-image", context.Background(), domain.OpDelete, row, row, nil},
-		{"unknown op", context.Background(), domain.Op('x'), nil, row, nil},
-		{"non-positive id", context.Background(), domain.OpCreate, nil, &domain.StockRow{ProductID: 0, WarehouseID: 1}, nil},
-		{"cancelled context", cancelled, domain.OpUpdate, nil, row, context.Canceled},
+		{"update without images", domain.OpUpdate, nil, nil},
+		{"delete with an after-image", domain.OpDelete, row, row},
+		{"unknown op", domain.Op('x'), nil, row},
+		{"non-positive id", domain.OpCreate, nil, &domain.StockRow{ProductID: 0, WarehouseID: 1}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p, fake := newTestPublisher(t, testConfig(false))
-			err := p.PublishStock(tc.ctx, tc.op, tc.before, tc.after, 0)
-			if err == nil {
-				t.Fatal("PublishStock succeeded, want an error")
-			}
-			if tc.want != nil && !errors.Is(err, tc.want) {
-				t.Errorf("err = %v, want one wrapping %v", err, tc.want)
-			}
-			if n := len(fake.messages()); n != 0 {
-				t.Errorf("%d messages sent for a rejected event", n)
-			}
-		})
+		if err := p.PublishStock(context.Background(), tc.op, tc.before, tc.after, 0); err == nil {
+			t.Errorf("PublishStock %s succeeded, want an error", tc.name)
+		}
+	}
+	if n := len(rec.messages()); n != 0 {
+		t.Errorf("sent %d messages of events that cannot be encoded", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Publish(ctx, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("Publish on a cancelled context: %v", err)
+	}
+	if err := p.PublishStock(ctx, domain.OpUpdate, nil, row, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("PublishStock on a cancelled context: %v", err)
 	}
 }
 
-func TestPublishSendFailures(t *testing.T) {
-	broker := errors.New("broker gone")
-	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
-	for _, tc := range []struct {
-		name     string
-		failOn   int
-		wantSent int
-	}{
-		// The tombstone must not go out when the delete itself did not.
-		{"delete event fails", 1, 0},
-		{"tombstone fails", 2, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			reg := prometheus.NewRegistry()
-			p, fake := newTestPublisher(t, testConfig(false), WithRegisterer(reg))
-			fake.failOn, fake.err = tc.failOn, broker
-			err := p.PublishStock(context.Background(), domain.OpDelete, row, nil, 0)
-			if !errors.Is(err, broker) {
-				t.Fatalf("err = %v, want one wrapping %v", err, broker)
-			}
-			if n := len(fake.messages()); n != tc.wantSent {
-				t.Errorf("%d messages sent, want %d", n, tc.wantSent)
-			}
-			topic := p.StockTopic()
-			if got := counterValue(t, p.metrics.failed.WithLabelValues(topic)); got != 1 {
-				t.Errorf("errors counted = %v, want 1", got)
-			}
-			if got := counterValue(t, p.metrics.published.WithLabelValues(topic)); got != float64(tc.wantSent) {
-				t.Errorf("published counted = %v, want %d", got, tc.wantSent)
-			}
-		})
-	}
-}
-
-func TestPublishedMetricCountsMessagesPerTopic(t *testing.T) {
+func TestPublishFailureMakesANewProducer(t *testing.T) {
+	first := &batchRecorder{failNext: true}
+	second := &batchRecorder{}
+	connects := 0
 	reg := prometheus.NewRegistry()
-	p, _ := newTestPublisher(t, testConfig(false), WithRegisterer(reg))
+	p := newTestPublisher(t, first, false, WithRegisterer(reg))
+	p.connect = func() (batchSender, error) {
+		connects++
+		return second, nil
+	}
+	batch := []*relay.Change{relayChange(domain.OpCreate, nil, stockImage("1", "1", "1")), relayChange(domain.OpCreate, nil, stockImage("2", "1", "1"))}
+	err := p.Publish(context.Background(), batch)
+	var perrs sarama.ProducerErrors
+	if err == nil || relay.IsPermanent(err) || !errors.As(err, &perrs) {
+		t.Fatalf("failed send: %v; want a retryable error carrying sarama's", err)
+	}
+	if !first.closed || connects != 0 {
+		t.Fatalf("after a failure: old producer closed %v, connects %d; want it closed and no new one yet", first.closed, connects)
+	}
+	topic := "dbserver1.inventory.stock_items"
+	if failed, published := counterOf(t, p.metrics.failed.WithLabelValues(topic)), counterOf(t, p.metrics.published.WithLabelValues(topic)); failed != 1 || published != 1 {
+		t.Errorf("counted %v failed, %v published; want 1 and 1 (sarama named one message)", failed, published)
+	}
+	if err := p.Publish(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if connects != 1 || len(second.batches) != 1 {
+		t.Fatalf("connects %d, batches on the new producer %d", connects, len(second.batches))
+	}
+	if err := p.Close(); err != nil || !second.closed {
+		t.Fatalf("Close: %v", err)
+	}
+	lazy := newTestPublisher(t, nil, false)
+	lazy.producer = nil
+	lazy.connect = func() (batchSender, error) { return nil, errors.New("broker down") }
+	if err := lazy.Publish(context.Background(), batch); err == nil || !strings.Contains(err.Error(), "broker down") || relay.IsPermanent(err) {
+		t.Fatalf("Publish with the broker down: %v; want a retryable error", err)
+	}
+	if err := lazy.Close(); err != nil {
+		t.Fatalf("Close of a never-connected publisher: %v", err)
+	}
+}
+
+func TestPublishedMetricIsSharedAndCountsPerTopic(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	// A second publisher on the same registry shares the counters instead
 	// of failing to register.
-	p2, _ := newTestPublisher(t, testConfig(false), WithRegisterer(reg))
+	p := newTestPublisher(t, &batchRecorder{}, false, WithRegisterer(reg))
+	p2 := newTestPublisher(t, &batchRecorder{}, false, WithRegisterer(reg))
 	ctx := context.Background()
 	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
-	w := &domain.Warehouse{ID: 1, Code: "A", Version: 1}
 	for _, err := range []error{
 		p.PublishStock(ctx, domain.OpUpdate, nil, row, 0),
 		p2.PublishStock(ctx, domain.OpDelete, row, nil, 0), // event + tombstone
-		p.PublishWarehouse(ctx, domain.OpCreate, nil, w, 0),
+		p.Publish(ctx, []*relay.Change{{Table: relayLog, Op: domain.OpCreate, After: relay.Row{[]byte("hi")}}}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -345,26 +361,12 @@ func TestPublishedMetricCountsMessagesPerTopic(t *testing.T) {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "topic" {
-					got[l.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
+			got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 		}
 	}
-	want := map[string]float64{"dbserver1.inventory.stock_items": 3, "dbserver1.inventory.warehouses": 1}
-	if len(got) != len(want) || got["dbserver1.inventory.stock_items"] != 3 || got["dbserver1.inventory.warehouses"] != 1 {
-		t.Errorf("gintoki_cdc_published_total = %v, want %v", got, want)
+	if len(got) != 2 || got["dbserver1.inventory.stock_items"] != 3 || got["dbserver1.inventory.audit_log"] != 1 {
+		t.Errorf("gintoki_cdc_published_total = %v, want stock_items 3 and audit_log 1", got)
 	}
-}
-
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
 }
 
 func TestPublishInjectsTraceContext(t *testing.T) {
@@ -376,12 +378,16 @@ func TestPublishInjectsTraceContext(t *testing.T) {
 	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
 
 	t.Run("caller span", func(t *testing.T) {
-		p, fake := newTestPublisher(t, testConfig(false))
-		if err := p.PublishStock(parent, domain.OpDelete, row, nil, 0); err != nil {
+		rec := &batchRecorder{}
+		if err := newTestPublisher(t, rec, false).PublishStock(parent, domain.OpDelete, row, nil, 0); err != nil {
 			t.Fatal(err)
 		}
 		want := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-		for i, m := range fake.messages() {
+		msgs := rec.messages()
+		if len(msgs) != 2 {
+			t.Fatalf("%d messages, want the delete and its tombstone", len(msgs))
+		}
+		for i, m := range msgs {
 			c := headerCarrier{headers: m.Headers}
 			if got := c.Get("traceparent"); got != want {
 				t.Errorf("message %d: traceparent = %q, want %q", i, got, want)
@@ -390,31 +396,31 @@ func TestPublishInjectsTraceContext(t *testing.T) {
 	})
 
 	t.Run("no span", func(t *testing.T) {
-		p, fake := newTestPublisher(t, testConfig(false))
-		if err := p.PublishStock(context.Background(), domain.OpUpdate, nil, row, 0); err != nil {
+		rec := &batchRecorder{}
+		if err := newTestPublisher(t, rec, false).PublishStock(context.Background(), domain.OpUpdate, nil, row, 0); err != nil {
 			t.Fatal(err)
 		}
-		if h := fake.messages()[0].Headers; len(h) != 0 {
+		if h := rec.messages()[0].Headers; len(h) != 0 {
 			t.Errorf("headers = %v, want none without a span", h)
 		}
 	})
 
 	t.Run("producer span", func(t *testing.T) {
-		rec := tracetest.NewSpanRecorder()
-		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-		p, fake := newTestPublisher(t, testConfig(false), WithTracerProvider(tp))
-		if err := p.PublishStock(parent, domain.OpUpdate, nil, row, 0); err != nil {
+		spans := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+		rec := &batchRecorder{}
+		if err := newTestPublisher(t, rec, false, WithTracerProvider(tp)).PublishStock(parent, domain.OpUpdate, nil, row, 0); err != nil {
 			t.Fatal(err)
 		}
-		spans := rec.Ended()
-		if len(spans) != 1 {
-			t.Fatalf("%d spans ended, want 1", len(spans))
+		ended := spans.Ended()
+		if len(ended) != 1 {
+			t.Fatalf("%d spans ended, want 1", len(ended))
 		}
-		s := spans[0]
+		s := ended[0]
 		if s.SpanKind() != trace.SpanKindProducer || s.Parent().SpanID() != spanID || s.SpanContext().TraceID() != traceID {
 			t.Errorf("span kind %v parent %v trace %v; want a producer span under the caller's", s.SpanKind(), s.Parent().SpanID(), s.SpanContext().TraceID())
 		}
-		c := headerCarrier{headers: fake.messages()[0].Headers}
+		c := headerCarrier{headers: rec.messages()[0].Headers}
 		want := "00-" + traceID.String() + "-" + s.SpanContext().SpanID().String() + "-01"
 		if got := c.Get("traceparent"); got != want {
 			t.Errorf("traceparent = %q, want the producer span %q", got, want)
@@ -438,30 +444,34 @@ func TestHeaderCarrier(t *testing.T) {
 	}
 }
 
-func TestCloseWaitsAndRefusesLaterPublishes(t *testing.T) {
-	p, fake := newTestPublisher(t, testConfig(false))
+func TestCloseRefusesLaterPublishes(t *testing.T) {
 	closeErr := errors.New("flush failed")
-	fake.closeFn = func() error { return closeErr }
+	rec := &batchRecorder{closeErr: closeErr}
+	p := newTestPublisher(t, rec, false)
 	if err := p.Close(); !errors.Is(err, closeErr) {
 		t.Errorf("Close() = %v, want one wrapping %v", err, closeErr)
 	}
 	if err := p.Close(); err != nil {
 		t.Errorf("second Close() = %v, want nil", err)
 	}
-	if fake.closes != 1 {
-		t.Errorf("producer closed %d times, want once", fake.closes)
+	if rec.closes != 1 {
+		t.Errorf("producer closed %d times, want once", rec.closes)
 	}
 	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
 	if err := p.PublishStock(context.Background(), domain.OpUpdate, nil, row, 0); !errors.Is(err, ErrClosed) {
-		t.Errorf("publish after Close: err = %v, want ErrClosed", err)
+		t.Errorf("PublishStock after Close: err = %v, want ErrClosed", err)
 	}
-	if n := len(fake.messages()); n != 0 {
+	if err := p.Heartbeat(context.Background(), fixedNow); !errors.Is(err, ErrClosed) {
+		t.Errorf("Heartbeat after Close: err = %v, want ErrClosed", err)
+	}
+	if n := len(rec.messages()); n != 0 {
 		t.Errorf("%d messages sent after Close", n)
 	}
 }
 
 func TestCloseConcurrentWithPublishes(t *testing.T) {
-	p, fake := newTestPublisher(t, testConfig(false))
+	rec := &batchRecorder{}
+	p := newTestPublisher(t, rec, false)
 	row := &domain.StockRow{ProductID: 1, WarehouseID: 1, QtySalable: 1, Version: 1}
 	var (
 		wg        sync.WaitGroup
@@ -483,9 +493,9 @@ func TestCloseConcurrentWithPublishes(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sentAtClose := len(fake.messages())
+	sentAtClose := len(rec.messages())
 	wg.Wait()
-	if n := len(fake.messages()); n != sentAtClose {
+	if n := len(rec.messages()); n != sentAtClose {
 		t.Errorf("%d messages sent after Close returned", n-sentAtClose)
 	}
 	if n := succeeded.Load(); n != int64(sentAtClose) {
@@ -494,29 +504,24 @@ func TestCloseConcurrentWithPublishes(t *testing.T) {
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
-	good := testConfig(false)
+	good := Config{Brokers: []string{"unused:9092"}, TopicPrefix: "dbserver1", Database: "inventory"}
 	for _, tc := range []struct {
 		name   string
 		change func(*Config)
+		tune   func(*sarama.Config)
 		want   string
 	}{
-		{"no brokers", func(c *Config) { c.Brokers = nil }, "no brokers"},
-		{"no prefix", func(c *Config) { c.TopicPrefix = "" }, "topic prefix is empty"},
-		{"no database", func(c *Config) { c.Database = "" }, "database is empty"},
-		{"bad prefix", func(c *Config) { c.TopicPrefix = "db server" }, `holds " "`},
-		{"long names", func(c *Config) { c.Database = strings.Repeat("d", 240) }, "Kafka allows 249"},
-		{"bad version", func(c *Config) { c.Version = "latest" }, `version "latest"`},
-		{"old version", func(c *Config) { c.Version = "0.10.2.0" }, "too old"},
-		{"bad tuning", func(c *Config) { c.Idempotent = true }, "MaxOpenRequests"},
+		{"no brokers", func(c *Config) { c.Brokers = nil }, nil, "no brokers"},
+		{"no prefix", func(c *Config) { c.TopicPrefix = "" }, nil, "topic prefix is empty"},
+		{"bad prefix", func(c *Config) { c.TopicPrefix = "db server" }, nil, `holds " "`},
+		{"bad version", func(c *Config) { c.Version = "latest" }, nil, `version "latest"`},
+		{"old version", func(c *Config) { c.Version = "0.10.2.0" }, nil, "too old"},
+		{"bad tuning", func(*Config) {}, func(c *sarama.Config) { c.Net.MaxOpenRequests = 5 }, "MaxOpenRequests"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
 			tc.change(&cfg)
-			var opts []Option
-			if tc.name == "bad tuning" {
-				opts = append(opts, WithSaramaConfig(func(c *sarama.Config) { c.Net.MaxOpenRequests = 5 }))
-			}
-			p, err := New(cfg, opts...)
+			p, err := New(cfg, WithSaramaConfig(tc.tune))
 			if err == nil {
 				p.Close()
 				t.Fatal("New succeeded, want an error")
@@ -529,31 +534,114 @@ func TestNewRejectsBadConfig(t *testing.T) {
 }
 
 func TestSaramaConfig(t *testing.T) {
-	for _, idempotent := range []bool{false, true} {
-		cfg := testConfig(false)
-		cfg.Idempotent = idempotent
-		cfg.Version = "3.6.0"
-		sc, err := cfg.saramaConfig()
-		if err != nil {
-			t.Fatal(err)
+	cfg := Config{Brokers: []string{"unused:9092"}, TopicPrefix: "dbserver1", Version: "3.6.0"}
+	sc, err := cfg.saramaConfig(func(sc *sarama.Config) {
+		sc.Producer.Return.Successes = false // a tuning cannot break the sync producer
+		sc.Producer.Retry.Max = 0
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Producer.RequiredAcks != sarama.WaitForAll || !sc.Producer.Return.Successes || !sc.Producer.Return.Errors {
+		t.Errorf("acks %v, successes %v, errors %v; want acks=all and both returned",
+			sc.Producer.RequiredAcks, sc.Producer.Return.Successes, sc.Producer.Return.Errors)
+	}
+	if !sc.Producer.Idempotent || sc.Net.MaxOpenRequests != 1 || sc.Producer.Retry.Max < 1 {
+		t.Errorf("idempotent %v, max open requests %d, retries %d", sc.Producer.Idempotent, sc.Net.MaxOpenRequests, sc.Producer.Retry.Max)
+	}
+	if sc.ClientID != defaultClientID || sc.Version != sarama.V3_6_0_0 {
+		t.Errorf("client id %q version %v", sc.ClientID, sc.Version)
+	}
+	if got, err := sc.Producer.Partitioner("t").Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder("21")}, 7); err != nil || got != 3 {
+		t.Errorf("configured partitioner puts key 21 on %d of 7 (%v), want Kafka's 3", got, err)
+	}
+}
+
+// TestPublishBatchThroughBroker: a relay batch reaches a real
+// Kafka-protocol broker in order per key, on the partition Kafka's Java
+// client would pick, and the heartbeat topic is made on first use.
+func TestPublishBatchThroughBroker(t *testing.T) {
+	const partitions = 4
+	topic := ChangeTopic("gintoki", "inventory", "stock_items")
+	broker, err := kafkabroker.Start(kafkabroker.Topics(partitions, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	p, err := New(Config{Brokers: broker.Addrs(), Version: "2.8.0", TopicPrefix: "gintoki", WithSchema: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	var batch []*relay.Change
+	for pid := 1; pid <= 20; pid++ {
+		id := []byte{byte('0' + pid/10), byte('0' + pid%10)}
+		batch = append(batch,
+			relayChange(domain.OpCreate, nil, stockImage(string(id), "1", "1")),
+			relayChange(domain.OpUpdate, stockImage(string(id), "1", "1"), stockImage(string(id), "2", "2")),
+			relayChange(domain.OpDelete, stockImage(string(id), "2", "2"), nil))
+	}
+	if err := p.Publish(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Heartbeat(context.Background(), fixedNow); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got, err := kafkatest.Read(ctx, broker.Addrs(), topic, 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perKey := map[string][]string{}
+	for _, m := range got {
+		if want := PartitionFor(m.Key, partitions); m.Partition != want {
+			t.Errorf("key %s on partition %d, want %d", m.Key, m.Partition, want)
 		}
-		if err := sc.Validate(); err != nil {
-			t.Fatalf("idempotent=%v: %v", idempotent, err)
+		op := "tombstone"
+		if m.Value != nil {
+			env, err := debezium.DecodeEnvelope(m.Value)
+			if err != nil || !env.Wrapped {
+				t.Fatalf("value: %v (wrapped %v)", err, env.Wrapped)
+			}
+			op = env.Op.String()
 		}
-		if sc.Producer.RequiredAcks != sarama.WaitForAll || !sc.Producer.Return.Successes {
-			t.Errorf("idempotent=%v: acks %v, successes %v; want acks=all and successes returned",
-				idempotent, sc.Producer.RequiredAcks, sc.Producer.Return.Successes)
-		}
-		if sc.Producer.Idempotent != idempotent || idempotent && sc.Net.MaxOpenRequests != 1 {
-			t.Errorf("idempotent=%v: producer idempotent %v, max open requests %d", idempotent, sc.Producer.Idempotent, sc.Net.MaxOpenRequests)
-		}
-		if sc.ClientID != defaultClientID || sc.Version != sarama.V3_6_0_0 {
-			t.Errorf("client id %q version %v", sc.ClientID, sc.Version)
-		}
-		if _, err := sc.Producer.Partitioner("t").Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder("21")}, 7); err != nil {
-			t.Error(err)
-		} else if got, _ := sc.Producer.Partitioner("t").Partition(&sarama.ProducerMessage{Key: sarama.StringEncoder("21")}, 7); got != 3 {
-			t.Errorf("configured partitioner puts key 21 on %d of 7, want Kafka's 3", got)
+		perKey[string(m.Key)] = append(perKey[string(m.Key)], op)
+	}
+	if len(perKey) != 20 {
+		t.Fatalf("%d keys, want 20", len(perKey))
+	}
+	for k, ops := range perKey {
+		if strings.Join(ops, ",") != "c,u,d,tombstone" {
+			t.Errorf("key %s: %v", k, ops)
 		}
 	}
+	beats, err := kafkatest.Read(ctx, broker.Addrs(), debezium.HeartbeatTopic("gintoki"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(beats[0].Value), `"ts_ms":1741064767891`) {
+		t.Errorf("heartbeat %s", beats[0].Value)
+	}
+}
+
+func encoded(t *testing.T, e sarama.Encoder) []byte {
+	t.Helper()
+	if e == nil {
+		return nil
+	}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func counterOf(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -86,12 +86,6 @@ func Start(t testing.TB, payload string) *Child {
 	return c
 }
 
-// Pid is the child's process id.
-func (c *Child) Pid() int { return c.cmd.Process.Pid }
-
-// Done is closed once the child has exited.
-func (c *Child) Done() <-chan struct{} { return c.done }
-
 // Wait returns the child's exit error once it has exited.
 func (c *Child) Wait() error {
 	<-c.done

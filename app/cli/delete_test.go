@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 )
 
 // The reported case: product 35586 cached with WH-A 12 (version 1) and
@@ -64,7 +65,7 @@ func TestDebeziumDeleteFixtureReachesTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := debezium.EncodeStockKey(1, 2, true)
+	key, err := debeziumtest.EncodeStockKey(debezium.Source{}, 1, 2, true)
 	if err != nil {
 		t.Fatal(err)
 	}

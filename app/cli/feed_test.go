@@ -13,6 +13,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/adapter/kafkaconsumer"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
@@ -108,7 +109,7 @@ func (r *feedRig) send(topic string, key, value []byte) {
 }
 
 func stockKey(t *testing.T, p, w int64) []byte {
-	k, err := debezium.EncodeStockKey(p, w, false)
+	k, err := debeziumtest.EncodeStockKey(debezium.Source{}, p, w, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func (r *feedRig) stockEvent(op domain.Op, p, w int64, qty int32, version uint64
 		after = row
 	}
 	src := debezium.Source{Name: r.prefix, DB: r.database, Table: "stock_items", TsMs: time.Now().UnixMilli()}
-	v, err := debezium.EncodeStock(op, before, after, src, schema, time.Now().UnixMicro())
+	v, err := debeziumtest.EncodeStock(op, before, after, src, schema, time.Now().UnixMicro())
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	eventually(t, "snapshot read (boolean)", answers(t, base, 50, inv(50, "WH-A=10", "WH-B=8")))
 
 	// Warehouse deactivation with TINYINT(1) as 0, reactivation as true: no eviction.
-	wkey, _ := debezium.EncodeWarehouseKey(1, false)
+	wkey, _ := debeziumtest.EncodeWarehouseKey(debezium.Source{}, 1, false)
 	q1 := dbQueries(t, base)
 	r.send(r.whTopic, wkey, []byte(`{"before":null,"after":{"id":1,"code":"WH-B","name":"b","is_active":0,"version":2,"updated_at":1},"source":{},"op":"u","ts_ms":1}`))
 	eventually(t, "deactivated", answers(t, base, 50, inv(50, "WH-A=10")))
@@ -237,7 +238,7 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	}
 
 	// Truncate drops the table's entries: product 50 exists only in the cache.
-	trunc, _ := debezium.EncodeStock(domain.OpTruncate, nil, nil, debezium.Source{Name: r.prefix, DB: r.database, Table: "stock_items"}, false, 0)
+	trunc, _ := debeziumtest.EncodeStock(domain.OpTruncate, nil, nil, debezium.Source{Name: r.prefix, DB: r.database, Table: "stock_items"}, false, 0)
 	r.send(r.stockTopic, nil, trunc)
 	eventually(t, "truncate flushed", func() bool { code, _ := get(t, base+"/cache?product_id=50"); return code == 404 })
 }

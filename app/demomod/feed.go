@@ -65,7 +65,7 @@ func runSimulator(lc fx.Lifecycle, cfg FeedConfig, k config.Kafka, _ *kafkabroke
 		return nil
 	}
 	pub, err := kafkaproducer.New(kafkaproducer.Config{
-		Brokers: k.Brokers, Version: k.Version, ClientID: "gintoki-demo-simulator", Idempotent: true,
+		Brokers: k.Brokers, Version: k.Version, ClientID: "gintoki-demo-simulator",
 		TopicPrefix: k.TopicPrefix, Database: k.Database, WithSchema: true,
 	}, kafkaproducer.WithTracerProvider(tp))
 	if err != nil {

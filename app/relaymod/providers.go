@@ -25,7 +25,7 @@ var ProviderSet = wire.NewSet(
 	binlog.New,
 	wire.Bind(new(relay.Source), new(*binlog.Source)),
 	newPublisher,
-	wire.Bind(new(relay.Publisher), new(*kafkaproducer.ChangePublisher)),
+	wire.Bind(new(relay.Publisher), new(*kafkaproducer.Publisher)),
 	newStore,
 	wire.Bind(new(relay.CheckpointStore), new(*relaycheckpoint.Store)),
 	newMetrics,
@@ -77,14 +77,14 @@ func kafkaTimeouts(sc *sarama.Config) {
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 }
 
-func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafkaproducer.ChangePublisher, func(), error) {
+func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafkaproducer.Publisher, func(), error) {
 	db, err := c.Database()
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := kafkaproducer.NewChangePublisher(kafkaproducer.Config{
+	p, err := kafkaproducer.New(kafkaproducer.Config{
 		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID,
-		Idempotent: true, TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema,
+		TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema,
 	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune))
 	if err != nil {
 		return nil, nil, err

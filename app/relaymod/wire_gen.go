@@ -32,7 +32,7 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	if err != nil {
 		return nil, nil, err
 	}
-	changePublisher, cleanup, err := newPublisher(c, reg, relaymodKafkaTuning)
+	publisher, cleanup, err := newPublisher(c, reg, relaymodKafkaTuning)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,7 +47,7 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 		cleanup()
 		return nil, nil, err
 	}
-	relayRelay, err := relay.New(config, source, changePublisher, store, metrics, log)
+	relayRelay, err := relay.New(config, source, publisher, store, metrics, log)
 	if err != nil {
 		cleanup2()
 		cleanup()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/cache/bigcachestore"
 	"github.com/gintoki/gintoki/adapter/debezium"
+	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
@@ -39,7 +40,7 @@ func BenchmarkDecodeAndApply(b *testing.B) {
 			for i := range events {
 				p := int64(i*5 + 1) // spread over cached and uncached products
 				row := &domain.StockRow{ProductID: p, WarehouseID: int64(i%3 + 1), QtySalable: int32(i), Version: 2}
-				v, err := debezium.EncodeStock(domain.OpUpdate, row, row, debezium.Source{Name: "gintoki", DB: "inventory", Table: "stock_items", TsMs: 1}, schema, 1)
+				v, err := debeziumtest.EncodeStock(domain.OpUpdate, row, row, debezium.Source{Name: "gintoki", DB: "inventory", Table: "stock_items", TsMs: 1}, schema, 1)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -166,24 +166,6 @@ func (h *hotSet) clear() {
 	}
 }
 
-// len counts the answers held.
-func (h *hotSet) len() int {
-	n, _ := h.size()
-	return n
-}
-
-// size returns the answers held and their estimated bytes.
-func (h *hotSet) size() (entries, bytes int) {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		entries += len(s.m)
-		bytes += s.bytes
-		s.mu.RUnlock()
-	}
-	return entries, bytes
-}
-
 // sample returns up to n product ids from the hot set, spread over shards.
 func (h *hotSet) sample(n int) []int64 {
 	ids := make([]int64, 0, n)

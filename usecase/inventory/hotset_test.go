@@ -195,3 +195,21 @@ func BenchmarkGetHot(b *testing.B) {
 		}
 	})
 }
+
+// len counts the answers held.
+func (h *hotSet) len() int {
+	n, _ := h.size()
+	return n
+}
+
+// size returns the answers held and their estimated bytes.
+func (h *hotSet) size() (entries, bytes int) {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		entries += len(s.m)
+		bytes += s.bytes
+		s.mu.RUnlock()
+	}
+	return entries, bytes
+}
