@@ -30,6 +30,10 @@ func TestDemoServesAndFollowsItsOwnFeed(t *testing.T) {
 		_, body := get(t, base+"/metrics")
 		return apptest.MetricSum(body, "gintoki_cdc_events_total") >= 50
 	})
+	// The simulator's publisher counts on the node's registry too.
+	if _, body := get(t, base+"/metrics"); apptest.MetricSum(body, "gintoki_cdc_published_total") < 50 {
+		t.Fatalf("gintoki_cdc_published_total %v, want the simulator's events counted", apptest.MetricSum(body, "gintoki_cdc_published_total"))
+	}
 	demo.shutdown(t)
 	m := regexp.MustCompile(`"msg":"change simulator stopped".*"changes":(\d+)`).FindStringSubmatch(demo.stderr.String())
 	if m == nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/simulator"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // FeedConfig is the demo's live change feed.
@@ -60,14 +61,14 @@ func startBroker(lc fx.Lifecycle, cfg FeedConfig) (*kafkabroker.Broker, config.K
 	return b, k, nil
 }
 
-func runSimulator(lc fx.Lifecycle, cfg FeedConfig, k config.Kafka, _ *kafkabroker.Broker, repo *gormrepo.Repository, tp trace.TracerProvider, log *slog.Logger) error {
+func runSimulator(lc fx.Lifecycle, cfg FeedConfig, k config.Kafka, _ *kafkabroker.Broker, repo *gormrepo.Repository, tp trace.TracerProvider, reg prometheus.Registerer, log *slog.Logger) error {
 	if cfg.Rate <= 0 {
 		return nil
 	}
 	pub, err := kafkaproducer.New(kafkaproducer.Config{
 		Brokers: k.Brokers, Version: k.Version, ClientID: "gintoki-demo-simulator",
 		TopicPrefix: k.TopicPrefix, Database: k.Database, WithSchema: true,
-	}, kafkaproducer.WithTracerProvider(tp))
+	}, kafkaproducer.WithTracerProvider(tp), kafkaproducer.WithRegisterer(reg))
 	if err != nil {
 		return fmt.Errorf("demo: producer: %w", err)
 	}
