@@ -7,10 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/gintoki/gintoki/adapter/debezium"
-	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 )
 
 // heartbeatLog follows a heartbeat topic from its start.
@@ -68,15 +66,7 @@ func (l *heartbeatLog) all() []*sarama.ConsumerMessage {
 func TestRelaySendsHeartbeatsOnlyWhileReadingTheBinlog(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 1)
-	mc, err := mysql.ParseDSN(h.dsn.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := dbtest.NewCutProxy(t, mc.Addr)
-	mc.Addr = proxy.Addr
-	cfg := h.cfg
-	cfg.DSN = "mysql://" + mc.FormatDSN()
-	cfg.Snapshot = "never"
+	cfg, proxy := h.cutOff()
 	cfg.SourceHeartbeat = 100 * time.Millisecond
 	cfg.WithSchema = true
 	rr := startRelay(t, cfg)

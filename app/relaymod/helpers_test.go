@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,22 @@ func testConfig(dsn database.DSN, brokers []string) Config {
 		Snapshot: "initial", CheckpointTopic: "ckpt-" + dsn.Database,
 		CheckpointEvery: 50 * time.Millisecond, MaxBatch: 500, Heartbeat: time.Second,
 	}
+}
+
+// cutOff is the harness's relay configuration with MySQL reached through a
+// proxy the test can cut, streaming only (no snapshot).
+func (h *harness) cutOff() (Config, *dbtest.CutProxy) {
+	h.t.Helper()
+	mc, err := mysql.ParseDSN(h.dsn.Raw)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	proxy := dbtest.NewCutProxy(h.t, mc.Addr)
+	mc.Addr = proxy.Addr
+	cfg := h.cfg
+	cfg.DSN = "mysql://" + mc.FormatDSN()
+	cfg.Snapshot = "never"
+	return cfg, proxy
 }
 
 func (h *harness) topic(table string) string {

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
-
-	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
 
@@ -17,15 +14,7 @@ import (
 func TestLagGrowsWhileMySQLIsUnreachable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 1)
-	mc, err := mysql.ParseDSN(h.dsn.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := dbtest.NewCutProxy(t, mc.Addr)
-	mc.Addr = proxy.Addr
-	cfg := h.cfg
-	cfg.DSN = "mysql://" + mc.FormatDSN()
-	cfg.Snapshot = "never"
+	cfg, proxy := h.cutOff()
 	rr := startRelay(t, cfg)
 	lag := func() float64 { return gauge(t, rr.reg, "gintoki_relay_lag_seconds") }
 	// Heartbeats every cfg.Heartbeat (1 s) keep an idle relay's lag low.
