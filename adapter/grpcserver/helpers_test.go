@@ -1,7 +1,6 @@
 package grpcserver_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
 
@@ -64,37 +64,19 @@ func (f *fakeReader) calls() int {
 	return len(f.getIDs) + len(f.batchIDs)
 }
 
-// lockedBuffer lets the server's goroutines log while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type harness struct {
 	conn   *grpc.ClientConn
 	client inventoryv1.InventoryServiceClient
 	reg    *prometheus.Registry
 	health *health.Server
-	logs   *lockedBuffer
+	logs   *logtest.Buffer
 }
 
 // start serves reader over an in-memory listener; opts.Logger and
 // opts.Registerer are filled in when left nil.
 func start(t *testing.T, reader grpcserver.Reader, opts grpcserver.Options) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
+	h := &harness{reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(h.logs, nil))
 	}

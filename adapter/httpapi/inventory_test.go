@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 func TestGetInventoryOK(t *testing.T) {
@@ -132,7 +133,7 @@ func TestGetInventoryReaderErrors(t *testing.T) {
 }
 
 func TestInternalErrorIsLoggedWithRequestID(t *testing.T) {
-	var logs logBuffer
+	var logs logtest.Buffer
 	h := New(Options{Reader: &fakeReader{err: errors.New("driver: bad connection")}, Logger: newLogger(&logs)})
 	rec := get(t, h, "/cache?product_id=42", "X-Request-ID", "req-internal-1")
 	if rec.Code != http.StatusInternalServerError {

@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 // metricFamilies gathers reg into a map by family name.
@@ -106,7 +107,7 @@ func TestPanicIsCountedAs500(t *testing.T) {
 
 func TestTwoEnginesShareARegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	var logs logBuffer
+	var logs logtest.Buffer
 	a := New(Options{Reader: sampleReader(), Registerer: reg, Logger: newLogger(&logs)})
 	b := New(Options{Reader: sampleReader(), Registerer: reg, Logger: newLogger(&logs)})
 	get(t, a, "/healthz")
@@ -126,7 +127,7 @@ func TestConflictingRegistrationIsLoggedNotFatal(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	// Same name, different labels: the HTTP metrics cannot be registered.
 	reg.MustRegister(prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gintoki_http_requests_total", Help: "other"}, []string{"x"}))
-	var logs logBuffer
+	var logs logtest.Buffer
 	h := New(Options{Reader: sampleReader(), Registerer: reg, Logger: newLogger(&logs)})
 	assertResponse(t, get(t, h, "/healthz"), http.StatusOK, `{"status":"ok"}`)
 	if !strings.Contains(logs.String(), "http metrics are not exported") {

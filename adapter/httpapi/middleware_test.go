@@ -10,6 +10,7 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/httpapi/middleware"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 func TestRequestIDHeader(t *testing.T) {
@@ -74,7 +75,7 @@ func TestRequestIDOnErrorAndUnmatchedResponses(t *testing.T) {
 }
 
 func TestPanickingReaderIsRecovered(t *testing.T) {
-	var logs logBuffer
+	var logs logtest.Buffer
 	reader := &fakeReader{getHook: func(context.Context, int64) (domain.ProductInventory, error) {
 		panic("reader exploded")
 	}}
@@ -86,7 +87,7 @@ func TestPanickingReaderIsRecovered(t *testing.T) {
 	}
 
 	var entry map[string]any
-	lines := logs.lines()
+	lines := logs.Lines()
 	if len(lines) != 1 {
 		t.Fatalf("want 1 log line, got %d: %s", len(lines), logs.String())
 	}
@@ -119,14 +120,14 @@ func TestAccessLogSampling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs logBuffer
+			var logs logtest.Buffer
 			tt.opts.Reader = sampleReader()
 			tt.opts.Logger = newLogger(&logs)
 			h := New(tt.opts)
 			for range 10 {
 				get(t, h, "/cache?product_id=35586")
 			}
-			if got := len(logs.lines()); got != tt.lines {
+			if got := len(logs.Lines()); got != tt.lines {
 				t.Fatalf("logged %d lines for 10 requests, want %d:\n%s", got, tt.lines, logs.String())
 			}
 		})
@@ -134,12 +135,12 @@ func TestAccessLogSampling(t *testing.T) {
 }
 
 func TestAccessLogFields(t *testing.T) {
-	var logs logBuffer
+	var logs logtest.Buffer
 	h := New(Options{Reader: sampleReader(), Logger: newLogger(&logs), AccessLog: true, AccessLogSampleEvery: 1})
 	get(t, h, "/v1/products/404/inventory", "X-Request-ID", "req-log")
 	get(t, h, "/no/such/path")
 
-	lines := logs.lines()
+	lines := logs.Lines()
 	if len(lines) != 2 {
 		t.Fatalf("want 2 lines, got %q", lines)
 	}

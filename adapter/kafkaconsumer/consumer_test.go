@@ -19,6 +19,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 )
 
@@ -501,7 +502,7 @@ func TestResumesInPlaceAfterBrokerRestartWithData(t *testing.T) {
 func TestNullValueIsADeleteOfItsKey(t *testing.T) {
 	t.Parallel()
 	b := standardBroker(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	h := newHarness(t, b.Addrs(), uniqueGroup(t), withLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	h.start(t)
 	h.waitSessions(t, 1)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -269,22 +267,4 @@ func warehousePart() changefeed.Partition {
 
 func withLogger(l *slog.Logger) harnessOption {
 	return func(_ *Config, o *Options) { o.Logger = l }
-}
-
-// syncBuffer is a log sink tests read while the consumer writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

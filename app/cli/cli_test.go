@@ -18,11 +18,12 @@ import (
 
 	"github.com/gintoki/gintoki/infrastructure/buildinfo"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
 
 func runMain(args ...string) (int, string, string) {
-	var out, errb lockedBuffer
+	var out, errb logtest.Buffer
 	code := Main(args, Env{Getenv: func(string) string { return "" }, Stdout: &out, Stderr: &errb})
 	return code, out.String(), errb.String()
 }

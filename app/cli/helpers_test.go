@@ -1,42 +1,23 @@
 package cli
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gintoki/gintoki/app/apptest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // process is a gintoki command running in this test process.
 type process struct {
 	stop   chan os.Signal
 	done   chan int
-	stderr *lockedBuffer
-	stdout *lockedBuffer
+	stderr *logtest.Buffer
+	stdout *logtest.Buffer
 }
 
 func start(t *testing.T, args ...string) *process {
@@ -47,7 +28,7 @@ func start(t *testing.T, args ...string) *process {
 // startWithEnv runs a command that sees env as its environment.
 func startWithEnv(t *testing.T, env map[string]string, args ...string) *process {
 	t.Helper()
-	p := &process{stop: make(chan os.Signal, 1), done: make(chan int, 1), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}}
+	p := &process{stop: make(chan os.Signal, 1), done: make(chan int, 1), stderr: &logtest.Buffer{}, stdout: &logtest.Buffer{}}
 	go func() {
 		p.done <- Main(args, Env{Getenv: func(k string) string { return env[k] }, Stdout: p.stdout, Stderr: p.stderr, Signals: p.stop})
 	}()

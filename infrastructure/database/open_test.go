@@ -1,16 +1,15 @@
 package database
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -209,7 +208,7 @@ func TestOpenWithTracerWrapsStatementsInSpans(t *testing.T) {
 }
 
 func TestWithLoggerLogsSlowStatementsWithoutArguments(t *testing.T) {
-	var buf syncBuffer
+	var buf logtest.Buffer
 	logger := slog.New(slog.NewJSONHandler(&buf, nil))
 	ctx := context.Background()
 	dsn := mustParse(t, "sqlite://"+filepath.Join(t.TempDir(), "l.db"))
@@ -232,7 +231,7 @@ func TestWithLoggerLogsSlowStatementsWithoutArguments(t *testing.T) {
 }
 
 func TestDefaultLoggerIsSilent(t *testing.T) {
-	var buf syncBuffer
+	var buf logtest.Buffer
 	prev := slog.Default()
 	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
 	t.Cleanup(func() { slog.SetDefault(prev) })
@@ -275,22 +274,4 @@ func mustParse(t *testing.T, raw string) DSN {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// syncBuffer is a bytes.Buffer a logger may write from any goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

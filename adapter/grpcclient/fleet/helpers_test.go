@@ -1,7 +1,6 @@
 package fleet_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/gintoki/gintoki/adapter/grpcclient/fleet"
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
 )
 
@@ -85,33 +85,16 @@ func deadAddr(t *testing.T) string {
 	return addr
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type gateway struct {
 	f      *fleet.Fleet
 	client inventoryv1.InventoryServiceClient
 	reg    *prometheus.Registry
-	logs   *lockedBuffer
+	logs   *logtest.Buffer
 }
 
 func dialFleet(t *testing.T, backends ...string) *gateway {
 	t.Helper()
-	g := &gateway{reg: prometheus.NewRegistry(), logs: &lockedBuffer{}}
+	g := &gateway{reg: prometheus.NewRegistry(), logs: &logtest.Buffer{}}
 	f, err := fleet.Dial(backends, fleet.Options{Registerer: g.reg, Logger: slog.New(slog.NewTextHandler(g.logs, nil))})
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
