@@ -310,20 +310,17 @@ func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (err e
 // updatedAtMicros is the rows' updated_at.
 func (p *Publisher) PublishStock(ctx context.Context, op domain.Op, before, after *domain.StockRow, updatedAtMicros int64) error {
 	c := &relay.Change{Table: p.stockTable, Op: op, Time: p.now()}
-	for _, img := range [...]struct {
-		row *domain.StockRow
-		to  *relay.Row
-	}{{before, &c.Before}, {after, &c.After}} {
-		if img.row == nil {
-			continue
-		}
-		r, err := debezium.StockImage(img.row, updatedAtMicros)
-		if err != nil {
-			return fmt.Errorf("publish stock_items %s event: %w", op, err)
-		}
-		*img.to = r
+	var err error
+	if before != nil {
+		c.Before, err = debezium.StockImage(before, updatedAtMicros)
 	}
-	if err := p.Publish(ctx, []*relay.Change{c}); err != nil {
+	if after != nil && err == nil {
+		c.After, err = debezium.StockImage(after, updatedAtMicros)
+	}
+	if err == nil {
+		err = p.Publish(ctx, []*relay.Change{c})
+	}
+	if err != nil {
 		return fmt.Errorf("publish stock_items %s event: %w", op, err)
 	}
 	return nil
@@ -442,12 +439,9 @@ func (p *Publisher) codecFor(t *relay.Table) (*tableCodec, error) {
 }
 
 // traceHeaders carries ctx's span into the records, so a consumer's spans
-// join the writer's trace. A context without a span adds no headers: the
-// relay's records stay byte for byte what Debezium writes.
+// join the writer's trace. A context without a span (the relay's) gets no
+// headers from the propagator: those records stay what Debezium writes.
 func (p *Publisher) traceHeaders(ctx context.Context) []sarama.RecordHeader {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return nil
-	}
 	prop := p.propagator
 	if prop == nil {
 		prop = otel.GetTextMapPropagator()
