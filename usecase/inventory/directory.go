@@ -42,6 +42,14 @@ type dirEntry struct {
 	lastVersion uint64
 }
 
+// refusesRead reports whether the entry keeps out warehouse data read from
+// the database at version v: a deleted warehouse's tombstone at v outranks
+// the row read at v (from a lagging replica, or a read that started before
+// the delete), and an unknown-version delete is lifted by events only.
+func (e dirEntry) refusesRead(v uint64) bool {
+	return e.unknown || !domain.Supersedes(e.w.Version, e.deleted, v, false)
+}
+
 // NewDirectory returns an empty directory.
 func NewDirectory() *Directory {
 	d := &Directory{}
@@ -98,7 +106,7 @@ func (d *Directory) Replace(ws []domain.Warehouse) {
 // Observe merges one warehouse seen in a joined database read and reports
 // whether it changed the directory.
 func (d *Directory) Observe(w domain.Warehouse) bool {
-	if e, ok := d.current.Load().byID[w.ID]; ok && (e.unknown || !domain.Supersedes(e.w.Version, e.deleted, w.Version, false)) {
+	if e, ok := d.current.Load().byID[w.ID]; ok && e.refusesRead(w.Version) {
 		return false // the common case: nothing new, no copy
 	}
 	return d.update(func(m map[int64]dirEntry) bool { return observe(m, w) })
@@ -171,12 +179,10 @@ func tombstone(e *dirEntry, version uint64) bool {
 	return true
 }
 
-// observe merges a warehouse read from the database: a deleted warehouse's
-// tombstone at version v outranks the row read at v (from a lagging
-// replica, or a read that started before the delete).
+// observe merges a warehouse read from the database (see refusesRead).
 func observe(m map[int64]dirEntry, w domain.Warehouse) bool {
 	e, ok := m[w.ID]
-	if ok && (e.unknown || !domain.Supersedes(e.w.Version, e.deleted, w.Version, false)) {
+	if ok && e.refusesRead(w.Version) {
 		return false
 	}
 	e.w, e.deleted = w, false
