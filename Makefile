@@ -16,7 +16,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
 LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short soak fleet-proof vet vuln generate readme-config check-generated check-deployments bench bench-load bench-hotset fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak fleet-proof vet vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
 
 all: build
 
@@ -72,9 +72,6 @@ bench: ## Go benchmarks of the hot paths: hit path, keyed lock, HTTP handler, de
 
 bench-load: ## load benchmarks on MariaDB: wrk, vegeta, ghz, latency plot (see BENCHMARKS.md; QUICK=1 for a smoke run)
 	./scripts/bench/run-all.sh
-
-bench-hotset: ## the hot set on and off under uniform and Zipf keys, 1M products on MariaDB (BENCHMARKS.md; ~12 min)
-	./scripts/bench/hotset.sh
 
 clean:
 	rm -rf bin data bench.out

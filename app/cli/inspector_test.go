@@ -14,7 +14,7 @@ import (
 func TestInspectorHealsACacheAheadOfTheDatabase(t *testing.T) {
 	r := newFeedRig(t)
 	r.exec("UPDATE stock_items SET qty_salable=30, version=5 WHERE product_id=2 AND warehouse_id=1")
-	base, _ := r.serve("--inspect-interval", "2s", "--inspect-lag-window", "1s", "--cache-hot-entries", "0")
+	base, _ := r.serve("--inspect-interval", "2s", "--inspect-lag-window", "1s")
 	waitFor(t, 30*time.Second, "ready", func() bool { return ready(base) })
 	eventually(t, "product 1 cached", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
 	eventually(t, "product 2 cached", answers(t, base, 2, inv(2, "WH-B=30")))

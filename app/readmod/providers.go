@@ -26,8 +26,6 @@ func serviceConfig(c config.Cache, d config.DB) inventory.Config {
 		TTL:            c.TTL,
 		TTLJitter:      c.TTLJitter,
 		MarkerTTL:      c.MarkerTTL,
-		HotEntries:     c.HotEntries,
-		HotBytes:       c.HotMB << 20,
 		DBMaxInFlight:  d.MaxInFlight,
 		DBQueueTimeout: d.QueueTimeout,
 		DBQueryTimeout: d.Timeout,

@@ -38,9 +38,6 @@ func TestDefaultsEnvAndFlagsInThatOrder(t *testing.T) {
 	if d.MaxOpen != 32 || d.MaxInFlight != 32 || d.Timeout != time.Second || h.RequestTimeout != 5*time.Second {
 		t.Fatalf("defaults: %+v %+v", d, h)
 	}
-	if c.HotEntries != 0 || c.HotMB != 32 { // the hot set off, bounded when turned on (BENCHMARKS.md)
-		t.Fatalf("hot set defaults: %d entries, %d MiB", c.HotEntries, c.HotMB)
-	}
 }
 
 func TestBadConfigurationIsOneClearLine(t *testing.T) {
@@ -60,7 +57,6 @@ func TestBadConfigurationIsOneClearLine(t *testing.T) {
 		{[]string{"--db", "sqlite://x.db", "--no-such-flag"}, nil, "flag provided but not defined"},
 		{[]string{"--db", "sqlite://x.db", "extra"}, nil, "unexpected argument"},
 		{[]string{"--db", "sqlite://x.db", "--cache-ttl-jitter", "1.5"}, nil, "--cache-ttl-jitter"},
-		{[]string{"--db", "sqlite://x.db"}, map[string]string{"GINTOKI_CACHE_HOT_MB": "-1"}, "--cache-hot-mb must not be negative"},
 	}
 	for _, tc := range cases {
 		s, _, _, _, _ := newServeLike()

@@ -183,11 +183,9 @@ type Cache struct {
 	TTL        time.Duration
 	TTLJitter  float64
 	MarkerTTL  time.Duration
-	HotEntries int
-	HotMB      int
-	// Inspector: every InspectInterval (0: off), compare InspectSample hot
-	// products and InspectScan more from a walk over the whole cache with
-	// the database, twice, InspectLagWindow apart.
+	// Inspector: every InspectInterval (0: off), compare InspectSample
+	// recently read products and InspectScan more from a walk over the
+	// whole cache with the database, twice, InspectLagWindow apart.
 	InspectInterval  time.Duration
 	InspectSample    int
 	InspectScan      int
@@ -204,15 +202,11 @@ func (c *Cache) Register(s *Set) {
 	s.Int(&c.SizeMB, "cache-size-mb", 512, "memory cap of the cache entries in MiB")
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
-	// The hot set is off by default: over HTTP it measured no gain even for
-	// Zipf-skewed keys and cost CPU and GC for uniform ones (BENCHMARKS.md).
-	s.Int(&c.HotEntries, "cache-hot-entries", 0, "finished answers of recently read products kept in front of the cache, so a hot read allocates nothing; costs CPU and GC when reads are spread (see BENCHMARKS.md) (0: off)")
-	s.Int(&c.HotMB, "cache-hot-mb", 32, "memory cap of the hot set in MiB, estimated from its answers' warehouse lines; whichever of this and --cache-hot-entries binds first wins (0: off)")
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
-	s.Int(&c.InspectSample, "inspect-sample", 100, "consistency inspector: products per round taken from the hot set (the most read), when --cache-hot-entries is on")
-	s.Int(&c.InspectScan, "inspect-scan", 1000, "consistency inspector: products per round taken from a walk over the whole cache, continued each round (0: only the hot set's sample)")
+	s.Int(&c.InspectSample, "inspect-sample", 100, "consistency inspector: products per round taken from a sample of recent reads (the most read are the likeliest)")
+	s.Int(&c.InspectScan, "inspect-scan", 1000, "consistency inspector: products per round taken from a walk over the whole cache, continued each round (0: only the sample of reads)")
 	s.Duration(&c.InspectLagWindow, "inspect-lag-window", 5*time.Second, "consistency inspector: a product that differs from the database (behind or ahead) the same way twice this far apart is evicted")
 	s.Duration(&c.MarkerTTL, "cdc-marker-ttl", time.Minute, "how long the newest change of each row is remembered to correct fills that read older data (e.g. from a lagging replica)")
 	s.Check(func() error {
@@ -242,12 +236,6 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
 			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)
-		}
-		if c.HotEntries < 0 {
-			return fmt.Errorf("--cache-hot-entries must not be negative, got %d", c.HotEntries)
-		}
-		if c.HotMB < 0 {
-			return fmt.Errorf("--cache-hot-mb must not be negative, got %d", c.HotMB)
 		}
 		if c.MarkerTTL < 0 {
 			return fmt.Errorf("--cdc-marker-ttl must not be negative")

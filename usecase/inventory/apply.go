@@ -105,9 +105,9 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 		}
 		return Marked
 	}
-	if err := s.storeSet(pid, e); err != nil {
+	if err := s.store.Set(pid, e); err != nil {
 		// Keeping the old entry would serve a value the feed moved past.
-		s.storeDelete(pid)
+		s.store.Delete(pid)
 		s.log.Warn("patched entry not stored; evicted", "product_id", pid, "err", err)
 	}
 	if live {
@@ -131,7 +131,7 @@ func (s *Changes) deleteUnknown(now time.Time, pid int64, c domain.StockChange, 
 				s.marks.remember(now, pid, row.WarehouseID, row.QtySalable, row.Version, row.Deleted)
 			}
 		}
-		s.storeDelete(pid)
+		s.store.Delete(pid)
 	}
 	s.marks.recordUnknownDelete(now, pid, c.Row.WarehouseID, c.Position)
 }
@@ -164,7 +164,7 @@ func (s *Changes) Invalidate(productID int64) {
 	}
 	s.locks.Lock(productID)
 	defer s.locks.Unlock(productID)
-	s.storeDelete(productID)
+	s.store.Delete(productID)
 }
 
 // FlushAll is the fleet-wide flush an operator asks for (see

@@ -324,7 +324,6 @@ func (s *hookedStore) Reset() {
 func TestReadDuringAFlushDoesNotCacheForgottenMarkers(t *testing.T) {
 	repo := seeded(1) // product 50 is not in the database
 	cfg := testConfig()
-	cfg.HotEntries = 0 // the hot set would answer the read during the flush itself
 	store := &hookedStore{fakeStore: newFakeStore()}
 	s := newService(cfg, repo, store, nil, nil)
 	ctx := context.Background()

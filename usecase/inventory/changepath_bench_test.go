@@ -28,7 +28,7 @@ func BenchmarkDecodeAndApply(b *testing.B) {
 			}
 			defer store.Close()
 			svc := inventory.New(inventory.Config{
-				CacheEnabled: true, TTL: time.Hour, HotEntries: 100000, HotBytes: 32 << 20, MarkerTTL: time.Minute,
+				CacheEnabled: true, TTL: time.Hour, MarkerTTL: time.Minute,
 				DBMaxInFlight: 8, DBQueueTimeout: time.Second, DBQueryTimeout: time.Second,
 			}, memRepo{n: 20000}, store, nil, nil)
 			ctx := context.Background()

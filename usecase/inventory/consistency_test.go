@@ -185,7 +185,7 @@ func torture(t *testing.T, nullDeletes bool) {
 	}
 	defer store.Close()
 	svc := inventory.New(inventory.Config{
-		CacheEnabled: true, TTL: 30 * time.Millisecond, TTLJitter: 0.5, MarkerTTL: time.Minute, HotEntries: 10000, HotBytes: 32 << 20,
+		CacheEnabled: true, TTL: 30 * time.Millisecond, TTLJitter: 0.5, MarkerTTL: time.Minute,
 		DBMaxInFlight: 16, DBQueueTimeout: 10 * time.Second, DBQueryTimeout: 10 * time.Second,
 	}, lagging, store, nil, nil)
 	if err := svc.Upkeep.LoadDirectory(context.Background()); err != nil {

@@ -23,12 +23,6 @@ type Config struct {
 	// MarkerTTL is how long the newest change of each row is remembered to
 	// correct fills that read older data.
 	MarkerTTL time.Duration
-	// HotEntries and HotBytes bound the finished answers kept in front of
-	// the store, by count and by estimated size (either 0: none); a read
-	// of a hot product then allocates nothing. See hotSet for what it
-	// costs and why the service leaves it off by default.
-	HotEntries int
-	HotBytes   int
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -48,7 +42,7 @@ type core struct {
 	dir     *Directory
 	locks   keylock.Locker
 	marks   *markers
-	hot     *hotSet // nil when off
+	reads   readSample
 	guard   *dbGuard
 	metrics Metrics
 	log     *slog.Logger
@@ -111,9 +105,6 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 		log:     log,
 		now:     time.Now,
 	}
-	if cfg.CacheEnabled {
-		c.hot = newHotSet(cfg.HotEntries, cfg.HotBytes)
-	}
 	c.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
 	c.usable.Store(cfg.CacheEnabled)
 	return &ReadPath{Reader: &Reader{c}, Changes: &Changes{c}, Upkeep: &Upkeep{c}}
@@ -127,24 +118,6 @@ func (s *core) warehouses(ctx context.Context) ([]domain.Warehouse, error) {
 		return err
 	})
 	return ws, err
-}
-
-// storeSet and storeDelete write the store and keep the hot set from
-// holding anything older. Callers hold the product's lock.
-func (s *core) storeSet(productID int64, e *Entry) error {
-	if s.hot != nil {
-		s.hot.invalidate(productID)
-		defer s.hot.invalidate(productID)
-	}
-	return s.store.Set(productID, e)
-}
-
-func (s *core) storeDelete(productID int64) {
-	if s.hot != nil {
-		s.hot.invalidate(productID)
-		defer s.hot.invalidate(productID)
-	}
-	s.store.Delete(productID)
 }
 
 // lookup reads a live entry into e. An expired one counts as a miss.
@@ -177,7 +150,7 @@ func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, pos domai
 	if uncertain || !s.usable.Load() || s.generation.Load() != gen {
 		return
 	}
-	if err := s.storeSet(productID, e); err != nil {
+	if err := s.store.Set(productID, e); err != nil {
 		s.log.Warn("cache entry not stored", "product_id", productID, "err", err)
 	}
 }
@@ -211,12 +184,10 @@ func (s *core) expiry(now time.Time) int64 {
 	return now.Add(ttl).UnixNano()
 }
 
-// view joins an entry with the warehouse directory.
+// view joins an entry with the warehouse directory, one snapshot of it
+// throughout.
 func (s *core) view(productID int64, e *Entry) (domain.ProductInventory, error) {
-	return s.viewWith(s.dir.snapshot(), productID, e)
-}
-
-func (s *core) viewWith(st *directoryState, productID int64, e *Entry) (domain.ProductInventory, error) {
+	st := s.dir.snapshot()
 	var lines []domain.WarehouseStock
 	for _, r := range e.Rows {
 		if r.Deleted {
@@ -309,9 +280,8 @@ func (s *core) fillMany(ctx context.Context, sorted []int64, e *Entry, done func
 //
 // The generation moves last. Readers load it without the lock, before
 // they query: one that loads the new generation may cache its fill, so by
-// then the markers must be forgotten and the store and hot set empty; a
-// reader that loaded the old one, even midway through the flush, has its
-// fill refused.
+// then the markers must be forgotten and the store empty; a reader that
+// loaded the old one, even midway through the flush, has its fill refused.
 func (s *core) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
@@ -319,8 +289,6 @@ func (s *core) flush() {
 	if s.store != nil {
 		s.store.Reset()
 	}
-	if s.hot != nil {
-		s.hot.clear()
-	}
+	s.reads.forget()
 	s.generation.Add(1)
 }

@@ -25,7 +25,6 @@ type Directory struct {
 
 type directoryState struct {
 	byID map[int64]dirEntry
-	gen  uint64 // grows with every change; answers built on an older one are stale
 }
 
 type dirEntry struct {
@@ -208,7 +207,7 @@ func (d *Directory) update(change func(map[int64]dirEntry) bool) bool {
 	if !change(next) {
 		return false
 	}
-	d.current.Store(&directoryState{byID: next, gen: d.current.Load().gen + 1})
+	d.current.Store(&directoryState{byID: next})
 	return true
 }
 

@@ -40,8 +40,8 @@ type InspectStats struct {
 // inspectBatch bounds one comparison query.
 const inspectBatch = 500
 
-// Inspect is the consistency inspector. It takes up to hot products from
-// the hot set (what is served most) and up to scan more from a walk over
+// Inspect is the consistency inspector. It takes up to sample products from
+// the sample of recent reads (what is served most) and up to scan more from a walk over
 // the whole store that goes on where the last round stopped (so an entry
 // read rarely is reached too), compares their entries with the database,
 // waits lagWindow and compares again. A product that differs both times in
@@ -49,15 +49,12 @@ const inspectBatch = 500
 // not an event in flight but a wrong entry: it is evicted, its markers are
 // forgotten (they may carry the same wrong versions, and would bring them
 // back into the next fill), and it is reported.
-func (s *Upkeep) Inspect(ctx context.Context, hot, scan int, lagWindow time.Duration) (InspectStats, error) {
+func (s *Upkeep) Inspect(ctx context.Context, sample, scan int, lagWindow time.Duration) (InspectStats, error) {
 	st := InspectStats{Stale: map[Direction][]int64{}}
 	if !s.cfg.CacheEnabled || !s.usable.Load() {
 		return st, nil
 	}
-	var ids []int64
-	if s.hot != nil {
-		ids = s.hot.sample(hot)
-	}
+	ids := s.reads.take(sample)
 	if scan > 0 {
 		ids = append(ids, s.store.Scan(scan)...)
 	}
@@ -102,7 +99,7 @@ func (s *Upkeep) Inspect(ctx context.Context, hot, scan int, lagWindow time.Dura
 func (s *Upkeep) evictDivergent(productID int64) {
 	s.locks.Lock(productID)
 	defer s.locks.Unlock(productID)
-	s.storeDelete(productID)
+	s.store.Delete(productID)
 	s.marks.forgetProduct(productID)
 }
 

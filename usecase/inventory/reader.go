@@ -15,13 +15,10 @@ func (s *Reader) GetProductInventory(ctx context.Context, productID int64) (doma
 	if !s.usable.Load() {
 		return s.fromDatabase(ctx, productID)
 	}
-	if inv, ok := s.hotGet(productID); ok {
-		s.metrics.CacheHit()
-		return inv, nil
-	}
+	s.reads.note(productID)
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)
-	if inv, err, ok := s.cached(productID, e); ok {
+	if inv, ok, err := s.cached(productID, e); ok {
 		s.metrics.CacheHit()
 		return inv, err
 	}
@@ -62,12 +59,8 @@ func (s *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int6
 	if s.usable.Load() {
 		e := s.entries.Get().(*Entry)
 		for i, id := range ids {
-			if inv, ok := s.hotGet(id); ok {
-				s.metrics.CacheHit()
-				answers[i] = answer{inv: inv, found: true}
-				continue
-			}
-			if inv, err, ok := s.cached(id, e); ok {
+			s.reads.note(id)
+			if inv, ok, err := s.cached(id, e); ok {
 				s.metrics.CacheHit()
 				answers[i] = answer{inv: inv, found: err == nil}
 				continue
@@ -134,30 +127,14 @@ func (s *Reader) answerFrom(id int64, e *Entry) answer {
 	return answer{inv: inv, found: err == nil}
 }
 
-// hotGet answers from the hot set.
-func (s *Reader) hotGet(productID int64) (domain.ProductInventory, bool) {
-	if s.hot == nil {
-		return domain.ProductInventory{}, false
-	}
-	return s.hot.get(productID, s.now().UnixNano(), s.dir.snapshot().gen)
-}
-
-// cached answers from a live store entry (read into e) and offers a found
-// answer to the hot set; ok is false on a miss.
-func (s *Reader) cached(productID int64, e *Entry) (inv domain.ProductInventory, err error, ok bool) {
-	var seq uint64
-	if s.hot != nil {
-		seq = s.hot.begin(productID)
-	}
+// cached answers from a live store entry (read into e); ok is false on a
+// miss, err is the answer's (not found) on a hit.
+func (s *Reader) cached(productID int64, e *Entry) (inv domain.ProductInventory, ok bool, err error) {
 	if !s.lookup(productID, e) {
-		return domain.ProductInventory{}, nil, false
+		return domain.ProductInventory{}, false, nil
 	}
-	st := s.dir.snapshot()
-	inv, err = s.viewWith(st, productID, e)
-	if err == nil && s.hot != nil {
-		s.hot.offer(productID, seq, hotAnswer{inv: inv, expires: e.ExpiresAt, dirGen: st.gen})
-	}
-	return inv, err, true
+	inv, err = s.view(productID, e)
+	return inv, true, err
 }
 
 // fromDatabase answers without the cache: one query, joined in the database.

@@ -20,8 +20,6 @@ func testConfig() Config {
 		TTL:            time.Hour,
 		TTLJitter:      0.1,
 		MarkerTTL:      time.Minute,
-		HotEntries:     1000,
-		HotBytes:       1 << 20,
 		DBMaxInFlight:  64,
 		DBQueueTimeout: time.Second,
 		DBQueryTimeout: 5 * time.Second,
