@@ -5,6 +5,7 @@ package domain
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // MaxBatchSize bounds one batch read so a single request cannot turn into an
@@ -48,6 +49,11 @@ type WarehouseStock struct {
 type ProductInventory struct {
 	ProductID  int64
 	Warehouses []WarehouseStock
+	// StaleFor is zero for an answer the node stands behind. Otherwise the
+	// answer is possibly stale: it came from the cache while neither the
+	// change feed nor the database could confirm it (stale-if-error), and
+	// StaleFor is how long the feed has been silent.
+	StaleFor time.Duration
 }
 
 // BatchResult answers a batch read: the products found, in request order,
@@ -55,6 +61,8 @@ type ProductInventory struct {
 type BatchResult struct {
 	Found    []ProductInventory
 	NotFound []int64
+	// StaleFor is the largest StaleFor of the answers, found or not.
+	StaleFor time.Duration
 }
 
 // ValidateProductID rejects ids that cannot name a product.

@@ -5,10 +5,14 @@ package grpcclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/gintoki/gintoki/domain"
@@ -30,20 +34,45 @@ func New(conn grpc.ClientConnInterface) *Reader {
 // ErrNotFound, ErrUnavailable, context.DeadlineExceeded or context.Canceled
 // under errors.Is, like the local read path's.
 func (r *Reader) GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error) {
-	resp, err := r.client.GetProductInventory(ctx, &inventoryv1.GetProductInventoryRequest{ProductId: productID})
+	var md metadata.MD
+	resp, err := r.client.GetProductInventory(ctx, &inventoryv1.GetProductInventoryRequest{ProductId: productID}, grpc.Header(&md))
 	if err != nil {
-		return domain.ProductInventory{}, fromStatus(err, fmt.Sprintf("get product %d", productID))
+		err = fromStatus(err, fmt.Sprintf("get product %d", productID))
+		if age := staleFor(md); age > 0 && errors.Is(err, domain.ErrNotFound) {
+			err = domain.StaleNotFoundf(age, "%s", err.Error())
+		}
+		return domain.ProductInventory{}, err
 	}
-	return inventoryFromProto(resp), nil
+	inv := inventoryFromProto(resp)
+	inv.StaleFor = staleFor(md)
+	return inv, nil
 }
 
 // BatchGetProductInventory reads several products in one call.
 func (r *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error) {
-	resp, err := r.client.BatchGetProductInventory(ctx, &inventoryv1.BatchGetProductInventoryRequest{ProductIds: productIDs})
+	var md metadata.MD
+	resp, err := r.client.BatchGetProductInventory(ctx, &inventoryv1.BatchGetProductInventoryRequest{ProductIds: productIDs}, grpc.Header(&md))
 	if err != nil {
 		return domain.BatchResult{}, fromStatus(err, fmt.Sprintf("batch get %d products", len(productIDs)))
 	}
-	return batchFromProto(resp), nil
+	res := batchFromProto(resp)
+	res.StaleFor = staleFor(md)
+	return res, nil
+}
+
+// staleFor reads the node's stale marks: how long its answer has gone
+// unconfirmed, 0 for a fresh one (or marks that do not parse).
+func staleFor(md metadata.MD) time.Duration {
+	if v := md.Get(inventoryv1.MetadataStale); len(v) == 0 || v[0] != "true" {
+		return 0
+	}
+	secs := int64(1)
+	if v := md.Get(inventoryv1.MetadataAge); len(v) > 0 {
+		if n, err := strconv.ParseInt(v[0], 10, 64); err == nil && n > 0 {
+			secs = n
+		}
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // fromStatus maps a call's error back to the read contract. The server's

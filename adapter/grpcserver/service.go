@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/gintoki/gintoki/domain"
@@ -48,8 +52,10 @@ func (s *Server) GetProductInventory(ctx context.Context, req *inventoryv1.GetPr
 	}
 	inv, err := s.reader.GetProductInventory(ctx, id)
 	if err != nil {
+		markStale(ctx, domain.StaleFor(err))
 		return nil, s.toStatus(ctx, err, fmt.Sprintf("product %d", id))
 	}
+	markStale(ctx, inv.StaleFor)
 	return inventoryToProto(inv), nil
 }
 
@@ -64,7 +70,19 @@ func (s *Server) BatchGetProductInventory(ctx context.Context, req *inventoryv1.
 	if err != nil {
 		return nil, s.toStatus(ctx, err, fmt.Sprintf("batch of %d products", len(ids)))
 	}
+	markStale(ctx, res.StaleFor)
 	return batchToProto(res), nil
+}
+
+// markStale sends the stale marks (inventoryv1.MetadataStale and
+// MetadataAge) as header metadata when staleFor is positive.
+func markStale(ctx context.Context, staleFor time.Duration) {
+	if staleFor <= 0 {
+		return
+	}
+	secs := strconv.FormatInt(int64((staleFor+time.Second-1)/time.Second), 10)
+	// An error here means the stream is gone: there is no one to tell.
+	_ = grpc.SetHeader(ctx, metadata.Pairs(inventoryv1.MetadataStale, "true", inventoryv1.MetadataAge, secs))
 }
 
 // toStatus maps a read-path error to a gRPC status. subject names what was

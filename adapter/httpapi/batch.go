@@ -68,6 +68,7 @@ func (h *inventoryHandlers) batch(c *gin.Context) {
 		writeFailure(c, f)
 		return
 	}
+	markStale(c, res.StaleFor)
 	*buf = appendBatch((*buf)[:0], res)
 	writeJSON(c, http.StatusOK, *buf)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/gintoki/gintoki/adapter/httpapi/middleware"
+	"github.com/gintoki/gintoki/domain"
 )
 
 type inventoryHandlers struct {
@@ -41,6 +42,7 @@ func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
 	ctx := c.Request.Context()
 	inv, err := h.reader.GetProductInventory(ctx, id)
 	if err != nil {
+		markStale(c, domain.StaleFor(err))
 		f := classifyReadError(ctx, err, fmt.Sprintf("product %d not found", id))
 		if f.internal {
 			h.logInternal(c, err)
@@ -48,6 +50,7 @@ func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
 		writeFailure(c, f)
 		return
 	}
+	markStale(c, inv.StaleFor)
 	buf := getBuffer()
 	// The requested id, not inv.ProductID: the answer is about what was asked.
 	*buf = appendInventory((*buf)[:0], id, inv.Warehouses)

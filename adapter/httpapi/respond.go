@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -76,6 +77,25 @@ func appendErrorBody(dst []byte, code, message string) []byte {
 	dst = jsonstr.AppendHTMLSafe(dst, message)
 	return append(dst, "}}"...)
 }
+
+// markStale marks a possibly stale answer (stale-if-error): the header
+// X-Gintoki-Stale says so, Age (RFC 9111) says for how many seconds it has
+// gone unconfirmed. Nothing is added to a fresh answer.
+func markStale(c *gin.Context, staleFor time.Duration) {
+	if staleFor <= 0 {
+		return
+	}
+	h := c.Writer.Header()
+	h[HeaderStale] = staleTrue
+	h["Age"] = []string{strconv.FormatInt(int64((staleFor+time.Second-1)/time.Second), 10)}
+}
+
+// HeaderStale is set to "true" on an answer that may be stale: the cache
+// answered because the database could not, and the change feed could not
+// vouch for it (see the README's stale-if-error section).
+const HeaderStale = "X-Gintoki-Stale"
+
+var staleTrue = []string{"true"}
 
 // writeError answers with the API's error shape.
 func writeError(c *gin.Context, status int, code, message string) {

@@ -68,24 +68,38 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
+	code, body, _ := getWithHeaders(t, url)
+	return code, body
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	code, answer, _ := postWithHeaders(t, url, body)
+	return code, answer
+}
+
+func getWithHeaders(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return readResponse(resp)
 }
 
-func post(t *testing.T, url, body string) (int, string) {
+func postWithHeaders(t *testing.T, url, body string) (int, string, http.Header) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
+	return readResponse(resp)
+}
+
+func readResponse(resp *http.Response) (int, string, http.Header) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, strings.TrimSpace(string(b))
+	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header
 }
 
 func ready(base string) bool {

@@ -41,6 +41,7 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 		return nil, nil
 	}
 	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"))
+	svc.SetFeedClock(t.LastSign)
 	for _, g := range []struct {
 		name, help string
 		value      func() float64

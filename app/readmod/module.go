@@ -72,7 +72,7 @@ func provideReadPath(lc fx.Lifecycle, p Params) (*inventory.ReadPath, *backgroun
 // newChecker applies the readiness policy (see usecase/readiness): the
 // start gap is the directory, the change feed caught up once (the
 // "readiness" group) and the prewarm; after it the node is ready while its
-// cache or its database can answer.
+// cache (in use, or held for stale-if-error) or its database can answer.
 func newChecker(svc *inventory.Upkeep, cache config.Cache, jobs *backgroundJobs, conds []readiness.Condition, reg prometheus.Registerer) (*readiness.Checker, error) {
 	startup := append([]readiness.Condition{func() error {
 		if !svc.Directory().Loaded() {
@@ -88,7 +88,7 @@ func newChecker(svc *inventory.Upkeep, cache config.Cache, jobs *backgroundJobs,
 			return nil
 		})
 	}
-	c := readiness.New(svc, 2*time.Second, svc.CacheUsable, startup...)
+	c := readiness.New(svc, 2*time.Second, svc.CanAnswer, startup...)
 	err := telemetry.GaugeFunc(reg, "gintoki_ready", "1 when the instance takes traffic (/readyz answers 200), else 0.",
 		func() float64 {
 			if c.Ready(telemetry.Untraced(context.Background())) == nil {

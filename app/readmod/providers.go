@@ -26,6 +26,7 @@ func serviceConfig(c config.Cache, d config.DB) inventory.Config {
 		TTL:            c.TTL,
 		TTLJitter:      c.TTLJitter,
 		MarkerTTL:      c.MarkerTTL,
+		StaleIfError:   c.StaleIfError,
 		DBMaxInFlight:  d.MaxInFlight,
 		DBQueueTimeout: d.QueueTimeout,
 		DBQueryTimeout: d.Timeout,
@@ -38,8 +39,9 @@ func newStore(c config.Cache, reg prometheus.Registerer) (*bigcachestore.Store, 
 		return nil, func() {}, nil
 	}
 	// bigcache's own life window only reclaims memory; entries carry their
-	// jittered expiry and are checked on read.
-	s, err := bigcachestore.New(bigcachestore.Config{SizeMB: c.SizeMB, LifeWindow: c.TTL})
+	// jittered expiry and are checked on read, and may still answer for
+	// --stale-if-error after it.
+	s, err := bigcachestore.New(bigcachestore.Config{SizeMB: c.SizeMB, LifeWindow: c.TTL + c.StaleIfError})
 	if err != nil {
 		return nil, nil, err
 	}

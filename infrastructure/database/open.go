@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
 	gormmysql "gorm.io/driver/mysql"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -41,6 +43,10 @@ type Option func(*options)
 
 type options struct {
 	logger logger.Interface
+	// driverLog receives the MySQL driver's own lines (a dropped
+	// connection, a bad packet); nil keeps the driver's default, plain
+	// text on stderr, which would break a JSON log.
+	driverLog *slog.Logger
 }
 
 // WithLogger logs failed statements and statements slower than slow through
@@ -51,6 +57,7 @@ func WithLogger(l *slog.Logger, slow time.Duration) Option {
 		if l == nil {
 			return
 		}
+		o.driverLog = l.With("component", "mysql-driver")
 		o.logger = logger.NewSlogLogger(l, logger.Config{
 			LogLevel:                  logger.Warn,
 			SlowThreshold:             slow,
@@ -88,7 +95,7 @@ func Open(ctx context.Context, dsn DSN, pool PoolConfig, tp trace.TracerProvider
 		return nil, fmt.Errorf("open database: unknown driver %q (want %q or %q)", dsn.Driver, DriverMySQL, DriverSQLite)
 	}
 
-	sqlDB, err := sql.Open(driverName, dsn.Raw)
+	sqlDB, err := openSQL(driverName, dsn, o.driverLog)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", dsn.Redacted(), err)
 	}
@@ -128,6 +135,31 @@ func Open(ctx context.Context, dsn DSN, pool PoolConfig, tp trace.TracerProvider
 		}
 	}
 	return db, nil
+}
+
+// openSQL opens the pool; a MySQL connector gets log as its driver logger.
+func openSQL(driverName string, dsn DSN, log *slog.Logger) (*sql.DB, error) {
+	if dsn.Driver != DriverMySQL || log == nil {
+		return sql.Open(driverName, dsn.Raw)
+	}
+	cfg, err := mysql.ParseDSN(dsn.Raw)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Logger = driverLogger{log}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
+}
+
+// driverLogger is the MySQL driver's Logger on slog: its lines report
+// connections lost or refused, worth a warning.
+type driverLogger struct{ log *slog.Logger }
+
+func (l driverLogger) Print(v ...any) {
+	l.log.Warn(strings.TrimSpace(fmt.Sprint(v...)))
 }
 
 // Close closes the connection pool behind db.

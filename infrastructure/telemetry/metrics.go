@@ -32,7 +32,7 @@ func NewRegistry() *prometheus.Registry {
 // ReadPathMetrics implements the read path's Metrics port with Prometheus.
 type ReadPathMetrics struct {
 	hits, misses, coalesced, rejected prometheus.Counter
-	corrected                         prometheus.Counter
+	corrected, staleServed            prometheus.Counter
 	dbOK, dbErr                       prometheus.Observer
 	dbErrors                          prometheus.Counter
 }
@@ -58,14 +58,17 @@ func NewReadPathMetrics(reg prometheus.Registerer) (*ReadPathMetrics, error) {
 	corrected := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gintoki_cache_stale_fills_corrected_total", Help: "Fills that read rows older than change events already handled and were corrected from the feed's markers.",
 	})
-	for _, c := range []prometheus.Collector{lookups, coalesced, dbDur, dbErrors, rejected, corrected} {
+	staleServed := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gintoki_cache_stale_served_total", Help: "Products answered from the cache marked possibly stale, because the database could not answer while the change feed could not be trusted or the entry had expired (--stale-if-error).",
+	})
+	for _, c := range []prometheus.Collector{lookups, coalesced, dbDur, dbErrors, rejected, corrected, staleServed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	return &ReadPathMetrics{
 		hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss"),
-		coalesced: coalesced, rejected: rejected, corrected: corrected,
+		coalesced: coalesced, rejected: rejected, corrected: corrected, staleServed: staleServed,
 		dbOK: dbDur.WithLabelValues("ok"), dbErr: dbDur.WithLabelValues("error"), dbErrors: dbErrors,
 	}, nil
 }
@@ -77,6 +80,9 @@ func (m *ReadPathMetrics) DBRejected() { m.rejected.Inc() }
 
 // StaleFillCorrected implements the read path's Metrics.
 func (m *ReadPathMetrics) StaleFillCorrected() { m.corrected.Inc() }
+
+// StaleServed implements the read path's Metrics.
+func (m *ReadPathMetrics) StaleServed() { m.staleServed.Inc() }
 func (m *ReadPathMetrics) DBQuery(d time.Duration, err error) {
 	if err != nil {
 		m.dbErr.Observe(d.Seconds())

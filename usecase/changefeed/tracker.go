@@ -10,8 +10,9 @@ import (
 
 // CacheControl is what the tracker does to the cache.
 type CacheControl interface {
-	// SetCacheUsable(false) flushes and bypasses the cache; true lets reads
-	// use and fill it again.
+	// SetCacheUsable(false) bypasses the cache (it flushes it, or keeps its
+	// entries for stale-if-error answers); true lets reads use and fill it
+	// again, with nothing kept from before.
 	SetCacheUsable(bool)
 	// Flush drops every entry (the feed had a gap).
 	Flush()
@@ -181,6 +182,19 @@ func (t *Tracker) HeartbeatAge() (age time.Duration, on bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.now().Sub(t.lastHeartbeat), t.heartbeats
+}
+
+// LastSign is when the feed last gave a sign of life: the older of the
+// broker's last answer and, while they are expected, the source's last
+// heartbeat. Answers the cache gives while the feed is lost are as old as
+// this.
+func (t *Tracker) LastSign() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.heartbeats && t.lastHeartbeat.Before(t.lastContact) {
+		return t.lastHeartbeat
+	}
+	return t.lastContact
 }
 
 // Tick checks the staleness bound; call it periodically.

@@ -23,6 +23,11 @@ type Config struct {
 	// MarkerTTL is how long the newest change of each row is remembered to
 	// correct fills that read older data.
 	MarkerTTL time.Duration
+	// StaleIfError is how long, once the change feed cannot be trusted,
+	// the entries held may still answer when the database cannot (0: not at
+	// all; the cache is then flushed when the feed is lost). The model is
+	// HTTP's stale-if-error (RFC 5861); see Reader.
+	StaleIfError time.Duration
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -49,8 +54,15 @@ type core struct {
 	now     func() time.Time
 
 	// usable is false while the cache cannot be trusted (change feed not
-	// caught up, or away for too long): reads then bypass it entirely.
+	// caught up, or away for too long): reads then bypass it, and answer
+	// from it only when the database fails too (stale-if-error).
 	usable atomic.Bool
+	// held: the entries were kept when the feed was lost (StaleIfError),
+	// for stale-if-error answers; they are dropped when it is live again.
+	held atomic.Bool
+	// feedSign returns when the change feed last gave a sign of life (nil:
+	// no feed); stale answers say how long ago that was.
+	feedSign atomic.Pointer[func() time.Time]
 	// generation grows at every flush; a fill that started in an older
 	// generation does not store what it read. flushMu makes "check the
 	// generation, then store" atomic against a flush.

@@ -202,6 +202,7 @@ func (s *fakeStore) Len() int {
 type countingMetrics struct {
 	mu                                                      sync.Mutex
 	hits, misses, coalesced, dbQueries, rejected, corrected int
+	staleServed                                             int
 }
 
 func (m *countingMetrics) CacheHit()  { m.mu.Lock(); m.hits++; m.mu.Unlock() }
@@ -218,6 +219,7 @@ func (m *countingMetrics) StaleFillCorrected() {
 	m.corrected++
 	m.mu.Unlock()
 }
+func (m *countingMetrics) StaleServed() { m.mu.Lock(); m.staleServed++; m.mu.Unlock() }
 
 // manualClock is a clock tests move by hand.
 type manualClock struct {

@@ -87,12 +87,29 @@ func (s *Upkeep) Inspect(ctx context.Context, sample, scan int, lagWindow time.D
 		}
 		s.evictDivergent(id)
 		st.Stale[d.direction] = append(st.Stale[d.direction], id)
-		s.log.Warn("consistency inspector: cache entry differs from the database; evicted",
+		s.log.Debug("consistency inspector: cache entry differs from the database; evicted",
 			"product_id", id, "direction", d.direction.String(), "warehouse_id", d.warehouseID,
 			"cached_version", d.cached.version, "cached_deleted", d.cached.deleted, "cached_present", d.cached.present,
 			"db_version", d.db.version, "db_present", d.db.present)
 	}
+	s.logRound(st)
 	return st, nil
+}
+
+// logRound writes one line for a round that evicted anything: a missed
+// event often hits many products at once, and a line each would bury the
+// log. The products themselves are logged at debug level.
+func (s *Upkeep) logRound(st InspectStats) {
+	behind, ahead := st.Stale[Behind], st.Stale[Ahead]
+	if len(behind)+len(ahead) == 0 {
+		return
+	}
+	const shown = 10
+	slices.Sort(behind)
+	slices.Sort(ahead)
+	s.log.Warn("consistency inspector: cache entries differed from the database; evicted",
+		"checked", st.Checked, "behind", len(behind), "ahead", len(ahead),
+		"behind_products", behind[:min(len(behind), shown)], "ahead_products", ahead[:min(len(ahead), shown)])
 }
 
 // evictDivergent drops a product's entry and markers under its lock.

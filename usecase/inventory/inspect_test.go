@@ -2,11 +2,14 @@ package inventory
 
 import (
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 // warmHot caches ids and reads each often enough to be in the sample of
@@ -173,4 +176,33 @@ func TestInspectorWalkReachesEntriesOutsideTheSample(t *testing.T) {
 		}
 	}
 	t.Fatal("three rounds of 10 did not reach product 23 of 30")
+}
+
+// A round that evicts many products writes one line, with the counts and
+// the first products of each direction; none when it evicts nothing.
+func TestInspectorLogsOneLinePerRound(t *testing.T) {
+	repo := seeded(30)
+	var buf logtest.Buffer
+	s := newService(testConfig(), repo, newFakeStore(), nil, slog.New(slog.NewJSONHandler(&buf, nil)))
+	if err := s.LoadDirectory(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for p := int64(1); p <= 30; p++ {
+		answerOf(t, s, p)
+	}
+	if st := inspect(t, s); len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 || len(buf.Lines()) != 0 {
+		t.Fatalf("a clean round: %+v, log %q", st, buf.Lines())
+	}
+	for p := int64(1); p <= 20; p++ {
+		repo.putStock(domain.StockRow{ProductID: p, WarehouseID: 1, QtySalable: 1, Version: 7}) // missed events
+	}
+	st, err := s.Inspect(context.Background(), 0, 100, time.Millisecond)
+	if err != nil || len(st.Stale[Behind]) != 20 {
+		t.Fatalf("round: %+v %v, want 20 behind", st, err)
+	}
+	lines := buf.Lines()
+	if len(lines) != 1 || !strings.Contains(lines[0], `"level":"WARN"`) || !strings.Contains(lines[0], `"behind":20`) ||
+		!strings.Contains(lines[0], `"behind_products":[1,2,3,4,5,6,7,8,9,10]`) {
+		t.Fatalf("log of the round: %q, want one WARN line with 20 behind and the first ten", lines)
+	}
 }

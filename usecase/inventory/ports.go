@@ -56,6 +56,10 @@ type Metrics interface {
 	// StaleFillCorrected counts fills that read rows older than events
 	// already handled, and were corrected before being cached.
 	StaleFillCorrected()
+	// StaleServed counts products answered from the cache, marked
+	// possibly stale, because the database could not answer
+	// (stale-if-error).
+	StaleServed()
 }
 
 // Clock tells the time; tests move it by hand.
@@ -72,3 +76,6 @@ func (NopMetrics) DBRejected()                  {}
 
 // StaleFillCorrected implements Metrics.
 func (NopMetrics) StaleFillCorrected() {}
+
+// StaleServed implements Metrics.
+func (NopMetrics) StaleServed() {}

@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/gintoki/gintoki/domain"
 )
@@ -13,7 +14,13 @@ func (s *Reader) GetProductInventory(ctx context.Context, productID int64) (doma
 		return domain.ProductInventory{}, err
 	}
 	if !s.usable.Load() {
-		return s.fromDatabase(ctx, productID)
+		inv, err := s.fromDatabase(ctx, productID)
+		if err != nil {
+			e := s.entries.Get().(*Entry)
+			defer s.entries.Put(e)
+			return s.heldAnswer(productID, e, err)
+		}
+		return inv, nil
 	}
 	s.reads.note(productID)
 	e := s.entries.Get().(*Entry)
@@ -40,7 +47,7 @@ func (s *Reader) GetProductInventory(ctx context.Context, productID int64) (doma
 	gen := s.generation.Load()
 	rows, pos, err := s.loadToFill(ctx, []int64{productID})
 	if err != nil {
-		return domain.ProductInventory{}, err
+		return s.heldAnswer(productID, e, err) // an expired entry, if any
 	}
 	s.fill(productID, rows, pos, e, gen)
 	return s.view(productID, e)
@@ -56,6 +63,7 @@ func (s *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int6
 	answers := make([]answer, len(ids))
 
 	var misses []int64
+	var staleFor time.Duration
 	if s.usable.Load() {
 		e := s.entries.Get().(*Entry)
 		for i, id := range ids {
@@ -71,22 +79,28 @@ func (s *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int6
 		s.entries.Put(e)
 		if len(misses) > 0 {
 			if err := s.fillMisses(ctx, misses, ids, answers); err != nil {
-				return domain.BatchResult{}, err
+				// Expired entries, if every miss has one.
+				if staleFor, err = s.heldAnswers(misses, indexesOf(misses, ids), answers, err); err != nil {
+					return domain.BatchResult{}, err
+				}
 			}
 		}
 	} else {
 		rows, err := s.load(ctx, ids)
 		if err != nil {
-			return domain.BatchResult{}, err
-		}
-		byProduct := groupByProduct(rows)
-		for i, id := range ids {
-			inv, ok := domain.InventoryFromJoined(id, byProduct[id])
-			answers[i] = answer{inv: inv, found: ok}
+			if staleFor, err = s.heldAnswers(ids, indexesOf(ids, ids), answers, err); err != nil {
+				return domain.BatchResult{}, err
+			}
+		} else {
+			byProduct := groupByProduct(rows)
+			for i, id := range ids {
+				inv, ok := domain.InventoryFromJoined(id, byProduct[id])
+				answers[i] = answer{inv: inv, found: ok}
+			}
 		}
 	}
 
-	res := domain.BatchResult{Found: make([]domain.ProductInventory, 0, len(ids))}
+	res := domain.BatchResult{Found: make([]domain.ProductInventory, 0, len(ids)), StaleFor: staleFor}
 	for i, a := range answers {
 		if a.found {
 			res.Found = append(res.Found, a.inv)
@@ -148,6 +162,19 @@ func (s *Reader) fromDatabase(ctx context.Context, productID int64) (domain.Prod
 		return domain.ProductInventory{}, domain.NotFoundf("product %d not found", productID)
 	}
 	return inv, nil
+}
+
+// indexesOf returns where each of some is in all.
+func indexesOf(some, all []int64) []int {
+	at := make(map[int64]int, len(all))
+	for i, id := range all {
+		at[id] = i
+	}
+	idx := make([]int, len(some))
+	for i, id := range some {
+		idx[i] = at[id]
+	}
+	return idx
 }
 
 func uniqueInOrder(ids []int64) []int64 {

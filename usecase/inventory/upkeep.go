@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Directory exposes the warehouse directory (the change feed updates it).
@@ -37,20 +38,51 @@ func (s *Upkeep) Ping(ctx context.Context) error {
 // forget what they read: the change feed had a gap.
 func (s *Upkeep) Flush() { s.flush() }
 
-// SetCacheUsable turns the cache on or off for reads. Turning it off
-// flushes it: while off, no event reaches it, so what it holds would rot.
+// SetCacheUsable turns the cache on or off for reads. Turned off (the
+// change feed is lost or not caught up), reads go to the database; with
+// StaleIfError the entries are kept to answer from when the database fails
+// too, otherwise they are dropped. Turned on again, entries kept through
+// the outage are dropped first: events may have been lost meanwhile, so
+// nothing they hold is trusted.
 func (s *Upkeep) SetCacheUsable(usable bool) {
 	if !s.cfg.CacheEnabled {
 		return
 	}
 	if !usable {
 		s.flushMu.Lock()
-		s.usable.Store(false)
+		was := s.usable.Swap(false)
 		s.flushMu.Unlock()
-		s.flush()
+		switch {
+		case was && s.cfg.StaleIfError > 0:
+			s.held.Store(true)
+		case !s.held.Load():
+			s.flush()
+		}
 		return
 	}
+	if s.held.Swap(false) {
+		s.flush()
+	}
 	s.usable.Store(true)
+}
+
+// SetFeedClock tells the cache when the change feed last gave a sign of
+// life (a message, a broker answer, a source heartbeat); stale-if-error
+// answers report how long ago that was.
+func (s *Upkeep) SetFeedClock(lastSign func() time.Time) { s.feedSign.Store(&lastSign) }
+
+// CanAnswer reports whether reads can be answered without the database:
+// from the cache in use, or from the entries kept while the feed is lost,
+// within StaleIfError.
+func (s *Upkeep) CanAnswer() bool {
+	if !s.cfg.CacheEnabled {
+		return false
+	}
+	if s.usable.Load() {
+		return true
+	}
+	_, ok := s.feedSilence()
+	return ok && s.store.Len() > 0
 }
 
 // SweepMarkers drops expired markers and returns how many are left.

@@ -33,8 +33,9 @@ type Checker struct {
 	db      Database
 	timeout time.Duration
 	startup []Condition
-	// cacheAnswers reports whether reads are served from the cache (nil:
-	// the node has none).
+	// cacheAnswers reports whether reads can be answered without the
+	// database: from the cache in use, or entries held for stale-if-error
+	// (nil: the node has no cache).
 	cacheAnswers func() bool
 
 	mu      sync.Mutex
