@@ -50,6 +50,10 @@ type StockChange struct {
 	// snapshot reads and servers without GTIDs. It orders the change against
 	// what a database read had applied (see SourcePos).
 	GTID GTID
+	// Sub is the change's place within its transaction (SubOf its binlog
+	// position and row): binlog order tells two changes of one row in one
+	// transaction apart by it.
+	Sub uint64
 }
 
 // WarehouseChange is one change of a warehouses row, shaped like StockChange.
@@ -59,4 +63,6 @@ type WarehouseChange struct {
 	SourceTsMs int64
 	ByKey      bool
 	Position   int64
+	GTID       GTID
+	Sub        uint64
 }

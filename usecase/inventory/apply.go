@@ -21,6 +21,10 @@ const (
 	Marked
 	// Flushed: the event dropped the whole cache (a truncate).
 	Flushed
+	// Evicted: the event could not be placed against the cached entry
+	// (binlog order: it committed while the entry's read ran, or names
+	// no transaction); the product was dropped, the next read reloads it.
+	Evicted
 )
 
 func (o Outcome) String() string {
@@ -33,6 +37,8 @@ func (o Outcome) String() string {
 		return "marked"
 	case Flushed:
 		return "flushed"
+	case Evicted:
+		return "evicted"
 	}
 	return "unknown"
 }
@@ -67,6 +73,9 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 		// tell for most changes; a null value has none.)
 		return Older
 	}
+	ch := change{warehouseID: c.Row.WarehouseID, qty: c.Row.QtySalable, stamp: s.stockStamp(c),
+		deleted: c.Op == domain.OpDelete, gtid: c.GTID}
+	s.dir.Know(c.Row.WarehouseID)
 	if c.ByKey {
 		switch {
 		case known && mk.unknown:
@@ -79,30 +88,25 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 			return Marked
 		}
 		// The null value deletes what the change just before it wrote.
-		c.Row.Version, c.Row.QtySalable = mk.lastVersion, 0
+		ch.stamp, ch.qty = mk.lastStamp, 0
 	}
-	r := c.Row
-	deleted := c.Op == domain.OpDelete
 	// Every change leaves a marker, cached product or not: the entry it
 	// patches may be evicted, and a later fill from a lagging replica must
-	// still not go back past this version.
-	s.marks.record(now, pid, r.WarehouseID, r.QtySalable, r.Version, deleted, c.GTID, c.Position)
+	// still not go back past this change.
+	s.marks.record(now, pid, ch, c.Position)
 	if !held {
 		return Marked
 	}
-	if _, known := e.find(r.WarehouseID); !known && e.FillPos.Covers(c.GTID) {
-		// The read that filled the entry had applied this change and did
-		// not return the row: it was deleted after the change, whose
-		// delete is still to come. Inserting it would bring it back.
-		if live {
-			return Older
-		}
-		return Marked
-	}
-	if !e.apply(r.WarehouseID, r.QtySalable, r.Version, deleted) {
-		if live {
-			return Older
-		}
+	changed, unknown := e.apply(s.cfg.StockOrder, ch)
+	switch {
+	case unknown:
+		// The entry's read may or may not have seen this change: drop
+		// the entry rather than guess; the marker corrects the refill.
+		s.store.Delete(pid)
+		return Evicted
+	case !changed && live:
+		return Older
+	case !changed:
 		return Marked
 	}
 	if err := s.store.Set(pid, e); err != nil {
@@ -116,6 +120,31 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 	return Marked
 }
 
+// stockStamp places a stock change in the stock table's order: its version,
+// or its transaction and place in it (unplaced when it names none, as a
+// snapshot row of a source that does not say its position).
+func (s *core) stockStamp(c domain.StockChange) domain.Stamp {
+	if !s.cfg.StockOrder.Binlog {
+		return domain.Stamp{Seq: c.Row.Version}
+	}
+	return binlogStamp(c.GTID, c.Sub)
+}
+
+// warehouseStamp places a warehouse change in the warehouse table's order.
+func (s *core) warehouseStamp(c domain.WarehouseChange) domain.Stamp {
+	if !s.cfg.WarehouseOrder.Binlog {
+		return domain.Stamp{Seq: c.Row.Version}
+	}
+	return binlogStamp(c.GTID, c.Sub)
+}
+
+func binlogStamp(g domain.GTID, sub uint64) domain.Stamp {
+	if !g.Known() {
+		return domain.Stamp{}
+	}
+	return domain.Stamp{Src: g.Source, Seq: g.Seq, Sub: sub}
+}
+
 // deleteUnknown applies a null-value delete of a row nothing is known of
 // (no change of it seen within the marker TTL). Its version cannot be
 // guessed from the entry: a fill may have read a re-insert the null comes
@@ -127,8 +156,10 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 func (s *Changes) deleteUnknown(now time.Time, pid int64, c domain.StockChange, e *Entry, held bool) {
 	if held {
 		for _, row := range e.Rows {
-			if row.WarehouseID != c.Row.WarehouseID {
-				s.marks.remember(now, pid, row.WarehouseID, row.QtySalable, row.Version, row.Deleted)
+			// A row as read (binlog order) stands where the read did; the
+			// next read is at least as new, so there is nothing to keep.
+			if row.WarehouseID != c.Row.WarehouseID && !row.Read {
+				s.marks.remember(now, pid, change{warehouseID: row.WarehouseID, qty: row.QtySalable, stamp: row.stamp(), deleted: row.Deleted})
 			}
 		}
 		s.store.Delete(pid)
@@ -144,12 +175,12 @@ func (s *Changes) ApplyWarehouse(c domain.WarehouseChange) Outcome {
 		s.dir.Truncate()
 		return Applied
 	case domain.OpDelete:
-		if c.ByKey && s.dir.DeleteByKey(c.Row.ID, c.Position) || !c.ByKey && s.dir.Delete(c.Row.ID, c.Row.Version, c.Position) {
+		if c.ByKey && s.dir.DeleteByKey(c.Row.ID, c.Position) || !c.ByKey && s.dir.Delete(c.Row.ID, s.warehouseStamp(c), c.Position) {
 			return Applied
 		}
 		return Older
 	}
-	if s.dir.Apply(c.Row, c.Position) {
+	if s.dir.Apply(c.Row, s.warehouseStamp(c), c.Position) {
 		return Applied
 	}
 	return Older
@@ -176,10 +207,13 @@ func (s *Changes) Invalidate(productID int64) {
 // says the directory was kept.
 func (s *Changes) FlushAll(ctx context.Context) error {
 	s.flush()
-	ws, err := s.warehouses(ctx)
+	if s.dir.Implicit() {
+		return nil
+	}
+	ws, sp, err := s.warehouses(ctx)
 	if err != nil {
 		return fmt.Errorf("reload warehouse directory: %w", err)
 	}
-	s.dir.Replace(ws)
+	s.dir.Replace(ws, sp)
 	return nil
 }

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -23,6 +24,13 @@ type Config struct {
 	// MarkerTTL is how long the newest change of each row is remembered to
 	// correct fills that read older data.
 	MarkerTTL time.Duration
+	// StockOrder and WarehouseOrder order each table's changes: by its
+	// version column, or by the binlog (domain.Order). Binlog order needs
+	// a repository that reads replication positions.
+	StockOrder, WarehouseOrder domain.Order
+	// ImplicitWarehouses: there is no warehouses table; every warehouse is
+	// active and its code is its id.
+	ImplicitWarehouses bool
 	// StaleIfError is how long, once the change feed cannot be trusted,
 	// the entries held may still answer when the database cannot (0: not at
 	// all; the cache is then flushed when the feed is lost). The model is
@@ -110,8 +118,8 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 		cfg:     cfg,
 		repo:    repo,
 		store:   store,
-		dir:     NewDirectory(),
-		marks:   newMarkers(cfg.MarkerTTL),
+		dir:     NewDirectory(cfg.WarehouseOrder, cfg.ImplicitWarehouses),
+		marks:   newMarkers(cfg.MarkerTTL, cfg.StockOrder),
 		guard:   newDBGuard(cfg.DBMaxInFlight, cfg.DBQueueTimeout, cfg.DBQueryTimeout, m),
 		metrics: m,
 		log:     log,
@@ -122,14 +130,29 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 	return &ReadPath{Reader: &Reader{c}, Changes: &Changes{c}, Upkeep: &Upkeep{c}}
 }
 
-func (s *core) warehouses(ctx context.Context) ([]domain.Warehouse, error) {
+// warehouses reads the whole warehouse table and where the read stands
+// (binlog order: the positions around it).
+func (s *core) warehouses(ctx context.Context) ([]domain.Warehouse, domain.Span, error) {
 	var ws []domain.Warehouse
+	var sp domain.Span
 	err := s.guard.do(ctx, "load warehouses", func(ctx context.Context) error {
+		if !s.cfg.WarehouseOrder.Binlog {
+			var err error
+			ws, err = s.repo.Warehouses(ctx)
+			return err
+		}
+		var okLo, okHi bool
+		sp.Lo, okLo = s.position(ctx)
 		var err error
-		ws, err = s.repo.Warehouses(ctx)
-		return err
+		if ws, err = s.repo.Warehouses(ctx); err != nil {
+			return err
+		}
+		if sp.Hi, okHi = s.position(ctx); !okLo || !okHi {
+			return errors.New("replication position not read: the warehouse table cannot be placed in binlog order")
+		}
+		return nil
 	})
-	return ws, err
+	return ws, sp, err
 }
 
 // lookup reads a live entry into e. An expired one counts as a miss.
@@ -142,18 +165,21 @@ func (s *core) lookup(productID int64, e *Entry) bool {
 
 // fill turns rows into an entry in e, corrects it with what the change feed
 // delivered meanwhile (markers), and caches it unless the cache was flushed
-// while the query ran. Callers hold the product's lock.
-func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, pos domain.SourcePos, e *Entry, gen uint64) {
+// while the query ran or the entry is uncertain. Callers hold the product's
+// lock.
+func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, sp fillSpan, e *Entry, gen uint64) {
 	for _, r := range rows {
-		if r.HasWarehouse {
-			s.dir.Observe(r.Warehouse)
+		if r.HasWarehouse && sp.placed {
+			s.dir.Observe(r.Warehouse, sp.Span)
 		}
 	}
-	entryFromRows(e, rows, pos)
+	entryFromRows(e, s.cfg.StockOrder, rows, sp.Span)
 	now := s.now()
 	e.ExpiresAt = s.expiry(now)
-	corrected, uncertain := s.marks.merge(now, productID, e, pos)
-	corrected += s.keepExpiredVersions(productID, e)
+	corrected, uncertain := s.marks.merge(now, productID, e)
+	kept, behind := s.keepExpiredVersions(productID, e)
+	corrected += kept
+	uncertain = uncertain || behind || s.cfg.StockOrder.Binlog && !sp.placed
 	if corrected > 0 || uncertain {
 		s.metrics.StaleFillCorrected()
 	}
@@ -171,20 +197,46 @@ func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, pos domai
 // version of a row than the expired entry held (a lagging replica would).
 // Only rows the fresh read returned are taken: a row that vanished may have
 // been deleted by an event this instance missed, and the TTL exists to
-// repair exactly that.
-func (s *core) keepExpiredVersions(productID int64, e *Entry) int {
+// repair exactly that. uncertain is true when the expired entry cannot be
+// placed against the fresh read (binlog order: the two reads overlap, or a
+// change it held may have committed while the fresh read ran): the refill
+// may answer but is not cached.
+func (s *core) keepExpiredVersions(productID int64, e *Entry) (kept int, uncertain bool) {
 	prev := s.entries.Get().(*Entry)
 	defer s.entries.Put(prev)
 	if !s.store.Get(productID, prev) {
-		return 0
+		return 0, false
 	}
-	n := 0
+	o := s.cfg.StockOrder
 	for _, r := range prev.Rows {
-		if _, ok := e.find(r.WarehouseID); ok && e.apply(r.WarehouseID, r.QtySalable, r.Version, r.Deleted) {
-			n++
+		if _, ok := e.find(r.WarehouseID); !ok {
+			continue
+		}
+		if r.Read {
+			// As the previous read had it: the fresh read must stand at or
+			// after where that one did.
+			if !covers(e.FillPos, prev.FillHi) {
+				uncertain = true
+			}
+			continue
+		}
+		changed, unknown := e.apply(o, change{warehouseID: r.WarehouseID, qty: r.QtySalable, stamp: r.stamp(), deleted: r.Deleted})
+		if changed {
+			kept++
+		}
+		uncertain = uncertain || unknown
+	}
+	return kept, uncertain
+}
+
+// covers reports whether position p includes every transaction of q.
+func covers(p, q domain.SourcePos) bool {
+	for _, g := range q {
+		if !p.Covers(g) {
+			return false
 		}
 	}
-	return n
+	return true
 }
 
 func (s *core) expiry(now time.Time) int64 {
@@ -205,7 +257,7 @@ func (s *core) view(productID int64, e *Entry) (domain.ProductInventory, error) 
 		if r.Deleted {
 			continue
 		}
-		w, ok := st.lookup(r.WarehouseID)
+		w, ok := s.dir.lookup(st, r.WarehouseID)
 		if !ok || !w.Active {
 			continue
 		}
@@ -221,21 +273,47 @@ func (s *core) view(productID int64, e *Entry) (domain.ProductInventory, error) 
 	return inv, nil
 }
 
-// loadToFill reads rows to fill the cache with, and before them the
-// database's replication position (see Entry.FillPos). A position that
-// cannot be read leaves it unknown: fills are then as they were without.
-func (s *core) loadToFill(ctx context.Context, ids []int64) (rows []domain.StockWithWarehouse, pos domain.SourcePos, err error) {
+// loadToFill reads rows to fill the cache with, and the database's
+// replication position before them (see Entry.FillPos) and, in binlog
+// order, after them: the read's span. A position that cannot be read is
+// unknown: in version order fills are then as they were without it; in
+// binlog order the read cannot be placed, and an event of any row it
+// returned makes the entry uncertain.
+func (s *core) loadToFill(ctx context.Context, ids []int64) (rows []domain.StockWithWarehouse, sp fillSpan, err error) {
 	err = s.guard.do(ctx, "load stock", func(ctx context.Context) error {
-		var perr error
-		if pos, perr = s.repo.Position(ctx); perr != nil {
-			s.log.Debug("replication position not read; filling without it", "err", perr)
-			pos = nil
-		}
+		lo, okLo := s.position(ctx)
 		var err error
-		rows, err = s.repo.StockByProducts(ctx, ids)
-		return err
+		if rows, err = s.repo.StockByProducts(ctx, ids); err != nil {
+			return err
+		}
+		sp = fillSpan{Span: domain.Span{Lo: lo}, placed: okLo}
+		if s.cfg.StockOrder.Binlog || s.cfg.WarehouseOrder.Binlog {
+			var okHi bool
+			sp.Hi, okHi = s.position(ctx)
+			sp.placed = okLo && okHi
+		}
+		return nil
 	})
-	return rows, pos, err
+	return rows, sp, err
+}
+
+// fillSpan is a read's span; placed is false when a position could not be
+// read (binlog order cannot then place the read, and nothing it read is
+// cached).
+type fillSpan struct {
+	domain.Span
+	placed bool
+}
+
+// position reads the database's replication position; ok is false when it
+// cannot.
+func (s *core) position(ctx context.Context) (domain.SourcePos, bool) {
+	pos, err := s.repo.Position(ctx)
+	if err != nil {
+		s.log.Debug("replication position not read; filling without it", "err", err)
+		return nil, false
+	}
+	return pos, true
 }
 
 func (s *core) load(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
@@ -275,13 +353,13 @@ func (s *core) fillMany(ctx context.Context, sorted []int64, e *Entry, done func
 		return nil
 	}
 	gen := s.generation.Load()
-	rows, pos, err := s.loadToFill(ctx, need)
+	rows, sp, err := s.loadToFill(ctx, need)
 	if err != nil {
 		return err
 	}
 	byProduct := groupByProduct(rows)
 	for _, id := range need {
-		s.fill(id, byProduct[id], pos, e, gen)
+		s.fill(id, byProduct[id], sp, e, gen)
 		done(id, false)
 	}
 	return nil

@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"maps"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -13,14 +14,23 @@ import (
 // copy it and readers load it with one atomic read and no lock.
 //
 // It takes changes from two sides: change events (Apply, Delete,
-// DeleteByKey, Truncate) and database reads (Load, Observe). Versions decide
-// between them (domain.Supersedes), with two differences: only an event can
-// lift a delete of unknown version, and only events are ordered by feed
-// position, which is how a null-value delete finds the version it deletes.
+// DeleteByKey, Truncate) and database reads (Load, Observe). The ordering
+// rule (domain.Order) decides between them, with two differences: only an
+// event can lift a delete of unknown place, and only events are ordered by
+// feed position, which is how a null-value delete finds the change it
+// deletes. An event that cannot be placed against what the directory holds
+// (binlog order: its transaction committed while the read ran, or it names
+// none) is taken: events are the feed's word, and the directory has no
+// entry to evict.
+//
+// Without a warehouses table (Implicit), every warehouse is active and its
+// code is its id.
 type Directory struct {
-	mu      sync.Mutex // serialises writers
-	current atomic.Pointer[directoryState]
-	loaded  atomic.Bool
+	order    domain.Order
+	implicit bool
+	mu       sync.Mutex // serialises writers
+	current  atomic.Pointer[directoryState]
+	loaded   atomic.Bool
 }
 
 type directoryState struct {
@@ -28,60 +38,118 @@ type directoryState struct {
 }
 
 type dirEntry struct {
-	w       domain.Warehouse
+	w domain.Warehouse
+	// stamp is where the entry stands (version order: {Seq: w.Version});
+	// read entries (binlog order) stand at span instead.
+	stamp   domain.Stamp
+	read    bool
+	span    domain.Span
 	deleted bool // tombstone, so an older event cannot resurrect it
 	// unknown: deleted by a null value when no event of the warehouse had
-	// been seen, so at an unknown version. Only a later event lifts it; a
+	// been seen, so at an unknown place. Only a later event lifts it; a
 	// database read cannot, as it may come from a lagging replica.
 	unknown bool
 	// hasLast: an event of the warehouse was applied; last is its feed
-	// position (0: unknown) and lastVersion its version.
-	hasLast     bool
-	last        int64
-	lastVersion uint64
+	// position (0: unknown) and lastStamp where it stands.
+	hasLast   bool
+	last      int64
+	lastStamp domain.Stamp
+}
+
+// placeEvent says where an event at stamp stands against the entry.
+func (d *Directory) placeEvent(e dirEntry, stamp domain.Stamp) domain.Verdict {
+	if e.read {
+		return e.span.Place(stamp)
+	}
+	return d.order.Compare(e.stamp, stamp)
 }
 
 // refusesRead reports whether the entry keeps out warehouse data read from
-// the database at version v: a deleted warehouse's tombstone at v outranks
-// the row read at v (from a lagging replica, or a read that started before
-// the delete), and an unknown-version delete is lifted by events only.
-func (e dirEntry) refusesRead(v uint64) bool {
-	return e.unknown || !domain.Supersedes(e.w.Version, e.deleted, v, false)
+// the database (w at its version, read at span sp): a deleted warehouse's
+// tombstone at v outranks the row read at v (from a lagging replica, or a
+// read that started before the delete), an unknown-place delete is lifted
+// by events only, and in binlog order an event the read may not have seen
+// stays.
+func (d *Directory) refusesRead(e dirEntry, w domain.Warehouse, sp domain.Span) bool {
+	if e.unknown {
+		return true
+	}
+	if !d.order.Binlog {
+		return !domain.Supersedes(d.order.Compare(e.stamp, domain.Stamp{Seq: w.Version}), e.deleted, false)
+	}
+	if e.read {
+		return !covers(sp.Lo, e.span.Hi) // an older read, or one that overlaps
+	}
+	return sp.Place(e.stamp) != domain.Older
 }
 
-// NewDirectory returns an empty directory.
-func NewDirectory() *Directory {
-	d := &Directory{}
+// NewDirectory returns an empty directory ordered by o; implicit: there is
+// no warehouses table (every warehouse active, its code its id).
+func NewDirectory(o domain.Order, implicit bool) *Directory {
+	d := &Directory{order: o, implicit: implicit}
 	d.current.Store(&directoryState{byID: map[int64]dirEntry{}})
+	if implicit {
+		d.loaded.Store(true) // nothing to load
+	}
 	return d
 }
 
 // Lookup returns the warehouse with id if it is known and not deleted.
 func (d *Directory) Lookup(id int64) (domain.Warehouse, bool) {
-	return d.current.Load().lookup(id)
+	return d.lookup(d.current.Load(), id)
 }
 
 // snapshot returns the current state; joins use one snapshot throughout.
 func (d *Directory) snapshot() *directoryState { return d.current.Load() }
 
-func (st *directoryState) lookup(id int64) (domain.Warehouse, bool) {
+func (d *Directory) lookup(st *directoryState, id int64) (domain.Warehouse, bool) {
 	e, ok := st.byID[id]
-	if !ok || e.deleted {
-		return domain.Warehouse{}, false
+	switch {
+	case ok:
+		return e.w, !e.deleted
+	case d.implicit:
+		return implicitWarehouse(id), true
 	}
-	return e.w, true
+	return domain.Warehouse{}, false
 }
 
-// Loaded reports whether a full load from the database has succeeded.
+func implicitWarehouse(id int64) domain.Warehouse {
+	return domain.Warehouse{ID: id, Code: strconv.FormatInt(id, 10), Active: true}
+}
+
+// Know makes sure an implicit directory holds warehouse id, so that joins
+// on the read path find it without building its code each time.
+func (d *Directory) Know(id int64) {
+	if !d.implicit {
+		return
+	}
+	if _, ok := d.current.Load().byID[id]; ok {
+		return
+	}
+	d.update(func(m map[int64]dirEntry) bool {
+		if _, ok := m[id]; ok {
+			return false
+		}
+		m[id] = dirEntry{w: implicitWarehouse(id)}
+		return true
+	})
+}
+
+// Loaded reports whether a full load from the database has succeeded (or
+// none is needed: Implicit).
 func (d *Directory) Loaded() bool { return d.loaded.Load() }
 
-// Load merges a full read of the warehouses table. Versions decide, so a
-// load that raced with newer events keeps the newer rows.
-func (d *Directory) Load(ws []domain.Warehouse) {
+// Implicit reports whether there is no warehouses table.
+func (d *Directory) Implicit() bool { return d.implicit }
+
+// Load merges a full read of the warehouses table taken at span sp. The
+// ordering rule decides, so a load that raced with newer events keeps the
+// newer rows.
+func (d *Directory) Load(ws []domain.Warehouse, sp domain.Span) {
 	d.update(func(m map[int64]dirEntry) bool {
 		changed := false
 		for _, w := range ws {
-			changed = observe(m, w) || changed
+			changed = d.observe(m, w, sp) || changed
 		}
 		return changed
 	})
@@ -89,49 +157,50 @@ func (d *Directory) Load(ws []domain.Warehouse) {
 }
 
 // Replace makes the directory exactly ws, a full read of the warehouses
-// table, forgetting tombstones and versions held (a fleet flush, after the
-// database's versions went back).
-func (d *Directory) Replace(ws []domain.Warehouse) {
+// table at span sp, forgetting tombstones and places held (a fleet flush,
+// after the database's versions went back).
+func (d *Directory) Replace(ws []domain.Warehouse, sp domain.Span) {
 	d.update(func(m map[int64]dirEntry) bool {
 		clear(m)
 		for _, w := range ws {
-			m[w.ID] = dirEntry{w: w}
+			m[w.ID] = d.readEntry(w, sp)
 		}
 		return true
 	})
 	d.loaded.Store(true)
 }
 
-// Observe merges one warehouse seen in a joined database read and reports
-// whether it changed the directory.
-func (d *Directory) Observe(w domain.Warehouse) bool {
-	if e, ok := d.current.Load().byID[w.ID]; ok && e.refusesRead(w.Version) {
+// Observe merges one warehouse seen in a joined database read at span sp
+// and reports whether it changed the directory.
+func (d *Directory) Observe(w domain.Warehouse, sp domain.Span) bool {
+	if e, ok := d.current.Load().byID[w.ID]; ok && (d.refusesRead(e, w, sp) || e.w == w && !e.deleted) {
 		return false // the common case: nothing new, no copy
 	}
-	return d.update(func(m map[int64]dirEntry) bool { return observe(m, w) })
+	return d.update(func(m map[int64]dirEntry) bool { return d.observe(m, w, sp) })
 }
 
 // Apply merges a warehouse from a change event (insert, update, snapshot
-// read) at feed position pos and reports whether it changed what readers see.
-func (d *Directory) Apply(w domain.Warehouse, pos int64) bool {
-	return d.event(w.ID, pos, w.Version, func(e *dirEntry) bool {
-		if e.unknown || domain.Supersedes(e.w.Version, e.deleted, w.Version, false) {
-			e.w, e.deleted, e.unknown = w, false, false
+// read) at stamp, feed position pos, and reports whether it changed what
+// readers see.
+func (d *Directory) Apply(w domain.Warehouse, stamp domain.Stamp, pos int64) bool {
+	return d.event(w.ID, pos, stamp, func(e *dirEntry) bool {
+		if v := d.placeEvent(*e, stamp); e.unknown || v == domain.Unknown || domain.Supersedes(v, e.deleted, false) {
+			e.w, e.stamp, e.read, e.deleted, e.unknown = w, stamp, false, false, false
 			return true
 		}
 		return false
 	})
 }
 
-// Delete records a delete event of warehouse id at version (the version it
-// had: a DELETE changes no column), at feed position pos.
-func (d *Directory) Delete(id int64, version uint64, pos int64) bool {
-	return d.event(id, pos, version, func(e *dirEntry) bool { return tombstone(e, version) })
+// Delete records a delete event of warehouse id at stamp (in version order
+// the version it had: a DELETE changes no column), feed position pos.
+func (d *Directory) Delete(id int64, stamp domain.Stamp, pos int64) bool {
+	return d.event(id, pos, stamp, func(e *dirEntry) bool { return d.tombstone(e, stamp) })
 }
 
 // DeleteByKey records a null-value delete of warehouse id at feed position
-// pos: it deletes the version of the warehouse's event just before it, or,
-// when no event of it was seen, an unknown version.
+// pos: it deletes what the warehouse's event just before it wrote, or, when
+// no event of it was seen, at an unknown place.
 func (d *Directory) DeleteByKey(id int64, pos int64) bool {
 	changed := false
 	d.update(func(m map[int64]dirEntry) bool {
@@ -140,7 +209,7 @@ func (d *Directory) DeleteByKey(id int64, pos int64) bool {
 			return false
 		}
 		if ok && e.hasLast {
-			changed = tombstone(&e, e.lastVersion)
+			changed = d.tombstone(&e, e.lastStamp)
 		} else {
 			e.w.ID, e.deleted, e.unknown, changed = id, true, true, true
 		}
@@ -154,42 +223,58 @@ func (d *Directory) DeleteByKey(id int64, pos int64) bool {
 // event applies one event of warehouse id: nothing if it comes from before
 // the warehouse's last event (a replay), else change, and the event becomes
 // the last. It reports whether what readers see changed.
-func (d *Directory) event(id, pos int64, version uint64, change func(*dirEntry) bool) bool {
+func (d *Directory) event(id, pos int64, stamp domain.Stamp, change func(*dirEntry) bool) bool {
 	changed := false
 	d.update(func(m map[int64]dirEntry) bool {
 		e, ok := m[id]
 		if ok && replayed(e.last, pos) {
 			return false
 		}
+		if !ok && d.implicit {
+			e.w = implicitWarehouse(id)
+		}
 		e.w.ID = id
 		changed = change(&e)
-		e.hasLast, e.last, e.lastVersion = true, pos, version
+		e.hasLast, e.last, e.lastStamp = true, pos, stamp
 		m[id] = e
 		return true
 	})
 	return changed
 }
 
-func tombstone(e *dirEntry, version uint64) bool {
-	if e.unknown || !domain.Supersedes(e.w.Version, e.deleted, version, true) {
+func (d *Directory) tombstone(e *dirEntry, stamp domain.Stamp) bool {
+	v := d.placeEvent(*e, stamp)
+	if e.unknown || v != domain.Unknown && !domain.Supersedes(v, e.deleted, true) {
 		return false
 	}
-	e.w.Version, e.deleted = version, true
+	e.stamp, e.read, e.deleted = stamp, false, true
+	if !d.order.Binlog {
+		e.w.Version = stamp.Seq
+	}
 	return true
+}
+
+// readEntry is what a database read of w at span sp knows.
+func (d *Directory) readEntry(w domain.Warehouse, sp domain.Span) dirEntry {
+	if d.order.Binlog {
+		return dirEntry{w: w, read: true, span: sp}
+	}
+	return dirEntry{w: w, stamp: domain.Stamp{Seq: w.Version}}
 }
 
 // observe merges a warehouse read from the database (see refusesRead).
-func observe(m map[int64]dirEntry, w domain.Warehouse) bool {
+func (d *Directory) observe(m map[int64]dirEntry, w domain.Warehouse, sp domain.Span) bool {
 	e, ok := m[w.ID]
-	if ok && e.refusesRead(w.Version) {
+	if ok && d.refusesRead(e, w, sp) {
 		return false
 	}
-	e.w, e.deleted = w, false
-	m[w.ID] = e
+	next := d.readEntry(w, sp)
+	next.hasLast, next.last, next.lastStamp = e.hasLast, e.last, e.lastStamp
+	m[w.ID] = next
 	return true
 }
 
-// Len is the number of live warehouses.
+// Len is the number of live warehouses known.
 func (d *Directory) Len() int {
 	n := 0
 	for _, e := range d.current.Load().byID {
@@ -211,8 +296,8 @@ func (d *Directory) update(change func(map[int64]dirEntry) bool) bool {
 	return true
 }
 
-// Truncate marks every known warehouse deleted at its current version: a
-// later insert carries a newer version and wins; an older re-delivery loses.
+// Truncate marks every known warehouse deleted where it stands: a later
+// insert is newer and wins; an older re-delivery loses.
 func (d *Directory) Truncate() {
 	d.update(func(m map[int64]dirEntry) bool {
 		for id, e := range m {

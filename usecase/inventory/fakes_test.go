@@ -145,13 +145,14 @@ func (s *fakeStore) Get(id int64, dst *Entry) bool {
 	dst.ExpiresAt = e.ExpiresAt
 	dst.Rows = append(dst.Rows[:0], e.Rows...)
 	dst.FillPos = append(dst.FillPos[:0], e.FillPos...)
+	dst.FillHi = append(dst.FillHi[:0], e.FillHi...)
 	return true
 }
 
 func (s *fakeStore) Set(id int64, e *Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows), FillPos: slices.Clone(e.FillPos)}
+	s.m[id] = Entry{ExpiresAt: e.ExpiresAt, Rows: slices.Clone(e.Rows), FillPos: slices.Clone(e.FillPos), FillHi: slices.Clone(e.FillHi)}
 	return nil
 }
 

@@ -142,7 +142,7 @@ func (s *Upkeep) divergences(ctx context.Context, ids []int64) (map[int64]diverg
 	e := s.entries.Get().(*Entry)
 	defer s.entries.Put(e)
 	for chunk := range slices.Chunk(ids, inspectBatch) {
-		rows, err := s.load(ctx, chunk)
+		rows, sp, err := s.loadToInspect(ctx, chunk)
 		if err != nil {
 			return nil, fmt.Errorf("inspect %d products: %w", len(chunk), err)
 		}
@@ -151,7 +151,11 @@ func (s *Upkeep) divergences(ctx context.Context, ids []int64) (map[int64]diverg
 			if !s.store.Get(id, e) {
 				continue // not cached any more: nothing to be wrong
 			}
-			if d, ok := diverges(e, byProduct[id]); ok {
+			d, ok := diverges(e, byProduct[id])
+			if s.cfg.StockOrder.Binlog {
+				d, ok = divergesInBinlogOrder(e, byProduct[id], sp.Lo)
+			}
+			if ok {
 				out[id] = d
 			}
 		}
@@ -159,8 +163,56 @@ func (s *Upkeep) divergences(ctx context.Context, ids []int64) (map[int64]diverg
 	return out, nil
 }
 
-// diverges compares an entry with the database rows of its product, by the
-// tie rules of domain.Supersedes.
+// loadToInspect reads the rows of ids, in binlog order with the positions
+// around the read.
+func (s *Upkeep) loadToInspect(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, fillSpan, error) {
+	if s.cfg.StockOrder.Binlog {
+		return s.loadToFill(ctx, ids)
+	}
+	rows, err := s.load(ctx, ids)
+	return rows, fillSpan{}, err
+}
+
+// divergesInBinlogOrder compares an entry with the database rows of its
+// product read at position db, when rows carry no version: by presence and
+// value. The direction is told by where the cached row stands: a change of
+// the feed the database had not applied when read makes the cache ahead
+// (or the database a lagging replica); anything else is a change the cache
+// missed.
+func divergesInBinlogOrder(e *Entry, rows []domain.StockWithWarehouse, db domain.SourcePos) (divergence, bool) {
+	direction := func(c EntryRow) Direction {
+		if !c.Read && c.stamp().Placed() && !db.Covers(domain.GTID{Source: c.Src, Seq: c.Version}) {
+			return Ahead
+		}
+		return Behind
+	}
+	inDB := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		inDB[r.Stock.WarehouseID] = true
+		d := divergence{warehouseID: r.Stock.WarehouseID, db: rowSeen{present: true, qty: r.Stock.QtySalable}}
+		i, ok := e.find(r.Stock.WarehouseID)
+		if !ok {
+			d.direction = Behind // a row the cache never heard of
+			return d, true
+		}
+		c := e.Rows[i]
+		d.cached = rowSeen{present: true, deleted: c.Deleted, version: c.Version, qty: c.QtySalable}
+		if c.Deleted || c.QtySalable != r.Stock.QtySalable {
+			d.direction = direction(c)
+			return d, true
+		}
+	}
+	for _, c := range e.Rows {
+		if !c.Deleted && !inDB[c.WarehouseID] {
+			return divergence{warehouseID: c.WarehouseID, direction: direction(c),
+				cached: rowSeen{present: true, version: c.Version, qty: c.QtySalable}}, true
+		}
+	}
+	return divergence{}, false
+}
+
+// diverges compares an entry with the database rows of its product, by
+// version (the version order's tie rule, domain.Supersedes).
 func diverges(e *Entry, rows []domain.StockWithWarehouse) (divergence, bool) {
 	inDB := make(map[int64]bool, len(rows))
 	for _, r := range rows {

@@ -16,6 +16,7 @@ import (
 // wins, so it neither caches nor answers a value the feed has moved past.
 type markers struct {
 	ttl    time.Duration
+	order  domain.Order
 	shards [64]markerShard
 }
 
@@ -26,53 +27,68 @@ type markerShard struct {
 
 type marker struct {
 	warehouseID int64
-	// The newest state of the row the feed delivered, and the transaction
-	// that wrote it (unknown when the event named none).
+	// The newest state of the row the feed delivered: its image, where it
+	// stands, and the transaction that wrote it (unknown when the event
+	// named none).
 	qty     int32
-	version uint64
+	stamp   domain.Stamp
 	deleted bool
 	gtid    domain.GTID
 	// unknown: deleted by a null value when nothing was known of the row,
-	// so at an unknown version (see merge).
+	// so at an unknown place (see merge).
 	unknown bool
 	// hasLast: a change of the row was recorded; last is its feed position
-	// (0: unknown) and lastVersion its version, what a null value coming
+	// (0: unknown) and lastStamp where it stands, what a null value coming
 	// right after it deletes.
-	hasLast     bool
-	last        int64
-	lastVersion uint64
-	expires     int64 // unix nanoseconds
+	hasLast   bool
+	last      int64
+	lastStamp domain.Stamp
+	expires   int64 // unix nanoseconds
 }
 
-func newMarkers(ttl time.Duration) *markers { return &markers{ttl: ttl} }
+// image is the marker's newest state as a change to merge.
+func (mk *marker) image() change {
+	return change{warehouseID: mk.warehouseID, qty: mk.qty, stamp: mk.stamp, deleted: mk.deleted, gtid: mk.gtid}
+}
+
+func newMarkers(ttl time.Duration, o domain.Order) *markers { return &markers{ttl: ttl, order: o} }
 
 func (m *markers) shard(productID int64) *markerShard {
 	return &m.shards[uint64(productID)*0x9E3779B97F4A7C15>>(64-6)]
 }
 
-// record notes a change of (productID, warehouseID) at version, from feed
-// position pos: the row's newest state keeps the one that supersedes, and
-// the change becomes the row's last. A change from before the row's last
-// (a replay) changes nothing; any later change lifts a delete of unknown
-// version.
-func (m *markers) record(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool, gtid domain.GTID, pos int64) {
-	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
+// record notes change c of (productID, c.warehouseID), from feed position
+// pos: the row's newest state keeps the one that supersedes, and the change
+// becomes the row's last. A change from before the row's last (a replay)
+// changes nothing; any later change lifts a delete of unknown place. Two
+// changes that cannot be placed against each other (binlog order: one
+// names no transaction, or they come from two GTID sources) are taken in
+// feed order, the later one kept.
+func (m *markers) record(now time.Time, productID int64, c change, pos int64) {
+	m.update(now, productID, c.warehouseID, func(mk *marker, found bool) {
 		if found && replayed(mk.last, pos) {
 			return // ApplyStock skips these; kept so the rule holds here too
 		}
-		if !found || mk.unknown || domain.Supersedes(mk.version, mk.deleted, version, deleted) {
-			mk.qty, mk.version, mk.deleted, mk.unknown, mk.gtid = qty, version, deleted, false, gtid
+		v := domain.Newer
+		if found && !mk.unknown {
+			v = m.order.Compare(mk.stamp, c.stamp)
 		}
-		mk.hasLast, mk.last, mk.lastVersion = true, pos, version
+		// A change naming no transaction says nothing a fill can use
+		// (see merge): a placed state is worth more.
+		keep := v == domain.Unknown && mk.stamp.Placed() && !c.stamp.Placed()
+		if !keep && (v == domain.Unknown || domain.Supersedes(v, mk.deleted, c.deleted)) {
+			mk.qty, mk.stamp, mk.deleted, mk.unknown, mk.gtid = c.qty, c.stamp, c.deleted, false, c.gtid
+		}
+		mk.hasLast, mk.last, mk.lastStamp = true, pos, c.stamp
 	})
 }
 
 // remember merges a state of the row known from elsewhere (an entry about to
 // be evicted) into its newest state, without making it the row's last change.
-func (m *markers) remember(now time.Time, productID, warehouseID int64, qty int32, version uint64, deleted bool) {
-	m.update(now, productID, warehouseID, func(mk *marker, found bool) {
-		if !found || !mk.unknown && domain.Supersedes(mk.version, mk.deleted, version, deleted) {
-			mk.qty, mk.version, mk.deleted, mk.gtid = qty, version, deleted, domain.GTID{}
+func (m *markers) remember(now time.Time, productID int64, c change) {
+	m.update(now, productID, c.warehouseID, func(mk *marker, found bool) {
+		if !found || !mk.unknown && domain.Supersedes(m.order.Compare(mk.stamp, c.stamp), mk.deleted, c.deleted) {
+			mk.qty, mk.stamp, mk.deleted, mk.gtid = c.qty, c.stamp, c.deleted, domain.GTID{}
 		}
 	})
 }
@@ -129,20 +145,22 @@ func (m *markers) update(now time.Time, productID, warehouseID int64, change fun
 }
 
 // merge applies the live markers of productID to e, freshly read from the
-// database: a row the feed knows a newer version of takes that version
-// (deletes become tombstones, and a delete at the version read removes the
-// row read). A row read that the feed deleted at an unknown version is
-// hidden, as the feed has it, and the fill is uncertain: the row may be a
-// lagging replica's copy from before the delete or a re-insert whose event
-// is still to come, so e may be answered but must not be cached. It returns
-// how many rows it corrected.
+// database: a row the feed knows a newer state of takes it (deletes become
+// tombstones, and a delete at the version read removes the row read). A
+// row read that the feed deleted at an unknown place is hidden, as the feed
+// has it, and the fill is uncertain: the row may be a lagging replica's copy
+// from before the delete or a re-insert whose event is still to come, so e
+// may be answered but must not be cached. A marker that cannot be placed
+// against the read (binlog order: its transaction committed while the read
+// ran) is taken too, the feed's word against the read's, and the fill is
+// uncertain. It returns how many rows it corrected.
 //
-// A marker of a row the read did not return, whose transaction the read's
-// position covers, is older than the row's disappearance (the read saw the
-// row deleted after it): it is left out. Without that position, a row the
-// read lacks is taken from the marker: the read may come from a replica
-// that has not seen the row yet.
-func (m *markers) merge(now time.Time, productID int64, e *Entry, pos domain.SourcePos) (corrected int, uncertain bool) {
+// A marker of a row the read did not return, which the read reflected (its
+// transaction is covered by the read's position), is older than the row's
+// disappearance (the read saw the row deleted after it): it is left out.
+// Without that position, a row the read lacks is taken from the marker: the
+// read may come from a replica that has not seen the row yet.
+func (m *markers) merge(now time.Time, productID int64, e *Entry) (corrected int, uncertain bool) {
 	s := m.shard(productID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -161,10 +179,19 @@ func (m *markers) merge(now time.Time, productID int64, e *Entry, pos domain.Sou
 			}
 			continue
 		}
-		if _, read := e.find(mk.warehouseID); !read && pos.Covers(mk.gtid) {
+		if m.order.Binlog && !mk.stamp.Placed() {
+			// A change naming no transaction (a snapshot row of a source
+			// that does not say its position) cannot be placed against the
+			// read. It never patched a cached entry either (it evicts), so
+			// this node never answered it: the read stands.
 			continue
 		}
-		if e.apply(mk.warehouseID, mk.qty, mk.version, mk.deleted) {
+		changed, unknown := e.apply(m.order, mk.image())
+		if unknown {
+			e.set(mk.image())
+			changed, uncertain = true, true
+		}
+		if changed {
 			corrected++
 		}
 	}

@@ -45,11 +45,11 @@ func (s *Reader) GetProductInventory(ctx context.Context, productID int64) (doma
 	defer s.locks.Unlock(productID)
 
 	gen := s.generation.Load()
-	rows, pos, err := s.loadToFill(ctx, []int64{productID})
+	rows, sp, err := s.loadToFill(ctx, []int64{productID})
 	if err != nil {
 		return s.heldAnswer(productID, e, err) // an expired entry, if any
 	}
-	s.fill(productID, rows, pos, e, gen)
+	s.fill(productID, rows, sp, e, gen)
 	return s.view(productID, e)
 }
 

@@ -15,13 +15,17 @@ func (s *Upkeep) CacheEnabled() bool { return s.cfg.CacheEnabled }
 // CacheUsable reports whether reads currently use the cache.
 func (s *Upkeep) CacheUsable() bool { return s.usable.Load() }
 
-// LoadDirectory reads the whole warehouse table into the directory.
+// LoadDirectory reads the whole warehouse table into the directory (there
+// is nothing to read without one).
 func (s *Upkeep) LoadDirectory(ctx context.Context) error {
-	ws, err := s.warehouses(ctx)
+	if s.dir.Implicit() {
+		return nil
+	}
+	ws, sp, err := s.warehouses(ctx)
 	if err != nil {
 		return fmt.Errorf("load warehouse directory: %w", err)
 	}
-	s.dir.Load(ws)
+	s.dir.Load(ws, sp)
 	return nil
 }
 

@@ -24,11 +24,18 @@ func sample() *inventory.Entry {
 	if err != nil {
 		panic(err)
 	}
+	hi, err := domain.ParseSourcePos("0-1-4790,7-2-18446744073709551615,3e11fa47-71ca-11e1-9e33-c80aa9429562:1-24")
+	if err != nil {
+		panic(err)
+	}
 	return &inventory.Entry{ExpiresAt: 1_700_000_000_123_456_789, Rows: []inventory.EntryRow{
 		{WarehouseID: 1, QtySalable: 12, Version: 3},
 		{WarehouseID: 2, QtySalable: -4, Version: 1 << 63, Deleted: true},
+		{WarehouseID: 3, QtySalable: 5, Read: true},
+		{WarehouseID: 4, QtySalable: 6, Src: pos[0].Source, Version: 4788, Sub: domain.SubOf(1<<40, 70000)},
+		{WarehouseID: 5, QtySalable: 0, Src: pos[2].Source, Version: 24, Sub: 1, Deleted: true},
 		{WarehouseID: 9_000_000_000, QtySalable: 2147483647, Version: ^uint64(0)},
-	}, FillPos: pos}
+	}, FillPos: pos, FillHi: hi}
 }
 
 func TestSetGetRoundTrip(t *testing.T) {
@@ -41,7 +48,7 @@ func TestSetGetRoundTrip(t *testing.T) {
 	if !s.Get(42, got) {
 		t.Fatal("miss after set")
 	}
-	if got.ExpiresAt != want.ExpiresAt || !slices.Equal(got.Rows, want.Rows) || !slices.Equal(got.FillPos, want.FillPos) {
+	if got.ExpiresAt != want.ExpiresAt || !slices.Equal(got.Rows, want.Rows) || !slices.Equal(got.FillPos, want.FillPos) || !slices.Equal(got.FillHi, want.FillHi) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	if s.Get(43, got) {
@@ -117,7 +124,7 @@ func TestNoTwoIDsShareAHash(t *testing.T) {
 }
 
 func TestCorruptBytesAreAMissNotAPanic(t *testing.T) {
-	for _, b := range [][]byte{nil, {1}, {2, 0, 0, 0, 0, 0, 0, 0, 0, 0}, append([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0x0f)} {
+	for _, b := range [][]byte{nil, {1}, {3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, append([]byte{3, 0, 0, 0, 0, 0, 0, 0, 0}, 0xff, 0xff, 0xff, 0xff, 0x0f), appendEntry(nil, sample())[:40]} {
 		var e inventory.Entry
 		if err := decodeEntry(b, &e); err == nil {
 			t.Errorf("%x decoded", b)
@@ -143,7 +150,8 @@ func FuzzDecodeEntry(f *testing.F) {
 		}
 		again := appendEntry(nil, &e)
 		var e2 inventory.Entry
-		if err := decodeEntry(again, &e2); err != nil || !slices.Equal(e.Rows, e2.Rows) || e.ExpiresAt != e2.ExpiresAt || !slices.Equal(e.FillPos, e2.FillPos) {
+		if err := decodeEntry(again, &e2); err != nil || !slices.Equal(e.Rows, e2.Rows) || e.ExpiresAt != e2.ExpiresAt ||
+			!slices.Equal(e.FillPos, e2.FillPos) || !slices.Equal(e.FillHi, e2.FillHi) {
 			t.Fatalf("re-encoding changed the entry: %v", err)
 		}
 	})

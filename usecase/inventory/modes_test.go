@@ -1,0 +1,426 @@
+package inventory
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/gintoki/gintoki/domain"
+)
+
+// The rules of the change path, each run in both orders: by a version
+// column and by the binlog (docs/DESIGN.md, "The ordering rule"). A test
+// writes through binlogDB, a fake database with a binlog, and applies the
+// events it hands back, which carry what a real source's carry: the version
+// column only when the table has one, the transaction's GTID and the
+// change's place in it always.
+
+// binlogDB is the primary: every write is a transaction of its own, or part
+// of one opened with begin, with the next GTID of domain 0. Rows keep a
+// version column bumped by every write.
+type binlogDB struct {
+	order    domain.Order
+	repo     *fakeRepo // what reads see: the primary, or a replica frozen by lag
+	primary  *fakeRepo
+	seq      uint64
+	versions map[[2]int64]uint64
+	inTx     bool
+	sub      uint64
+}
+
+func newBinlogDB(o domain.Order) *binlogDB {
+	db := &binlogDB{order: o, primary: seeded(0), versions: map[[2]int64]uint64{}}
+	db.repo = db.primary
+	db.primary.setPosition(position("0-1-0"))
+	return db
+}
+
+func (db *binlogDB) next() domain.GTID {
+	if !db.inTx {
+		db.seq++
+		db.sub = 0
+		db.primary.setPosition(position(fmt.Sprintf("0-1-%d", db.seq)))
+	}
+	db.sub += 10
+	return domain.GTID{Source: gtid("0-1-1").Source, Seq: db.seq}
+}
+
+// begin opens a transaction: the writes up to commit share one GTID.
+func (db *binlogDB) begin() {
+	db.seq++
+	db.sub = 0
+	db.inTx = true
+}
+
+func (db *binlogDB) commit() {
+	db.inTx = false
+	db.primary.setPosition(position(fmt.Sprintf("0-1-%d", db.seq)))
+}
+
+// event is the change event a source sends for a row image.
+func (db *binlogDB) event(op domain.Op, p, w int64, qty int32, version uint64) domain.StockChange {
+	g := db.next()
+	c := domain.StockChange{Op: op, Row: domain.StockRow{ProductID: p, WarehouseID: w, QtySalable: qty}, GTID: g, Sub: db.sub}
+	if !db.order.Binlog {
+		c.Row.Version = version
+	}
+	return c
+}
+
+// write inserts or updates a row and returns its event.
+func (db *binlogDB) write(p, w int64, qty int32) domain.StockChange {
+	key := [2]int64{p, w}
+	op := domain.OpUpdate
+	if _, ok := db.primary.stock[key]; !ok {
+		op = domain.OpCreate
+	}
+	db.versions[key]++
+	v := db.versions[key]
+	db.primary.putStock(domain.StockRow{ProductID: p, WarehouseID: w, QtySalable: qty, Version: db.readVersion(v)})
+	return db.event(op, p, w, qty, v)
+}
+
+// del deletes a row and returns its event: the before image, at the
+// version the row already had (a DELETE changes no column).
+func (db *binlogDB) del(p, w int64) domain.StockChange {
+	key := [2]int64{p, w}
+	row := db.primary.stock[key]
+	db.primary.deleteStock(p, w)
+	// The version column keeps growing across a delete, so a re-insert
+	// gets a newer one.
+	db.versions[key]++
+	return db.event(domain.OpDelete, p, w, row.QtySalable, db.versions[key]-1)
+}
+
+// readVersion is what a database read returns of a row's version: the
+// column, or nothing when the table has none.
+func (db *binlogDB) readVersion(v uint64) uint64 {
+	if db.order.Binlog {
+		return 0
+	}
+	return v
+}
+
+// lag freezes what reads see: a replica that stops applying here.
+func (db *binlogDB) lag() {
+	r := newFakeRepo()
+	db.primary.mu.Lock()
+	r.stock = maps.Clone(db.primary.stock)
+	r.warehouses = maps.Clone(db.primary.warehouses)
+	r.pos = db.primary.pos
+	db.primary.mu.Unlock()
+	db.repo = r
+}
+
+// catchUp lets reads see the primary again.
+func (db *binlogDB) catchUp() { db.repo = db.primary }
+
+// readsFrom is the repository the service reads, following lag and catchUp.
+type readsFrom struct{ db *binlogDB }
+
+func (r readsFrom) StockByProducts(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
+	return r.db.repo.StockByProducts(ctx, ids)
+}
+func (r readsFrom) Warehouses(ctx context.Context) ([]domain.Warehouse, error) {
+	return r.db.repo.Warehouses(ctx)
+}
+func (r readsFrom) Position(ctx context.Context) (domain.SourcePos, error) {
+	return r.db.repo.Position(ctx)
+}
+func (r readsFrom) Ping(ctx context.Context) error { return r.db.repo.Ping(ctx) }
+
+var orders = []struct {
+	name  string
+	order domain.Order
+}{{"by-version", domain.ByVersion}, {"by-binlog", domain.ByBinlog}}
+
+// modal runs f once per order, with a database holding product 1 in
+// warehouses 1 (WH-B, 11) and 2 (WH-A, 12), and a service reading it.
+func modal(t *testing.T, f func(t *testing.T, db *binlogDB, s *testService, store *fakeStore)) {
+	for _, o := range orders {
+		t.Run(o.name, func(t *testing.T) {
+			db := newBinlogDB(o.order)
+			db.write(1, 1, 11)
+			db.write(1, 2, 12)
+			cfg := testConfig()
+			cfg.StockOrder, cfg.WarehouseOrder = o.order, o.order
+			store := newFakeStore()
+			s := newService(cfg, readsFrom{db}, store, nil, nil)
+			if err := s.LoadDirectory(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			f(t, db, s, store)
+		})
+	}
+}
+
+func expect(t *testing.T, s *testService, p int64, want string) {
+	t.Helper()
+	if got := answerOf(t, s, p); got != want {
+		t.Fatalf("product %d answers %s, want %s", p, got, want)
+	}
+}
+
+func TestModesInPlaceUpdateDuplicatesAndReplays(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u1 := db.write(1, 2, 20)
+		u2 := db.write(1, 2, 30)
+		for _, c := range []struct {
+			ev   domain.StockChange
+			want Outcome
+		}{{u1, Applied}, {u2, Applied}, {u2, Older}, {u1, Older}} {
+			if out := s.ApplyStock(c.ev); out != c.want {
+				t.Fatalf("outcome %v, want %v", out, c.want)
+			}
+		}
+		q := db.primary.queryCount()
+		expect(t, s, 1, "[{WH-A 30} {WH-B 11}]")
+		if db.primary.queryCount() != q {
+			t.Fatal("the patched product was read again")
+		}
+	})
+}
+
+// A real DELETE removes the row, whatever comes again after it; a re-insert
+// brings it back.
+func TestModesDeleteLeavesATombstoneAndReinsertWins(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		d := db.del(1, 2)
+		for _, ev := range []domain.StockChange{u, d, d, u} {
+			s.ApplyStock(ev)
+		}
+		expect(t, s, 1, "[{WH-B 11}]")
+		s.ApplyStock(db.write(1, 2, 5))
+		expect(t, s, 1, "[{WH-A 5} {WH-B 11}]")
+	})
+}
+
+// A transaction that deletes a row and inserts it again: both changes share
+// a transaction (binlog order tells them apart by their place in it).
+func TestModesDeleteAndReinsertInOneTransaction(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		db.begin()
+		d := db.del(1, 2)
+		c := db.write(1, 2, 77)
+		db.commit()
+		for _, ev := range []domain.StockChange{d, c, d} {
+			s.ApplyStock(ev)
+		}
+		expect(t, s, 1, "[{WH-A 77} {WH-B 11}]")
+	})
+}
+
+// A fill from a lagging replica, after the feed delivered newer changes,
+// neither caches nor answers what the feed moved past: the markers correct
+// it, for an update, a delete and an insert alike, cached before or not.
+func TestModesLaggingFillIsCorrectedByMarkers(t *testing.T) {
+	for _, change := range []string{"update", "delete", "insert"} {
+		for _, cachedBefore := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/cached=%v", change, cachedBefore), func(t *testing.T) {
+				modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+					clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+					s.now = clock.Now
+					s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+					db.primary.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
+					if err := s.LoadDirectory(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					if cachedBefore {
+						expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+					}
+					db.lag()
+					var ev domain.StockChange
+					want := map[string]string{"update": "[{WH-A 99} {WH-B 11}]", "delete": "[{WH-B 11}]", "insert": "[{WH-A 12} {WH-B 11} {WH-D 5}]"}[change]
+					switch change {
+					case "update":
+						ev = db.write(1, 2, 99)
+					case "delete":
+						ev = db.del(1, 2)
+					case "insert":
+						ev = db.write(1, 4, 5)
+					}
+					s.ApplyStock(ev)
+					if cachedBefore {
+						clock.Advance(20 * time.Second) // the entry expired, the marker did not
+					}
+					expect(t, s, 1, want)
+					if store.Len() != 1 {
+						t.Fatal("the corrected fill was not cached")
+					}
+					db.catchUp()
+					expect(t, s, 1, want)
+				})
+			})
+		}
+	}
+}
+
+// After a delete the entry expires and so does the marker; a refill from a
+// lagging replica that still has the row does not bring it back.
+func TestModesRefillAfterExpiryKeepsTheTombstone(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+		s.now = clock.Now
+		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		s.marks.ttl = time.Second
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		db.lag()
+		s.ApplyStock(db.del(1, 2))
+		clock.Advance(20 * time.Second)
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// The database runs ahead of the feed (the source was down): a row was
+// updated and deleted, a fill read it gone, and the update's event arrives
+// only afterwards. The fill reflected that change: it must not bring the
+// row back; a later re-insert still lands.
+func TestModesEventsTheFillReflectedDoNotBringADeletedRowBack(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		u := db.write(1, 2, 40)
+		d := db.del(1, 2)
+		expect(t, s, 1, "[{WH-B 11}]")
+		if out := s.ApplyStock(u); out != Older {
+			t.Fatalf("outcome %v, want older: the fill read past this change", out)
+		}
+		s.ApplyStock(d)
+		expect(t, s, 1, "[{WH-B 11}]")
+		if out := s.ApplyStock(db.write(1, 2, 50)); out != Applied {
+			t.Fatalf("re-insert after the fill: outcome %v", out)
+		}
+		expect(t, s, 1, "[{WH-A 50} {WH-B 11}]")
+	})
+}
+
+// A null-value delete (a flattened stream's only delete signal) deletes
+// what the change just before it in the feed wrote.
+func TestModesNullValueDeleteDeletesTheChangeBeforeIt(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		u.Position = 7
+		db.del(1, 2)
+		null := deleteByKey(1, 2)
+		null.Position = 8
+		s.ApplyStock(u)
+		s.ApplyStock(null)
+		expect(t, s, 1, "[{WH-B 11}]")
+		s.ApplyStock(u) // replayed from before: superseded
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// Warehouse changes from events reach every product; a fill from a
+// lagging replica does not undo them.
+func TestModesWarehouseEventsAndLaggingFills(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		db.lag()
+		rename := domain.WarehouseChange{Op: domain.OpUpdate, Row: domain.Warehouse{ID: 1, Code: "WH-Z", Active: true}, GTID: db.next(), Sub: db.sub}
+		if !db.order.Binlog {
+			rename.Row.Version = 2
+		}
+		if out := s.ApplyWarehouse(rename); out != Applied {
+			t.Fatalf("rename: %v", out)
+		}
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		s.Flush() // the next read refills, from the lagging replica
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		del := domain.WarehouseChange{Op: domain.OpDelete, Row: domain.Warehouse{ID: 2, Code: "WH-A", Active: true}, GTID: db.next(), Sub: db.sub}
+		if !db.order.Binlog {
+			del.Row.Version = 1
+		}
+		s.ApplyWarehouse(del)
+		s.Flush()
+		expect(t, s, 1, "[{WH-Z 11}]")
+	})
+}
+
+// binlogOnly runs f in binlog order alone.
+func binlogOnly(t *testing.T, f func(t *testing.T, db *binlogDB, s *testService, store *fakeStore)) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		if db.order.Binlog {
+			f(t, db, s, store)
+		}
+	})
+}
+
+// A transaction commits while a fill's read runs: the read may or may not
+// include it. The fill is cached as standing between the two positions; the
+// event of that transaction cannot be placed against it and evicts the
+// product (it is never applied on a guess), and the refill is exact.
+func TestBinlogOrderEventInsideTheFillsSpanEvicts(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		var during domain.StockChange
+		db.primary.hold = func(context.Context, []int64) error {
+			db.primary.hold = nil // the hook runs under the repo's caller, not its lock
+			during = db.write(1, 2, 40)
+			return nil
+		}
+		expect(t, s, 1, "[{WH-A 40} {WH-B 11}]")
+		if store.Len() != 1 {
+			t.Fatal("a fill overlapped by a transaction was not cached at all")
+		}
+		if out := s.ApplyStock(during); out != Evicted {
+			t.Fatalf("the overlapping transaction's event: %v, want evicted", out)
+		}
+		if store.Len() != 0 {
+			t.Fatal("the entry stayed")
+		}
+		after := db.write(1, 2, 41)
+		expect(t, s, 1, "[{WH-A 41} {WH-B 11}]")
+		if out := s.ApplyStock(after); out != Older {
+			t.Fatalf("an event the exact refill reflected: %v, want older", out)
+		}
+		if out := s.ApplyStock(db.write(1, 2, 42)); out != Applied {
+			t.Fatalf("a later event: %v, want applied", out)
+		}
+		expect(t, s, 1, "[{WH-A 42} {WH-B 11}]")
+	})
+}
+
+// A marker whose transaction a lagging replica applied while the fill read
+// it: the fill answers as the feed has it and caches nothing.
+func TestBinlogOrderMarkerInsideTheFillsSpanIsNotCached(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		db.lag()
+		replica := db.repo
+		s.ApplyStock(db.write(1, 2, 60)) // product 1 not cached: a marker
+		replica.hold = func(context.Context, []int64) error {
+			replica.hold = nil
+			replica.setPosition(db.primary.pos) // the replica catches up mid-read, its rows not yet
+			return nil
+		}
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		if store.Len() != 0 {
+			t.Fatal("a fill that could not be placed against the feed was cached")
+		}
+	})
+}
+
+// A change naming no transaction (a snapshot row from a source that does
+// not say its position) or from another GTID source cannot be placed
+// against what the cache holds: the product is evicted, not patched.
+func TestBinlogOrderUnplacedChangesEvict(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		snap := domain.StockChange{Op: domain.OpRead, Row: domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: 12}}
+		if out := s.ApplyStock(snap); out != Evicted {
+			t.Fatalf("snapshot row without a GTID: %v, want evicted", out)
+		}
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.ApplyStock(db.write(1, 2, 13)) // the row now stands at an event of domain 0
+		other := db.write(1, 2, 14)
+		other.GTID = gtid(fmt.Sprintf("5-1-%d", other.GTID.Seq))
+		if out := s.ApplyStock(other); out != Evicted {
+			t.Fatalf("a change of another GTID source: %v, want evicted", out)
+		}
+		expect(t, s, 1, "[{WH-A 14} {WH-B 11}]")
+	})
+}
