@@ -108,3 +108,21 @@ func TestSubOfKeepsTheOrderInATransaction(t *testing.T) {
 		t.Fatal("SubOf does not clamp the row")
 	}
 }
+
+func TestSalableOfSaturates(t *testing.T) {
+	s, err := ParseSalable(" on_hand -reserved ")
+	if err != nil || s.Column != "on_hand" || s.Minus != "reserved" || s.String() != "on_hand - reserved" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for _, tc := range []struct {
+		a, b int64
+		want int32
+	}{{10, 3, 7}, {3, 10, -7}, {1 << 40, 0, 1<<31 - 1}, {-(1 << 40), 0, -1 << 31}} {
+		if got := s.Of(tc.a, tc.b); got != tc.want {
+			t.Errorf("%d - %d = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+	if one := (Salable{Column: "qty"}); one.Of(42) != 42 || len(one.Columns()) != 1 {
+		t.Error("a single column is not itself")
+	}
+}
