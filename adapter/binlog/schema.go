@@ -45,11 +45,11 @@ func loadTable(c *mysql.Conn, db, name string) (*tableInfo, error) {
 	if _, err := c.ExecuteFetch("SELECT * FROM "+quoteIdent(db)+"."+quoteIdent(name)+" LIMIT 0", 0, false); err != nil {
 		switch sqlCode(err) {
 		case sqlerror.ERNoSuchTable:
-			return nil, relay.Permanent(fmt.Errorf("captured table %s does not exist (check --relay-tables and the database in --db)", full))
+			return nil, relay.Permanent(relay.StopMissingTable, fmt.Errorf("captured table %s does not exist (check --relay-tables and the database in --db)", full))
 		case sqlerror.ERTableAccessDenied, sqlerror.ERDBAccessDenied:
 			// The server says so for a missing table too, when the user
 			// may not see whether it exists.
-			return nil, relay.Permanent(fmt.Errorf("the relay user cannot read %s (or it does not exist): GRANT SELECT ON %s TO <user>: %w", full, full, err))
+			return nil, relay.Permanent(relay.StopPrivileges, fmt.Errorf("the relay user cannot read %s (or it does not exist): GRANT SELECT ON %s TO <user>: %w", full, full, err))
 		}
 		return nil, fmt.Errorf("read table %s: %w", full, err)
 	}
@@ -62,7 +62,7 @@ func loadTable(c *mysql.Conn, db, name string) (*tableInfo, error) {
 		return nil, fmt.Errorf("read the columns of %s: %w", full, err)
 	}
 	if len(qr.Rows) == 0 {
-		return nil, relay.Permanent(fmt.Errorf("captured table %s shows no columns to the relay user", full))
+		return nil, relay.Permanent(relay.StopPrivileges, fmt.Errorf("captured table %s shows no columns to the relay user", full))
 	}
 	info := &tableInfo{table: &relay.Table{DB: db, Name: name}}
 	for _, r := range qr.Rows {
@@ -86,13 +86,13 @@ func loadTable(c *mysql.Conn, db, name string) (*tableInfo, error) {
 		}
 		field, types, err := columnDecoding(col, columnType)
 		if err != nil {
-			return nil, relay.Permanent(fmt.Errorf("captured table %s: %w", full, err))
+			return nil, relay.Permanent(relay.StopUnsupported, fmt.Errorf("captured table %s: %w", full, err))
 		}
 		charset := strings.ToLower(r[7].ToString())
 		switch charset {
 		case "", "binary", "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1":
 		default:
-			return nil, relay.Permanent(fmt.Errorf("captured table %s: column %s uses character set %s; the relay reads utf8mb4, utf8mb3, ascii and latin1", full, col.Name, charset))
+			return nil, relay.Permanent(relay.StopUnsupported, fmt.Errorf("captured table %s: column %s uses character set %s; the relay reads utf8mb4, utf8mb3, ascii and latin1", full, col.Name, charset))
 		}
 		info.table.Columns = append(info.table.Columns, col)
 		info.fields = append(info.fields, field)

@@ -173,9 +173,11 @@ func (s *Source) session(ctx context.Context) (c *mysql.Conn, end func(), err er
 func (s *Source) connectError(err error) error {
 	switch sqlCode(err) {
 	case sqlerror.ERAccessDeniedError:
-		return relay.Permanent(fmt.Errorf("connect to %s as %q: access denied: check the user and password in --db: %w", s.address(), s.params.Uname, err))
-	case sqlerror.ERDBAccessDenied, sqlerror.ERBadDb:
-		return relay.Permanent(fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s as %q: access denied: check the user and password in --db: %w", s.address(), s.params.Uname, err))
+	case sqlerror.ERDBAccessDenied:
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
+	case sqlerror.ERBadDb:
+		return relay.Permanent(relay.StopMissingTable, fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
 	}
 	return fmt.Errorf("connect to %s: %w", s.address(), err)
 }
@@ -210,7 +212,7 @@ func (s *Source) Check(ctx context.Context) error {
 		logBin: row[0].ToString(), format: row[1].ToString(), rowImage: row[2].ToString(),
 		serverID: uint32(serverID), relayID: s.cfg.ServerID,
 	}); err != nil {
-		return relay.Permanent(err)
+		return relay.Permanent(relay.StopServerSettings, err)
 	}
 	if _, err := s.masterStatus(c); err != nil {
 		return err
@@ -262,12 +264,12 @@ func (s *Source) masterStatus(c *mysql.Conn) (relay.Position, error) {
 	}
 	if err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return relay.Position{}, relay.Permanent(fmt.Errorf("SHOW MASTER STATUS denied: the relay user needs BINLOG MONITOR (MariaDB 10.5+) or REPLICATION CLIENT (MySQL): %s: %w", grantHint, err))
+			return relay.Position{}, relay.Permanent(relay.StopPrivileges, fmt.Errorf("SHOW MASTER STATUS denied: the relay user needs BINLOG MONITOR (MariaDB 10.5+) or REPLICATION CLIENT (MySQL): %s: %w", grantHint, err))
 		}
 		return relay.Position{}, fmt.Errorf("read the binlog position: %w", err)
 	}
 	if len(qr.Rows) == 0 {
-		return relay.Position{}, relay.Permanent(errors.New("SHOW MASTER STATUS is empty: binary logging is off; start the server with log_bin and a server_id"))
+		return relay.Position{}, relay.Permanent(relay.StopServerSettings, errors.New("SHOW MASTER STATUS is empty: binary logging is off; start the server with log_bin and a server_id"))
 	}
 	pos, err := strconv.ParseUint(qr.Rows[0][1].ToString(), 10, 64)
 	if err != nil {
@@ -302,13 +304,13 @@ func (s *Source) probeDump(ctx context.Context) error {
 func (s *Source) dumpError(err error, at relay.Position) error {
 	switch sqlCode(err) {
 	case sqlerror.ERSpecifiedAccessDenied, sqlerror.ERAccessDeniedError:
-		return relay.Permanent(fmt.Errorf("binlog dump denied: the relay user needs REPLICATION SLAVE: %s: %w", grantHint, err))
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("binlog dump denied: the relay user needs REPLICATION SLAVE: %s: %w", grantHint, err))
 	case sqlerror.ERMasterFatalReadingBinlog:
 		msg := strings.ToLower(err.Error())
 		if strings.Contains(msg, "could not find first log file") || strings.Contains(msg, "purged") {
 			return &relay.PurgedError{File: at.File}
 		}
-		return relay.Permanent(fmt.Errorf("the server refused to send the binlog from %s: %w", at, err))
+		return relay.Permanent(relay.StopOther, fmt.Errorf("the server refused to send the binlog from %s: %w", at, err))
 	}
 	return fmt.Errorf("binlog dump from %s: %w", at, err)
 }
@@ -333,7 +335,7 @@ func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
 	qr, err := c.ExecuteFetch("SHOW BINARY LOGS", 1<<20, false)
 	if err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return false, relay.Permanent(fmt.Errorf("SHOW BINARY LOGS denied: %s: %w", grantHint, err))
+			return false, relay.Permanent(relay.StopPrivileges, fmt.Errorf("SHOW BINARY LOGS denied: %s: %w", grantHint, err))
 		}
 		return false, fmt.Errorf("list binlog files: %w", err)
 	}
@@ -349,7 +351,7 @@ func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
 // at. A positive heartbeat makes an idle server send heartbeat events.
 func startDump(c *mysql.Conn, serverID uint32, at relay.Position, heartbeat time.Duration) error {
 	if at.Pos > 1<<32-1 {
-		return relay.Permanent(fmt.Errorf("binlog position %s does not fit the dump protocol's 32 bits", at))
+		return relay.Permanent(relay.StopOther, fmt.Errorf("binlog position %s does not fit the dump protocol's 32 bits", at))
 	}
 	// Without the checksum variables the server refuses a client that
 	// cannot say it understands checksums (error 1236); the capability

@@ -20,7 +20,7 @@ import (
 // ctx ends or the connection fails.
 func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(relay.Item) error) error {
 	if from.IsZero() {
-		return relay.Permanent(errors.New("stream: no binlog position to start from"))
+		return relay.Permanent(relay.StopOther, errors.New("stream: no binlog position to start from"))
 	}
 	meta, endMeta, err := s.session(ctx)
 	if err != nil {
@@ -189,9 +189,9 @@ func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit fu
 	case ev.IsWriteRows(), ev.IsUpdateRows(), ev.IsDeleteRows():
 		return st.rows(ev, start, at, emit)
 	case ev.IsPartialUpdateRows():
-		return relay.Permanent(errors.New("binlog stream: partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; turn the option off"))
+		return relay.Permanent(relay.StopUnsupported, errors.New("binlog stream: partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; turn the option off"))
 	case ev.IsTransactionPayload():
-		return relay.Permanent(errors.New("binlog stream: compressed transactions (binlog_transaction_compression=ON) are not supported; turn the option off"))
+		return relay.Permanent(relay.StopUnsupported, errors.New("binlog stream: compressed transactions (binlog_transaction_compression=ON) are not supported; turn the option off"))
 	}
 	return nil
 }
@@ -234,7 +234,7 @@ func (st *streamState) tableMap(ev mysql.BinlogEvent) error {
 		// The events predate an ALTER. Columns added at the end leave
 		// the older events readable with the leading columns.
 		if shape = info.prefix(tm); shape == nil {
-			return relay.Permanent(fmt.Errorf("binlog stream: %s.%s at %s:%d has %d columns of other types (binlog types %v) than the table has now (it was altered since): "+
+			return relay.Permanent(relay.StopTableChanged, fmt.Errorf("binlog stream: %s.%s at %s:%d has %d columns of other types (binlog types %v) than the table has now (it was altered since): "+
 				"the relay cannot decode these events; take a new snapshot (delete the checkpoint, or --snapshot=when_needed after the binlog is purged)",
 				tm.Database, tm.Name, st.file, st.pos, len(tm.Types), tm.Types))
 		}
@@ -273,14 +273,14 @@ func (st *streamState) rows(ev mysql.BinlogEvent, start uint64, at time.Time, em
 		if op != domain.OpCreate {
 			var m int
 			if c.Before, m, err = decodeImage(mt.info, mt.tm, rs.IdentifyColumns, r.NullIdentifyColumns, r.Identify); err != nil {
-				return relay.Permanent(err)
+				return relay.Permanent(relay.StopUnsupported, err)
 			}
 			missing += m
 		}
 		if op != domain.OpDelete {
 			var m int
 			if c.After, m, err = decodeImage(mt.info, mt.tm, rs.DataColumns, r.NullColumns, r.Data); err != nil {
-				return relay.Permanent(err)
+				return relay.Permanent(relay.StopUnsupported, err)
 			}
 			missing += m
 		}
