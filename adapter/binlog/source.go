@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -53,6 +54,15 @@ type Source struct {
 	db     string
 	tables map[string]bool
 	log    *slog.Logger
+
+	mu sync.Mutex
+	// collations maps the server's collation ids to character sets, read
+	// once (loadCollations).
+	collations map[uint64]string
+	// ignoreRowMetadata decodes as if table maps carried no metadata: how
+	// tests see a server with binlog_row_metadata=NO_LOG, a global setting
+	// they may not change under other tests.
+	ignoreRowMetadata bool
 }
 
 // New checks cfg; it does not connect.
@@ -370,4 +380,22 @@ func startDump(c *mysql.Conn, serverID uint32, at relay.Position, heartbeat time
 		}
 	}
 	return c.SendBinlogDumpCommand(serverID, at.File, uint32(at.Pos))
+}
+
+// charsets returns a lookup of collation ids, read from the server once.
+func (s *Source) charsets(c *mysql.Conn) (func(uint64) (string, bool), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.collations == nil {
+		m, err := loadCollations(c)
+		if err != nil {
+			return nil, err
+		}
+		s.collations = m
+	}
+	m := s.collations
+	return func(id uint64) (string, bool) {
+		cs, ok := m[id]
+		return cs, ok
+	}, nil
 }
