@@ -2,13 +2,16 @@ package binlog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
 
@@ -156,5 +159,115 @@ func TestStreamRefusesWhatOnlyTheSchemaKnows(t *testing.T) {
 	err := s.Stream(context.Background(), from, stopAtChange)
 	if reason, _ := relay.ReasonOf(err); reason != relay.StopUnsupported || !strings.Contains(err.Error(), "inet6") {
 		t.Fatalf("stream over an INET6 column: %v; want a permanent unsupported error naming the type", err)
+	}
+}
+
+func TestRowMetadataAdvice(t *testing.T) {
+	for _, tc := range []struct {
+		setting string
+		full    bool
+		want    []string
+	}{
+		{"FULL", true, nil},
+		{"full", true, nil},
+		{"NO_LOG", false, []string{"binlog_row_metadata is NO_LOG", "SET GLOBAL binlog_row_metadata=FULL", "--binlog-row-metadata=FULL", "altered while the relay is down"}},
+		{"MINIMAL", false, []string{"binlog_row_metadata is MINIMAL", "SET GLOBAL binlog_row_metadata=FULL"}},
+		{"", false, []string{"MariaDB before 10.5", "altered while the relay is down"}},
+	} {
+		full, advice := rowMetadataAdvice(tc.setting)
+		if full != tc.full {
+			t.Errorf("%q: full %v, want %v", tc.setting, full, tc.full)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(advice, w) {
+				t.Errorf("%q: advice %q does not say %q", tc.setting, advice, w)
+			}
+		}
+		if full && advice != "" {
+			t.Errorf("%q: advice %q for a good setting", tc.setting, advice)
+		}
+	}
+}
+
+// TestRowMetadataIsReported: what the relay reads of the setting reaches
+// the metric hook each time, and the warning with the fix at start and on
+// a change to a setting that is not FULL.
+func TestRowMetadataIsReported(t *testing.T) {
+	var logs logtest.Buffer
+	var heard []bool
+	s, err := New(Config{DSN: "u@tcp(h:1)/d", ServerID: 9, Tables: []string{"t"},
+		RowMetadataFull: func(full bool) { heard = append(heard, full) }}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
+	steps := []struct {
+		setting  string
+		readErr  error
+		atStart  bool
+		warnings int
+	}{
+		{"NO_LOG", nil, true, 1},  // start: warned
+		{"NO_LOG", nil, false, 1}, // a reconnect, unchanged: not again
+		{"FULL", nil, false, 1},   // fixed: nothing to say
+		{"NO_LOG", nil, false, 2}, // turned off again: warned
+		{"", errors.New("connection lost"), false, 3},
+		{"FULL", nil, true, 3},
+	}
+	for i, st := range steps {
+		s.reportRowMetadata(st.setting, st.readErr, st.atStart)
+		if warnings() != st.warnings {
+			t.Fatalf("step %d (%q): %d warnings, want %d; log:\n%s", i, st.setting, warnings(), st.warnings, logs.String())
+		}
+	}
+	if want := []bool{false, false, true, false, true}; !reflect.DeepEqual(heard, want) {
+		t.Errorf("heard %v, want %v", heard, want)
+	}
+	first := logs.Lines()[0]
+	for _, w := range []string{"binlog_row_metadata is NO_LOG", "SET GLOBAL binlog_row_metadata=FULL", "--binlog-row-metadata=FULL", "altered while the relay is down"} {
+		if !strings.Contains(first, w) {
+			t.Errorf("warning %q does not say %q", first, w)
+		}
+	}
+}
+
+// TestCheckReportsRowMetadata: Check tells what the server writes, and
+// warns with the fix exactly when it is not FULL. The test reads the
+// setting rather than changing it: it is global, and other tests run.
+func TestCheckReportsRowMetadata(t *testing.T) {
+	t.Parallel()
+	d := newTestDB(t)
+	var setting string
+	if err := d.db.QueryRow("SELECT @@global.binlog_row_metadata").Scan(&setting); err != nil {
+		t.Fatal(err)
+	}
+	var logs logtest.Buffer
+	var heard []bool
+	s, err := New(Config{DSN: d.dsn.Raw, ServerID: d.source("stock_items").cfg.ServerID, Tables: []string{"stock_items"},
+		RowMetadataFull: func(full bool) { heard = append(heard, full) }}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	full := strings.EqualFold(setting, "FULL")
+	if !reflect.DeepEqual(heard, []bool{full}) {
+		t.Errorf("heard %v for binlog_row_metadata %s", heard, setting)
+	}
+	warned := strings.Contains(logs.String(), "level=WARN") && strings.Contains(logs.String(), "SET GLOBAL binlog_row_metadata=FULL")
+	if warned == full {
+		t.Errorf("binlog_row_metadata %s: warned %v; log:\n%s", setting, warned, logs.String())
+	}
+
+	// A server without the variable (older than MariaDB 10.5, MySQL 8.0.1)
+	// is told from one that could not be asked.
+	c, end, err := s.session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end()
+	if v, ok, err := readGlobal(c, "gintoki_no_such_variable"); ok || err != nil || v != "" {
+		t.Errorf("unknown variable: %q %v %v; want absent without an error", v, ok, err)
 	}
 }

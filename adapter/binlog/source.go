@@ -38,6 +38,10 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Now tells the time; default time.Now.
 	Now func() time.Time
+	// RowMetadataFull, when set, hears whether the server writes full
+	// row metadata (binlog_row_metadata=FULL) each time the relay reads
+	// the setting: at Check and at the start of every stream.
+	RowMetadataFull func(full bool)
 }
 
 // Defaults of Config.
@@ -59,6 +63,8 @@ type Source struct {
 	// collations maps the server's collation ids to character sets, read
 	// once (loadCollations).
 	collations map[uint64]string
+	// rowMetadata is binlog_row_metadata as last read, "" before.
+	rowMetadata string
 	// ignoreRowMetadata decodes as if table maps carried no metadata: how
 	// tests see a server with binlog_row_metadata=NO_LOG, a global setting
 	// they may not change under other tests.
@@ -235,6 +241,7 @@ func (s *Source) Check(ctx context.Context) error {
 	if err := s.probeDump(ctx); err != nil {
 		return err
 	}
+	s.noteRowMetadata(c, true)
 	s.log.Info("binlog source ready", "server", s.address(), "version", row[4].ToString(), "server_id", serverID,
 		"relay_server_id", s.cfg.ServerID, "database", s.db, "tables", s.cfg.Tables)
 	return nil
@@ -380,6 +387,74 @@ func startDump(c *mysql.Conn, serverID uint32, at relay.Position, heartbeat time
 		}
 	}
 	return c.SendBinlogDumpCommand(serverID, at.File, uint32(at.Pos))
+}
+
+// rowMetadataFix is what to run so table maps carry column names.
+const rowMetadataFix = "SET GLOBAL binlog_row_metadata=FULL, and binlog_row_metadata=FULL in the server's configuration (--binlog-row-metadata=FULL) so it survives a restart"
+
+// rowMetadataAdvice says whether setting (@@binlog_row_metadata, "" when
+// the server has no such variable) is FULL, and if not what goes wrong and
+// what to do.
+func rowMetadataAdvice(setting string) (full bool, advice string) {
+	if strings.EqualFold(setting, "FULL") {
+		return true, ""
+	}
+	const without = "binlog events carry no column names, so a captured table altered while the relay is down or behind " +
+		"stops the relay until a new snapshot is taken (its older events cannot be decoded with the table's new shape)"
+	if setting == "" {
+		return false, "the server has no binlog_row_metadata (MariaDB before 10.5, MySQL before 8.0.1): " + without +
+			"; upgrade the server and set binlog_row_metadata=FULL"
+	}
+	return false, "binlog_row_metadata is " + setting + ", not FULL: " + without + "; fix: " + rowMetadataFix
+}
+
+// readRowMetadata reads @@global.binlog_row_metadata, "" on a server that
+// does not have it.
+func readRowMetadata(c *mysql.Conn) (string, error) {
+	v, _, err := readGlobal(c, "binlog_row_metadata")
+	return v, err
+}
+
+// readGlobal reads a global server variable; ok is false when the server
+// does not know it.
+func readGlobal(c *mysql.Conn, name string) (value string, ok bool, err error) {
+	qr, err := c.ExecuteFetch("SELECT @@global."+name, 1, false)
+	switch {
+	case sqlCode(err) == sqlerror.ERUnknownSystemVariable:
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read %s: %w", name, err)
+	case len(qr.Rows) != 1 || len(qr.Rows[0]) != 1:
+		return "", false, fmt.Errorf("read %s: %d rows", name, len(qr.Rows))
+	}
+	return qr.Rows[0][0].ToString(), true, nil
+}
+
+// noteRowMetadata reads binlog_row_metadata and reports it.
+func (s *Source) noteRowMetadata(c *mysql.Conn, atStart bool) {
+	v, err := readRowMetadata(c)
+	s.reportRowMetadata(v, err, atStart)
+}
+
+// reportRowMetadata tells Config.RowMetadataFull what the server writes and
+// warns when it is not FULL: at start always, later only when it changed.
+// The relay works without it, so a failed read is only logged.
+func (s *Source) reportRowMetadata(setting string, readErr error, atStart bool) {
+	if readErr != nil {
+		s.log.Warn("binlog source: cannot tell whether binlog events carry column metadata", "err", readErr)
+		return
+	}
+	full, advice := rowMetadataAdvice(setting)
+	s.mu.Lock()
+	changed := s.rowMetadata != setting
+	s.rowMetadata = setting
+	s.mu.Unlock()
+	if s.cfg.RowMetadataFull != nil {
+		s.cfg.RowMetadataFull(full)
+	}
+	if !full && (atStart || changed) {
+		s.log.Warn("binlog source: "+advice, "binlog_row_metadata", setting, "fix", rowMetadataFix)
+	}
 }
 
 // charsets returns a lookup of collation ids, read from the server once.

@@ -65,6 +65,7 @@ func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(rela
 	if err := startDump(dump, s.cfg.ServerID, from, s.cfg.Heartbeat); err != nil {
 		return s.dumpError(err, from)
 	}
+	s.noteRowMetadata(meta, false)
 	st := &streamState{src: s, meta: meta, file: from.File, gtid: from.GTID, maps: map[uint64]*mappedTable{},
 		shapes: map[string]*tableInfo{}, schemas: map[string][]columnSpec{}, byMap: map[string]*tableInfo{}}
 	for {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gintoki/gintoki/app/telemetrymod"
 	"github.com/gintoki/gintoki/infrastructure/config"
+	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
@@ -56,6 +57,7 @@ func freeAddr(t *testing.T) string {
 func TestModuleServesAndStops(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 1)
+	dbtest.RowMetadataFull(t, h.db)
 	cfg := h.cfg
 	cfg.MetricsAddr = freeAddr(t)
 	app := relayApp(cfg)
@@ -70,8 +72,8 @@ func TestModuleServesAndStops(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "gintoki_relay_state 2") {
 		t.Errorf("/metrics: %d, streaming state missing", code)
 	}
-	if !strings.Contains(body, `gintoki_relay_stopped{reason="other"} 0`) {
-		t.Errorf("/metrics lacks the stop reasons at 0:\n%s", body)
+	if !strings.Contains(body, "gintoki_relay_binlog_row_metadata_full 1") || !strings.Contains(body, `gintoki_relay_stopped{reason="other"} 0`) {
+		t.Errorf("/metrics lacks full row metadata or the stop reasons at 0:\n%s", body)
 	}
 	if err := app.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v", err)
