@@ -238,7 +238,7 @@ func (st *streamState) tableMap(ev mysql.BinlogEvent) error {
 		st.maps[id] = &mappedTable{tm: tm}
 		return nil
 	}
-	info, err := st.mapShape(ev, tm)
+	info, err := st.ownShape(ev, tm)
 	if err == nil && info == nil {
 		info, err = st.schemaShape(tm)
 	}
@@ -249,11 +249,11 @@ func (st *streamState) tableMap(ev mysql.BinlogEvent) error {
 	return nil
 }
 
-// mapShape returns the shape the table-map event describes itself
+// ownShape returns the shape the table-map event describes itself
 // (binlog_row_metadata=FULL), so rows written before an ALTER decode as the
 // table was then; nil when the event names no columns, or its metadata is
 // of no use.
-func (st *streamState) mapShape(ev mysql.BinlogEvent, tm *mysql.TableMap) (*tableInfo, error) {
+func (st *streamState) ownShape(ev mysql.BinlogEvent, tm *mysql.TableMap) (*tableInfo, error) {
 	if st.src.ignoreRowMetadata {
 		return nil, nil
 	}
