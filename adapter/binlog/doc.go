@@ -9,9 +9,17 @@
 // and the binlog decoder turns the binary row images into the same form, so
 // one encoder downstream serves both.
 //
-// The binlog carries no column names: a table's shape is read from
-// information_schema when its first table-map event arrives, and again
-// after any DDL statement or when an event no longer matches it.
+// A table's shape comes from the binlog itself when the server writes full
+// row metadata (binlog_row_metadata=FULL): each table-map event then names
+// the columns as they were when the rows after it were written, so events
+// from before an ALTER decode as the table was then (information_schema is
+// asked only for what the event cannot tell, and only when the table still
+// has the event's columns). Without it the shape is read from
+// information_schema when a table's first table-map event arrives, and
+// again after any DDL statement or when an event no longer matches it; an
+// event of a shape the table no longer has, other than one with fewer
+// trailing columns, then stops the relay. Check warns when the setting is
+// not FULL.
 package binlog
 
 import (

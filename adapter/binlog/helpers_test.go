@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"vitess.io/vitess/go/mysql"
+
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/usecase/relay"
@@ -57,6 +59,17 @@ func newSource(t *testing.T, dsn string, tables ...string) *Source {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// mustSession connects for queries until the test ends.
+func mustSession(t *testing.T, s *Source) *mysql.Conn {
+	t.Helper()
+	c, end, err := s.session(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(end)
+	return c
 }
 
 func randomName(prefix string) string {

@@ -37,21 +37,42 @@ func quote(s string) string {
 // quoteIdent makes s a backquoted identifier.
 func quoteIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
+// columnSpec is a column as a source describes it: information_schema, or
+// a table-map event's metadata.
+type columnSpec struct {
+	col relay.Column
+	// columnType is information_schema's COLUMN_TYPE (bigint(20) unsigned),
+	// or its equivalent for a table-map column.
+	columnType string
+	// charset names a text column's character set, "" for other columns.
+	charset string
+}
+
 // loadTable reads the shape of db.name from information_schema.
 func loadTable(c *mysql.Conn, db, name string) (*tableInfo, error) {
+	specs, key, err := readColumns(c, db, name)
+	if err != nil {
+		return nil, err
+	}
+	return newTableInfo(db, name, specs, key)
+}
+
+// readColumns reads the columns and primary key of db.name from
+// information_schema, as they are now.
+func readColumns(c *mysql.Conn, db, name string) ([]columnSpec, []int, error) {
 	full := db + "." + name
 	// SELECT ... LIMIT 0 tells a missing table from a missing privilege;
 	// information_schema would show neither.
 	if _, err := c.ExecuteFetch("SELECT * FROM "+quoteIdent(db)+"."+quoteIdent(name)+" LIMIT 0", 0, false); err != nil {
 		switch sqlCode(err) {
 		case sqlerror.ERNoSuchTable:
-			return nil, relay.Permanent(fmt.Errorf("captured table %s does not exist (check --relay-tables and the database in --db)", full))
+			return nil, nil, relay.Permanent(relay.StopMissingTable, fmt.Errorf("captured table %s does not exist (check --relay-tables and the database in --db)", full))
 		case sqlerror.ERTableAccessDenied, sqlerror.ERDBAccessDenied:
 			// The server says so for a missing table too, when the user
 			// may not see whether it exists.
-			return nil, relay.Permanent(fmt.Errorf("the relay user cannot read %s (or it does not exist): GRANT SELECT ON %s TO <user>: %w", full, full, err))
+			return nil, nil, relay.Permanent(relay.StopPrivileges, fmt.Errorf("the relay user cannot read %s (or it does not exist): GRANT SELECT ON %s TO <user>: %w", full, full, err))
 		}
-		return nil, fmt.Errorf("read table %s: %w", full, err)
+		return nil, nil, fmt.Errorf("read table %s: %w", full, err)
 	}
 	qr, err := c.ExecuteFetch(`SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE,
 		COALESCE(NUMERIC_PRECISION, 0), COALESCE(NUMERIC_SCALE, 0), COALESCE(DATETIME_PRECISION, 0),
@@ -59,69 +80,80 @@ func loadTable(c *mysql.Conn, db, name string) (*tableInfo, error) {
 		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = `+quote(db)+` AND TABLE_NAME = `+quote(name)+`
 		ORDER BY ORDINAL_POSITION`, 10000, false)
 	if err != nil {
-		return nil, fmt.Errorf("read the columns of %s: %w", full, err)
+		return nil, nil, fmt.Errorf("read the columns of %s: %w", full, err)
 	}
 	if len(qr.Rows) == 0 {
-		return nil, relay.Permanent(fmt.Errorf("captured table %s shows no columns to the relay user", full))
+		return nil, nil, relay.Permanent(relay.StopPrivileges, fmt.Errorf("captured table %s shows no columns to the relay user", full))
 	}
-	info := &tableInfo{table: &relay.Table{DB: db, Name: name}}
+	specs := make([]columnSpec, 0, len(qr.Rows))
 	for _, r := range qr.Rows {
-		numPrec, _ := strconv.Atoi(r[4].ToString())
-		numScale, _ := strconv.Atoi(r[5].ToString())
-		dtPrec, _ := strconv.Atoi(r[6].ToString())
-		col := relay.Column{
-			Name:     r[0].ToString(),
-			Type:     strings.ToLower(r[1].ToString()),
-			Nullable: r[3].ToString() == "YES",
-		}
-		columnType := strings.ToLower(r[2].ToString())
-		col.Unsigned = strings.Contains(columnType, "unsigned")
-		switch col.Type {
-		case "decimal", "numeric":
-			col.Precision, col.Scale = numPrec, numScale
-		case "bit":
-			col.Width = numPrec
-		case "datetime", "timestamp", "time":
-			col.Scale = dtPrec
-		}
-		field, types, err := columnDecoding(col, columnType)
-		if err != nil {
-			return nil, relay.Permanent(fmt.Errorf("captured table %s: %w", full, err))
-		}
-		charset := strings.ToLower(r[7].ToString())
-		switch charset {
-		case "", "binary", "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1":
-		default:
-			return nil, relay.Permanent(fmt.Errorf("captured table %s: column %s uses character set %s; the relay reads utf8mb4, utf8mb3, ascii and latin1", full, col.Name, charset))
-		}
-		info.table.Columns = append(info.table.Columns, col)
-		info.fields = append(info.fields, field)
-		info.binlogTypes = append(info.binlogTypes, types)
-		info.latin1 = append(info.latin1, charset == "latin1")
+		specs = append(specs, schemaColumn(r[0].ToString(), r[1].ToString(), r[2].ToString(), r[3].ToString(),
+			r[4].ToString(), r[5].ToString(), r[6].ToString(), r[7].ToString()))
 	}
 	keys, err := c.ExecuteFetch(`SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
 		WHERE TABLE_SCHEMA = `+quote(db)+` AND TABLE_NAME = `+quote(name)+` AND CONSTRAINT_NAME = 'PRIMARY'
 		ORDER BY ORDINAL_POSITION`, 1000, false)
 	if err != nil {
-		return nil, fmt.Errorf("read the primary key of %s: %w", full, err)
+		return nil, nil, fmt.Errorf("read the primary key of %s: %w", full, err)
 	}
+	var key []int
 	for _, k := range keys.Rows {
-		i := info.columnIndex(k[0].ToString())
+		i := specIndex(specs, k[0].ToString())
 		if i < 0 {
-			return nil, fmt.Errorf("primary key column %s of %s is not among its columns", k[0].ToString(), full)
+			return nil, nil, fmt.Errorf("primary key column %s of %s is not among its columns", k[0].ToString(), full)
 		}
-		info.table.Key = append(info.table.Key, i)
+		key = append(key, i)
 	}
-	return info, nil
+	return specs, key, nil
 }
 
-func (t *tableInfo) columnIndex(name string) int {
-	for i, c := range t.table.Columns {
-		if c.Name == name {
+// schemaColumn is one row of information_schema.COLUMNS.
+func schemaColumn(name, dataType, columnType, nullable, numPrec, numScale, dtPrec, charset string) columnSpec {
+	col := relay.Column{Name: name, Type: strings.ToLower(dataType), Nullable: nullable == "YES"}
+	columnType = strings.ToLower(columnType)
+	col.Unsigned = strings.Contains(columnType, "unsigned")
+	switch col.Type {
+	case "decimal", "numeric":
+		col.Precision, _ = strconv.Atoi(numPrec)
+		col.Scale, _ = strconv.Atoi(numScale)
+	case "bit":
+		col.Width, _ = strconv.Atoi(numPrec)
+	case "datetime", "timestamp", "time":
+		col.Scale, _ = strconv.Atoi(dtPrec)
+	}
+	return columnSpec{col: col, columnType: columnType, charset: strings.ToLower(charset)}
+}
+
+func specIndex(specs []columnSpec, name string) int {
+	for i, sp := range specs {
+		if sp.col.Name == name {
 			return i
 		}
 	}
 	return -1
+}
+
+// newTableInfo prepares the decoding of a table shape; a column the relay
+// cannot capture stops it for good.
+func newTableInfo(db, name string, specs []columnSpec, key []int) (*tableInfo, error) {
+	full := db + "." + name
+	info := &tableInfo{table: &relay.Table{DB: db, Name: name, Key: key}}
+	for _, sp := range specs {
+		field, types, err := columnDecoding(sp.col, sp.columnType)
+		if err != nil {
+			return nil, relay.Permanent(relay.StopUnsupported, fmt.Errorf("captured table %s: %w", full, err))
+		}
+		switch sp.charset {
+		case "", "binary", "utf8mb4", "utf8mb3", "utf8", "ascii", "latin1":
+		default:
+			return nil, relay.Permanent(relay.StopUnsupported, fmt.Errorf("captured table %s: column %s uses character set %s; the relay reads utf8mb4, utf8mb3, ascii and latin1", full, sp.col.Name, sp.charset))
+		}
+		info.table.Columns = append(info.table.Columns, sp.col)
+		info.fields = append(info.fields, field)
+		info.binlogTypes = append(info.binlogTypes, types)
+		info.latin1 = append(info.latin1, sp.charset == "latin1")
+	}
+	return info, nil
 }
 
 // matches reports whether a table-map event describes this shape.

@@ -100,7 +100,7 @@ func (s *Source) beginSnapshot(c *mysql.Conn) (relay.Position, error) {
 	}
 	if _, err := c.ExecuteFetch("FLUSH TABLES WITH READ LOCK", 0, false); err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return relay.Position{}, relay.Permanent(fmt.Errorf("snapshot: this server needs a brief global read lock to match a snapshot with a binlog position, "+
+			return relay.Position{}, relay.Permanent(relay.StopPrivileges, fmt.Errorf("snapshot: this server needs a brief global read lock to match a snapshot with a binlog position, "+
 				"and the relay user lacks RELOAD: grant RELOAD, or start with --snapshot=never: %w", err))
 		}
 		return relay.Position{}, fmt.Errorf("snapshot: %w", err)

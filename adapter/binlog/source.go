@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -37,6 +38,10 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Now tells the time; default time.Now.
 	Now func() time.Time
+	// RowMetadataFull, when set, hears whether the server writes full
+	// row metadata (binlog_row_metadata=FULL) each time the relay reads
+	// the setting: at Check and at the start of every stream.
+	RowMetadataFull func(full bool)
 }
 
 // Defaults of Config.
@@ -53,6 +58,17 @@ type Source struct {
 	db     string
 	tables map[string]bool
 	log    *slog.Logger
+
+	mu sync.Mutex
+	// collations maps the server's collation ids to character sets, read
+	// once (loadCollations).
+	collations map[uint64]string
+	// rowMetadata is binlog_row_metadata as last read, "" before.
+	rowMetadata string
+	// ignoreRowMetadata decodes as if table maps carried no metadata: how
+	// tests see a server with binlog_row_metadata=NO_LOG, a global setting
+	// they may not change under other tests.
+	ignoreRowMetadata bool
 }
 
 // New checks cfg; it does not connect.
@@ -173,9 +189,11 @@ func (s *Source) session(ctx context.Context) (c *mysql.Conn, end func(), err er
 func (s *Source) connectError(err error) error {
 	switch sqlCode(err) {
 	case sqlerror.ERAccessDeniedError:
-		return relay.Permanent(fmt.Errorf("connect to %s as %q: access denied: check the user and password in --db: %w", s.address(), s.params.Uname, err))
-	case sqlerror.ERDBAccessDenied, sqlerror.ERBadDb:
-		return relay.Permanent(fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s as %q: access denied: check the user and password in --db: %w", s.address(), s.params.Uname, err))
+	case sqlerror.ERDBAccessDenied:
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
+	case sqlerror.ERBadDb:
+		return relay.Permanent(relay.StopMissingTable, fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
 	}
 	return fmt.Errorf("connect to %s: %w", s.address(), err)
 }
@@ -210,7 +228,7 @@ func (s *Source) Check(ctx context.Context) error {
 		logBin: row[0].ToString(), format: row[1].ToString(), rowImage: row[2].ToString(),
 		serverID: uint32(serverID), relayID: s.cfg.ServerID,
 	}); err != nil {
-		return relay.Permanent(err)
+		return relay.Permanent(relay.StopServerSettings, err)
 	}
 	if _, err := s.masterStatus(c); err != nil {
 		return err
@@ -223,6 +241,7 @@ func (s *Source) Check(ctx context.Context) error {
 	if err := s.probeDump(ctx); err != nil {
 		return err
 	}
+	s.noteRowMetadata(c, true)
 	s.log.Info("binlog source ready", "server", s.address(), "version", row[4].ToString(), "server_id", serverID,
 		"relay_server_id", s.cfg.ServerID, "database", s.db, "tables", s.cfg.Tables)
 	return nil
@@ -262,12 +281,12 @@ func (s *Source) masterStatus(c *mysql.Conn) (relay.Position, error) {
 	}
 	if err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return relay.Position{}, relay.Permanent(fmt.Errorf("SHOW MASTER STATUS denied: the relay user needs BINLOG MONITOR (MariaDB 10.5+) or REPLICATION CLIENT (MySQL): %s: %w", grantHint, err))
+			return relay.Position{}, relay.Permanent(relay.StopPrivileges, fmt.Errorf("SHOW MASTER STATUS denied: the relay user needs BINLOG MONITOR (MariaDB 10.5+) or REPLICATION CLIENT (MySQL): %s: %w", grantHint, err))
 		}
 		return relay.Position{}, fmt.Errorf("read the binlog position: %w", err)
 	}
 	if len(qr.Rows) == 0 {
-		return relay.Position{}, relay.Permanent(errors.New("SHOW MASTER STATUS is empty: binary logging is off; start the server with log_bin and a server_id"))
+		return relay.Position{}, relay.Permanent(relay.StopServerSettings, errors.New("SHOW MASTER STATUS is empty: binary logging is off; start the server with log_bin and a server_id"))
 	}
 	pos, err := strconv.ParseUint(qr.Rows[0][1].ToString(), 10, 64)
 	if err != nil {
@@ -302,13 +321,13 @@ func (s *Source) probeDump(ctx context.Context) error {
 func (s *Source) dumpError(err error, at relay.Position) error {
 	switch sqlCode(err) {
 	case sqlerror.ERSpecifiedAccessDenied, sqlerror.ERAccessDeniedError:
-		return relay.Permanent(fmt.Errorf("binlog dump denied: the relay user needs REPLICATION SLAVE: %s: %w", grantHint, err))
+		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("binlog dump denied: the relay user needs REPLICATION SLAVE: %s: %w", grantHint, err))
 	case sqlerror.ERMasterFatalReadingBinlog:
 		msg := strings.ToLower(err.Error())
 		if strings.Contains(msg, "could not find first log file") || strings.Contains(msg, "purged") {
 			return &relay.PurgedError{File: at.File}
 		}
-		return relay.Permanent(fmt.Errorf("the server refused to send the binlog from %s: %w", at, err))
+		return relay.Permanent(relay.StopOther, fmt.Errorf("the server refused to send the binlog from %s: %w", at, err))
 	}
 	return fmt.Errorf("binlog dump from %s: %w", at, err)
 }
@@ -333,7 +352,7 @@ func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
 	qr, err := c.ExecuteFetch("SHOW BINARY LOGS", 1<<20, false)
 	if err != nil {
 		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return false, relay.Permanent(fmt.Errorf("SHOW BINARY LOGS denied: %s: %w", grantHint, err))
+			return false, relay.Permanent(relay.StopPrivileges, fmt.Errorf("SHOW BINARY LOGS denied: %s: %w", grantHint, err))
 		}
 		return false, fmt.Errorf("list binlog files: %w", err)
 	}
@@ -349,7 +368,7 @@ func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
 // at. A positive heartbeat makes an idle server send heartbeat events.
 func startDump(c *mysql.Conn, serverID uint32, at relay.Position, heartbeat time.Duration) error {
 	if at.Pos > 1<<32-1 {
-		return relay.Permanent(fmt.Errorf("binlog position %s does not fit the dump protocol's 32 bits", at))
+		return relay.Permanent(relay.StopOther, fmt.Errorf("binlog position %s does not fit the dump protocol's 32 bits", at))
 	}
 	// Without the checksum variables the server refuses a client that
 	// cannot say it understands checksums (error 1236); the capability
@@ -368,4 +387,90 @@ func startDump(c *mysql.Conn, serverID uint32, at relay.Position, heartbeat time
 		}
 	}
 	return c.SendBinlogDumpCommand(serverID, at.File, uint32(at.Pos))
+}
+
+// rowMetadataFix is what to run so table maps carry column names.
+const rowMetadataFix = "SET GLOBAL binlog_row_metadata=FULL, and binlog_row_metadata=FULL in the server's configuration (--binlog-row-metadata=FULL) so it survives a restart"
+
+// rowMetadataAdvice says whether setting (@@binlog_row_metadata, "" when
+// the server has no such variable) is FULL, and if not what goes wrong and
+// what to do.
+func rowMetadataAdvice(setting string) (full bool, advice string) {
+	if strings.EqualFold(setting, "FULL") {
+		return true, ""
+	}
+	const without = "binlog events carry no column names, so a captured table altered while the relay is down or behind " +
+		"stops the relay until a new snapshot is taken (its older events cannot be decoded with the table's new shape)"
+	if setting == "" {
+		return false, "the server has no binlog_row_metadata (MariaDB before 10.5, MySQL before 8.0.1): " + without +
+			"; upgrade the server and set binlog_row_metadata=FULL"
+	}
+	return false, "binlog_row_metadata is " + setting + ", not FULL: " + without + "; fix: " + rowMetadataFix
+}
+
+// readRowMetadata reads @@global.binlog_row_metadata, "" on a server that
+// does not have it.
+func readRowMetadata(c *mysql.Conn) (string, error) {
+	v, _, err := readGlobal(c, "binlog_row_metadata")
+	return v, err
+}
+
+// readGlobal reads a global server variable; ok is false when the server
+// does not know it.
+func readGlobal(c *mysql.Conn, name string) (value string, ok bool, err error) {
+	qr, err := c.ExecuteFetch("SELECT @@global."+name, 1, false)
+	switch {
+	case sqlCode(err) == sqlerror.ERUnknownSystemVariable:
+		return "", false, nil
+	case err != nil:
+		return "", false, fmt.Errorf("read %s: %w", name, err)
+	case len(qr.Rows) != 1 || len(qr.Rows[0]) != 1:
+		return "", false, fmt.Errorf("read %s: %d rows", name, len(qr.Rows))
+	}
+	return qr.Rows[0][0].ToString(), true, nil
+}
+
+// noteRowMetadata reads binlog_row_metadata and reports it.
+func (s *Source) noteRowMetadata(c *mysql.Conn, atStart bool) {
+	v, err := readRowMetadata(c)
+	s.reportRowMetadata(v, err, atStart)
+}
+
+// reportRowMetadata tells Config.RowMetadataFull what the server writes and
+// warns when it is not FULL: at start always, later only when it changed.
+// The relay works without it, so a failed read is only logged.
+func (s *Source) reportRowMetadata(setting string, readErr error, atStart bool) {
+	if readErr != nil {
+		s.log.Warn("binlog source: cannot tell whether binlog events carry column metadata", "err", readErr)
+		return
+	}
+	full, advice := rowMetadataAdvice(setting)
+	s.mu.Lock()
+	changed := s.rowMetadata != setting
+	s.rowMetadata = setting
+	s.mu.Unlock()
+	if s.cfg.RowMetadataFull != nil {
+		s.cfg.RowMetadataFull(full)
+	}
+	if !full && (atStart || changed) {
+		s.log.Warn("binlog source: "+advice, "binlog_row_metadata", setting, "fix", rowMetadataFix)
+	}
+}
+
+// charsets returns a lookup of collation ids, read from the server once.
+func (s *Source) charsets(c *mysql.Conn) (func(uint64) (string, bool), error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.collations == nil {
+		m, err := loadCollations(c)
+		if err != nil {
+			return nil, err
+		}
+		s.collations = m
+	}
+	m := s.collations
+	return func(id uint64) (string, bool) {
+		cs, ok := m[id]
+		return cs, ok
+	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ import (
 // ctx ends or the connection fails.
 func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(relay.Item) error) error {
 	if from.IsZero() {
-		return relay.Permanent(errors.New("stream: no binlog position to start from"))
+		return relay.Permanent(relay.StopOther, errors.New("stream: no binlog position to start from"))
 	}
 	meta, endMeta, err := s.session(ctx)
 	if err != nil {
@@ -64,7 +65,9 @@ func (s *Source) Stream(ctx context.Context, from relay.Position, emit func(rela
 	if err := startDump(dump, s.cfg.ServerID, from, s.cfg.Heartbeat); err != nil {
 		return s.dumpError(err, from)
 	}
-	st := &streamState{src: s, meta: meta, file: from.File, gtid: from.GTID, maps: map[uint64]*mappedTable{}, shapes: map[string]*tableInfo{}}
+	s.noteRowMetadata(meta, false)
+	st := &streamState{src: s, meta: meta, file: from.File, gtid: from.GTID, maps: map[uint64]*mappedTable{},
+		shapes: map[string]*tableInfo{}, schemas: map[string][]columnSpec{}, byMap: map[string]*tableInfo{}}
 	for {
 		ev, err := dump.ReadBinlogEvent()
 		if err != nil {
@@ -103,10 +106,23 @@ type streamState struct {
 	// announced tells ItemStreaming was emitted.
 	announced bool
 	maps      map[uint64]*mappedTable
-	shapes    map[string]*tableInfo
-	// warnedPartial remembers tables already logged for partial images.
-	warnedPartial map[string]bool
+	// shapes are the captured tables as information_schema showed them
+	// since the last DDL statement, schemas their columns.
+	shapes  map[string]*tableInfo
+	schemas map[string][]columnSpec
+	// byMap holds the shapes table-map events described with their own
+	// metadata, keyed by the event from its flags on: a *relay.Table per
+	// shape, however often it is mapped.
+	byMap map[string]*tableInfo
+	// warnedPartial and warnedMetadata remember tables already logged for
+	// partial images and for metadata the relay could not use.
+	warnedPartial  map[string]bool
+	warnedMetadata map[string]bool
 }
+
+// maxMapShapes bounds byMap: shapes only change with DDL, so a full map
+// means many ALTERs, and starting over costs one parse per table.
+const maxMapShapes = 256
 
 func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit func(relay.Item) error) error {
 	if !ev.IsValid() {
@@ -180,6 +196,7 @@ func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit fu
 			// DDL, or a statement of a non-transactional engine: a
 			// boundary; table shapes may have changed.
 			clear(st.shapes)
+			clear(st.schemas)
 			return st.commit(emit, at)
 		}
 	case ev.IsXID():
@@ -189,9 +206,9 @@ func (st *streamState) handle(ctx context.Context, ev mysql.BinlogEvent, emit fu
 	case ev.IsWriteRows(), ev.IsUpdateRows(), ev.IsDeleteRows():
 		return st.rows(ev, start, at, emit)
 	case ev.IsPartialUpdateRows():
-		return relay.Permanent(errors.New("binlog stream: partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; turn the option off"))
+		return relay.Permanent(relay.StopUnsupported, errors.New("binlog stream: partial JSON updates (binlog_row_value_options=PARTIAL_JSON) are not supported; turn the option off"))
 	case ev.IsTransactionPayload():
-		return relay.Permanent(errors.New("binlog stream: compressed transactions (binlog_transaction_compression=ON) are not supported; turn the option off"))
+		return relay.Permanent(relay.StopUnsupported, errors.New("binlog stream: compressed transactions (binlog_transaction_compression=ON) are not supported; turn the option off"))
 	}
 	return nil
 }
@@ -221,26 +238,146 @@ func (st *streamState) tableMap(ev mysql.BinlogEvent) error {
 		st.maps[id] = &mappedTable{tm: tm}
 		return nil
 	}
+	info, err := st.ownShape(ev, tm)
+	if err == nil && info == nil {
+		info, err = st.schemaShape(tm)
+	}
+	if err != nil {
+		return err
+	}
+	st.maps[id] = &mappedTable{info: info, tm: tm}
+	return nil
+}
+
+// ownShape returns the shape the table-map event describes itself
+// (binlog_row_metadata=FULL), so rows written before an ALTER decode as the
+// table was then; nil when the event names no columns, or its metadata is
+// of no use.
+func (st *streamState) ownShape(ev mysql.BinlogEvent, tm *mysql.TableMap) (*tableInfo, error) {
+	if st.src.ignoreRowMetadata {
+		return nil, nil
+	}
+	body := ev.Bytes()[st.format.HeaderLength:]
+	idLen := tableIDLength(st.format)
+	if len(body) < idLen {
+		return nil, nil
+	}
+	if info := st.byMap[string(body[idLen:])]; info != nil {
+		return info, nil
+	}
+	md, columns, err := readTableMapMetadata(body, idLen)
+	if err == nil && columns != len(tm.Types) {
+		err = fmt.Errorf("%d columns, vitess read %d", columns, len(tm.Types))
+	}
+	if err != nil {
+		st.warnMetadata(tm, err)
+		return nil, nil
+	}
+	if !md.hasNames() {
+		return nil, nil
+	}
+	charsetOf, err := st.src.charsets(st.meta)
+	if err != nil {
+		return nil, err
+	}
+	info, err := mapShape(tm.Database, tm.Name, tm, md, charsetOf, strings.Contains(st.format.ServerVersion, "MariaDB"))
+	if errors.Is(err, errMetadataUnusable) {
+		st.warnMetadata(tm, err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := st.checkSchema(info); err != nil {
+		return nil, err
+	}
+	if len(st.byMap) >= maxMapShapes {
+		clear(st.byMap)
+	}
+	st.byMap[string(body[idLen:])] = info
+	return info, nil
+}
+
+// tableIDLength is the length of a table map's table id: 6 bytes, 4 on
+// servers older than MySQL 5.1.4.
+func tableIDLength(f mysql.BinlogFormat) int {
+	const tableMapEvent = 19
+	if len(f.HeaderSizes) >= tableMapEvent && f.HeaderSize(tableMapEvent) == 6 {
+		return 4
+	}
+	return 6
+}
+
+// checkSchema applies what only information_schema knows, when the table
+// now has the columns, by name and position, the event describes: MariaDB's
+// UUID, INET4 and INET6 reach the binlog as BINARY(n), and the relay cannot
+// write them as the snapshot reads them. A table of another shape now (it
+// was altered since) says nothing about the event's columns.
+func (st *streamState) checkSchema(info *tableInfo) error {
+	specs := st.schemas[info.table.Name]
+	if specs == nil {
+		var err error
+		specs, _, err = readColumns(st.meta, info.table.DB, info.table.Name)
+		if relay.IsPermanent(err) {
+			// Dropped or hidden since: the event says all there is.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		st.schemas[info.table.Name] = specs
+	}
+	if len(specs) != len(info.table.Columns) {
+		return nil
+	}
+	for i, sp := range specs {
+		if sp.col.Name != info.table.Columns[i].Name {
+			return nil
+		}
+	}
+	_, err := newTableInfo(info.table.DB, info.table.Name, specs, nil)
+	return err
+}
+
+// schemaShape decodes an event without usable metadata with the table's
+// shape in information_schema, which is right unless the table was altered
+// after the event was written.
+func (st *streamState) schemaShape(tm *mysql.TableMap) (*tableInfo, error) {
 	info := st.shapes[tm.Name]
 	if info == nil || !info.matches(tm) {
 		// First sight, or the table changed: read its shape again.
+		var err error
 		if info, err = loadTable(st.meta, tm.Database, tm.Name); err != nil {
-			return err
+			return nil, err
 		}
 		st.shapes[tm.Name] = info
 	}
-	shape := info
-	if !info.matches(tm) {
-		// The events predate an ALTER. Columns added at the end leave
-		// the older events readable with the leading columns.
-		if shape = info.prefix(tm); shape == nil {
-			return relay.Permanent(fmt.Errorf("binlog stream: %s.%s at %s:%d has %d columns of other types (binlog types %v) than the table has now (it was altered since): "+
-				"the relay cannot decode these events; take a new snapshot (delete the checkpoint, or --snapshot=when_needed after the binlog is purged)",
-				tm.Database, tm.Name, st.file, st.pos, len(tm.Types), tm.Types))
-		}
+	if info.matches(tm) {
+		return info, nil
 	}
-	st.maps[id] = &mappedTable{info: shape, tm: tm}
-	return nil
+	// The events predate an ALTER. Columns added at the end leave the
+	// older events readable with the leading columns.
+	if shape := info.prefix(tm); shape != nil {
+		return shape, nil
+	}
+	return nil, relay.Permanent(relay.StopTableChanged, fmt.Errorf("binlog stream: %s.%s at %s:%d has %d columns of other types (binlog types %v) than the table has now (it was altered since), "+
+		"and the event does not say what they were (binlog_row_metadata was not FULL when it was written): the relay cannot decode these events; "+
+		"take a new snapshot (a fresh --relay-checkpoint-topic, or --snapshot=when_needed once the binlog is purged), and set binlog_row_metadata=FULL on the server so an ALTER made while the relay is down no longer stops it",
+		tm.Database, tm.Name, st.file, st.pos, len(tm.Types), tm.Types))
+}
+
+// warnMetadata logs, once per table and stream, that a table map's metadata
+// could not be used and the table's current shape decodes its rows.
+func (st *streamState) warnMetadata(tm *mysql.TableMap, err error) {
+	name := tm.Database + "." + tm.Name
+	if st.warnedMetadata[name] {
+		return
+	}
+	if st.warnedMetadata == nil {
+		st.warnedMetadata = map[string]bool{}
+	}
+	st.warnedMetadata[name] = true
+	st.src.log.Warn("binlog table map metadata not usable; decoding with the table's current shape", "table", name, "at", st.file+":"+strconv.FormatUint(st.pos, 10), "err", err)
 }
 
 func (st *streamState) rows(ev mysql.BinlogEvent, start uint64, at time.Time, emit func(relay.Item) error) error {
@@ -273,14 +410,14 @@ func (st *streamState) rows(ev mysql.BinlogEvent, start uint64, at time.Time, em
 		if op != domain.OpCreate {
 			var m int
 			if c.Before, m, err = decodeImage(mt.info, mt.tm, rs.IdentifyColumns, r.NullIdentifyColumns, r.Identify); err != nil {
-				return relay.Permanent(err)
+				return relay.Permanent(relay.StopUnsupported, err)
 			}
 			missing += m
 		}
 		if op != domain.OpDelete {
 			var m int
 			if c.After, m, err = decodeImage(mt.info, mt.tm, rs.DataColumns, r.NullColumns, r.Data); err != nil {
-				return relay.Permanent(err)
+				return relay.Permanent(relay.StopUnsupported, err)
 			}
 			missing += m
 		}

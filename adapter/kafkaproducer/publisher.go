@@ -271,7 +271,7 @@ func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (err e
 	for _, c := range changes {
 		var err error
 		if msgs, err = p.appendMessages(msgs, c, processed); err != nil {
-			return relay.Permanent(err)
+			return relay.Permanent(relay.StopUnsupported, err)
 		}
 	}
 	if len(msgs) == 0 {

@@ -22,6 +22,8 @@ type Metrics struct {
 	position     prometheus.Gauge
 	state        prometheus.Gauge
 	heartbeats   prometheus.Counter
+	stopped      *prometheus.GaugeVec
+	rowMetadata  prometheus.Gauge
 	checkpointed atomic.Int64 // unix nanos of the last save; process start before one
 	// caughtUp: unix nanos up to which Kafka holds every change of the
 	// database; 0 until the first acknowledgement says.
@@ -40,6 +42,8 @@ type Metrics struct {
 //	gintoki_relay_checkpoint_age_seconds      time since the saved checkpoint was last current
 //	gintoki_relay_state                       0 starting, 1 snapshotting, 2 streaming, 3 reconnecting, 4 stopped
 //	gintoki_relay_heartbeats_total            source heartbeats on Kafka
+//	gintoki_relay_stopped{reason}             1 for the reason the relay stopped for good, else 0
+//	gintoki_relay_binlog_row_metadata_full    1 when the server writes binlog_row_metadata=FULL, 0 when not, -1 before it was asked
 func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, error) {
 	if now == nil {
 		now = time.Now
@@ -69,8 +73,22 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 			Name: "gintoki_relay_heartbeats_total",
 			Help: "Source heartbeats (Debezium format, __debezium-heartbeat.<prefix>) on Kafka; sent only while streaming and caught up.",
 		}),
+		stopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gintoki_relay_stopped",
+			Help: "1 for the reason the relay stopped for good (binlog_purged, table_changed, unsupported, privileges, server_settings, missing_table, other): " +
+				"it reads no more changes and the process waits, not ready, for SIGTERM; 0 for every other reason.",
+		}, []string{"reason"}),
+		rowMetadata: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gintoki_relay_binlog_row_metadata_full",
+			Help: "1 when the source server writes binlog_row_metadata=FULL (a table altered while the relay is down stays readable), " +
+				"0 when it does not (such an ALTER stops the relay), -1 before the relay asked.",
+		}),
 		now: now,
 	}
+	for _, r := range relay.StopReasons() {
+		m.stopped.WithLabelValues(string(r)).Set(0)
+	}
+	m.rowMetadata.Set(-1)
 	m.started = now()
 	m.checkpointed.Store(m.started.UnixNano())
 	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -82,7 +100,7 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		Name: "gintoki_relay_checkpoint_age_seconds",
 		Help: "Seconds since the saved binlog checkpoint last matched the acknowledged position (below --relay-checkpoint-interval when healthy; grows while saves fail; counted from start before the first).",
 	}, func() float64 { return m.now().Sub(time.Unix(0, m.checkpointed.Load())).Seconds() })
-	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, lag, m.state, age, m.heartbeats} {
+	for _, c := range []prometheus.Collector{m.events, m.errors, m.fileIndex, m.position, lag, m.state, age, m.heartbeats, m.stopped, m.rowMetadata} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if errors.As(err, &already) {
@@ -141,6 +159,18 @@ func (m *Metrics) Checkpointed(cp relay.Checkpoint) {
 
 // Failed implements relay.Metrics.
 func (m *Metrics) Failed(stage string) { m.errors.WithLabelValues(stage).Inc() }
+
+// Stopped implements relay.Metrics.
+func (m *Metrics) Stopped(reason relay.StopReason) { m.stopped.WithLabelValues(string(reason)).Set(1) }
+
+// RowMetadataFull records whether the server writes full row metadata.
+func (m *Metrics) RowMetadataFull(full bool) {
+	v := 0.0
+	if full {
+		v = 1
+	}
+	m.rowMetadata.Set(v)
+}
 
 // StateChanged implements relay.Metrics.
 func (m *Metrics) StateChanged(s relay.State) { m.state.Set(float64(s)) }

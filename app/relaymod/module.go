@@ -22,8 +22,15 @@ import (
 
 // Module runs the relay of a supplied Config. It needs *slog.Logger,
 // prometheus.Registerer and prometheus.Gatherer (telemetrymod provides
-// them). The process stops with exit code 1 when the relay meets an error
-// reconnecting cannot fix.
+// them).
+//
+// A relay that meets what reconnecting cannot fix (a purged binlog, a table
+// it cannot decode, a missing grant; at start or later) stops for good: it
+// logs one ERROR with the reason and the fix, and the process stays up with
+// /metrics saying so (gintoki_relay_stopped{reason} 1, state stopped),
+// /readyz 503 with the reason and /healthz 200, so the stop is seen and
+// alerted on rather than lost in a restart loop. It exits only when told
+// to, then with a failure status.
 var Module = fx.Module("relay",
 	fx.Provide(provideRelay),
 	fx.Invoke(run, serveOps),
@@ -42,7 +49,7 @@ func provideRelay(lc fx.Lifecycle, c Config, reg prometheus.Registerer, log *slo
 	return r, nil
 }
 
-func run(lc fx.Lifecycle, sh fx.Shutdowner, c Config, r *relay.Relay, log *slog.Logger) {
+func run(lc fx.Lifecycle, c Config, r *relay.Relay, log *slog.Logger) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	lc.Append(fx.Hook{
@@ -50,22 +57,19 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, c Config, r *relay.Relay, log *slog.
 			dsn, _ := database.ParseDSN(c.DSN)
 			log.Info("relay starting", "db", dsn.Redacted(), "server_id", c.EffectiveServerID(), "tables", c.Tables,
 				"brokers", c.Brokers, "topic_prefix", c.TopicPrefix, "snapshot", c.Snapshot, "checkpoint_topic", c.CheckpointTopic)
-			// Settings and grants are checked before the start returns,
-			// so a misconfigured relay fails at once with the reason; an
-			// unreachable server is left to Run's retries.
-			if err := r.Check(startCtx); err != nil {
-				if relay.IsPermanent(err) {
-					cancel()
-					close(done)
-					return err
-				}
+			// Settings and grants are checked before the start returns, so
+			// the log says at once what is wrong; Run ends with a failure
+			// that retrying cannot fix, and an unreachable server is left
+			// to its retries.
+			if err := r.Check(startCtx); err != nil && !relay.IsPermanent(err) {
 				log.Warn("relay: source not reachable yet; retrying in the background", "err", err)
 			}
 			go func() {
 				defer close(done)
 				if err := r.Run(ctx); err != nil {
-					log.Error("relay stopped", "err", err)
-					_ = sh.Shutdown(fx.ExitCode(1))
+					reason, _ := r.Halted()
+					log.Error("relay stopped for good: it reads no more changes; the process stays up, not ready, until SIGTERM",
+						"reason", reason, "err", err, "fix", reason.Fix())
 				}
 			}()
 			return nil
@@ -74,10 +78,14 @@ func run(lc fx.Lifecycle, sh fx.Shutdowner, c Config, r *relay.Relay, log *slog.
 			cancel()
 			select {
 			case <-done:
-				return nil
 			case <-stopCtx.Done():
 				return fmt.Errorf("relay did not stop in time: %w", stopCtx.Err())
 			}
+			// The exit status tells an orchestrator the relay had failed.
+			if reason, err := r.Halted(); err != nil {
+				return fmt.Errorf("the relay had stopped for good (%s): %w", reason, err)
+			}
+			return nil
 		},
 	})
 }

@@ -34,16 +34,17 @@ var ProviderSet = wire.NewSet(
 	relay.New,
 )
 
-func sourceConfig(c Config) (binlog.Config, error) {
+func sourceConfig(c Config, m *Metrics) (binlog.Config, error) {
 	dsn, err := database.ParseDSN(c.DSN)
 	if err != nil {
 		return binlog.Config{}, fmt.Errorf("--db: %w", err)
 	}
 	return binlog.Config{
-		DSN:       dsn.Raw,
-		ServerID:  c.EffectiveServerID(),
-		Tables:    c.Tables,
-		Heartbeat: c.Heartbeat,
+		DSN:             dsn.Raw,
+		ServerID:        c.EffectiveServerID(),
+		Tables:          c.Tables,
+		Heartbeat:       c.Heartbeat,
+		RowMetadataFull: m.RowMetadataFull,
 	}, nil
 }
 

@@ -20,7 +20,11 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	if err != nil {
 		return nil, nil, err
 	}
-	binlogConfig, err := sourceConfig(c)
+	metrics, err := newMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	binlogConfig, err := sourceConfig(c, metrics)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -38,12 +42,6 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	}
 	store, cleanup2, err := newStore(c, log, relaymodKafkaTuning)
 	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	metrics, err := newMetrics(reg)
-	if err != nil {
-		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}

@@ -253,6 +253,7 @@ type fakeMetrics struct {
 	states    []relay.State
 	saved     int
 	beats     int
+	stopped   []relay.StopReason
 }
 
 func newFakeMetrics() *fakeMetrics {
@@ -302,6 +303,18 @@ func (m *fakeMetrics) HeartbeatSent() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.beats++
+}
+
+func (m *fakeMetrics) Stopped(reason relay.StopReason) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stopped = append(m.stopped, reason)
+}
+
+func (m *fakeMetrics) stops() []relay.StopReason {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.stopped)
 }
 
 func (m *fakeMetrics) failures(stage string) int {

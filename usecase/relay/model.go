@@ -157,25 +157,93 @@ func (e *PurgedError) Error() string {
 		"(or delete the checkpoint), and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days) than the relay may be down", e.File)
 }
 
+// StopReason says, in a word fit for a metric label, why the relay stopped
+// for good. The set is small and fixed so an alert can name each.
+type StopReason string
+
+// The reasons the relay stops for good.
+const (
+	// StopBinlogPurged: the binlog file to resume from is gone.
+	StopBinlogPurged StopReason = "binlog_purged"
+	// StopTableChanged: binlog events of a table altered since cannot be
+	// decoded (they carry no column metadata).
+	StopTableChanged StopReason = "table_changed"
+	// StopUnsupported: a column type, character set or server feature the
+	// relay cannot write faithfully.
+	StopUnsupported StopReason = "unsupported"
+	// StopPrivileges: the relay user lacks a grant.
+	StopPrivileges StopReason = "privileges"
+	// StopServerSettings: log_bin, binlog_format, binlog_row_image or
+	// server_id are not what the relay needs.
+	StopServerSettings StopReason = "server_settings"
+	// StopMissingTable: a captured table (or the database) does not exist.
+	StopMissingTable StopReason = "missing_table"
+	// StopOther: anything else reconnecting cannot fix.
+	StopOther StopReason = "other"
+)
+
+// StopReasons lists every StopReason, so a metric can show each at 0.
+func StopReasons() []StopReason {
+	return []StopReason{StopBinlogPurged, StopTableChanged, StopUnsupported, StopPrivileges,
+		StopServerSettings, StopMissingTable, StopOther}
+}
+
+// Fix says what to do after a stop for r; the error itself names the
+// detail (which grant, which setting, which column).
+func (r StopReason) Fix() string {
+	switch r {
+	case StopBinlogPurged:
+		return "take a new snapshot: restart with --snapshot=when_needed (or a fresh --relay-checkpoint-topic), and keep binlogs longer than the relay may be down"
+	case StopTableChanged:
+		return "take a new snapshot: restart with a fresh --relay-checkpoint-topic (or delete this relay's record in it); " +
+			"set binlog_row_metadata=FULL on the server so a table altered while the relay is down stays readable"
+	case StopUnsupported:
+		return "capture this table with Debezium, drop it from --relay-tables, or turn the server feature off, then restart the relay"
+	case StopPrivileges:
+		return "grant the relay user what the error names, then restart the relay"
+	case StopServerSettings:
+		return "change the server setting the error names, then restart the relay"
+	case StopMissingTable:
+		return "check --relay-tables and the database in --db, then restart the relay"
+	}
+	return "fix what the error says, then restart the relay"
+}
+
 // permanentError marks an error retrying cannot fix.
-type permanentError struct{ err error }
+type permanentError struct {
+	reason StopReason
+	err    error
+}
 
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
 // Permanent marks err as one that reconnecting cannot fix (privileges,
-// server settings, unsupported tables): the relay stops with it.
-func Permanent(err error) error {
+// server settings, unsupported tables), for reason: the relay stops with it.
+func Permanent(reason StopReason, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &permanentError{err: err}
+	return &permanentError{reason: reason, err: err}
 }
 
 // IsPermanent reports whether err, or an error it wraps, was marked
 // Permanent or is a PurgedError.
 func IsPermanent(err error) bool {
+	_, ok := ReasonOf(err)
+	return ok
+}
+
+// ReasonOf returns why err stops the relay for good, and false when it
+// does not (reconnecting may fix it).
+func ReasonOf(err error) (StopReason, bool) {
 	var p *permanentError
 	var purged *PurgedError
-	return errors.As(err, &p) || errors.As(err, &purged)
+	switch {
+	case errors.As(err, &p):
+		return p.reason, true
+	case errors.As(err, &purged):
+		return StopBinlogPurged, true
+	}
+	return "", false
 }

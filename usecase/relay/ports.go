@@ -12,7 +12,9 @@ type Source interface {
 	// Check verifies that the server is set up for change capture (binlog
 	// on, ROW format, FULL row images), that the user holds the privileges
 	// the relay needs and that the captured tables can be read. Its errors
-	// say which setting or grant to change.
+	// say which setting or grant to change. Settings the relay works
+	// without but is better with (binlog_row_metadata=FULL) are warned
+	// about, not refused.
 	Check(ctx context.Context) error
 	// Current returns the end of the binlog: where a relay that skips the
 	// existing rows starts.
@@ -107,6 +109,9 @@ type Metrics interface {
 	StateChanged(s State)
 	// HeartbeatSent: a heartbeat is on Kafka.
 	HeartbeatSent()
+	// Stopped: the relay stopped for good, for reason; it reads nothing
+	// more until the process is restarted.
+	Stopped(reason StopReason)
 }
 
 // NopMetrics discards every observation.
@@ -118,3 +123,4 @@ func (NopMetrics) Checkpointed(Checkpoint)          {}
 func (NopMetrics) Failed(string)                    {}
 func (NopMetrics) StateChanged(State)               {}
 func (NopMetrics) HeartbeatSent()                   {}
+func (NopMetrics) Stopped(StopReason)               {}

@@ -92,6 +92,11 @@ type Relay struct {
 	mu      sync.Mutex
 	state   State
 	checked bool
+	// checkErr is a permanent failure of Check, which Run then ends with.
+	checkErr error
+	// halted is the error Run stopped for good with, for reason.
+	halted error
+	reason StopReason
 	// acked: every change before it is on Kafka. saved: the checkpoint
 	// last written. Only the goroutine running Run writes them.
 	acked, saved Position
@@ -123,10 +128,33 @@ func (r *Relay) State() State {
 
 // Ready returns nil while the relay streams the binlog, else why not.
 func (r *Relay) Ready() error {
+	if reason, err := r.Halted(); err != nil {
+		return fmt.Errorf("relay stopped for good (%s): %w", reason, err)
+	}
 	if s := r.State(); s != StateStreaming {
 		return fmt.Errorf("relay is %s", s)
 	}
 	return nil
+}
+
+// Halted returns the error Run stopped for good with, and why; nil while
+// it has not.
+func (r *Relay) Halted() (StopReason, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reason, r.halted
+}
+
+// halt records that Run stops for good with err.
+func (r *Relay) halt(err error) {
+	reason, ok := ReasonOf(err)
+	if !ok {
+		reason = StopOther
+	}
+	r.mu.Lock()
+	r.halted, r.reason = err, reason
+	r.mu.Unlock()
+	r.m.Stopped(reason)
 }
 
 // Acknowledged returns the position everything before which is on Kafka.
@@ -153,27 +181,44 @@ func (r *Relay) setAcked(p Position) {
 }
 
 // Check runs the source's start-up checks (settings, privileges, tables),
-// so a caller can fail fast before Run; Run skips them once they passed.
+// so a caller learns of a misconfiguration before Run; Run skips them once
+// they passed, and ends at once with a permanent failure of theirs.
 func (r *Relay) Check(ctx context.Context) error {
-	if err := r.src.Check(ctx); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
+	err := r.src.Check(ctx)
 	r.mu.Lock()
-	r.checked = true
-	r.mu.Unlock()
-	return nil
+	defer r.mu.Unlock()
+	switch {
+	case err == nil:
+		r.checked = true
+		return nil
+	case IsPermanent(err):
+		r.checkErr = err
+	}
+	return fmt.Errorf("relay: %w", err)
 }
 
 // Run captures changes until ctx ends, then saves the checkpoint and
 // returns nil. It returns an error only for what reconnecting cannot fix: a
 // failed check, a purged binlog (unless SnapshotWhenNeeded), or an error
-// the Source marked Permanent.
+// the Source marked Permanent; the relay is then stopped for good (Halted,
+// Ready and Metrics.Stopped say why).
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.setState(StateStopped)
+	err := r.run(ctx)
+	if err != nil {
+		r.halt(err)
+	}
+	return err
+}
+
+func (r *Relay) run(ctx context.Context) error {
 	r.setState(StateStarting)
 	r.mu.Lock()
-	checked := r.checked
+	checked, checkErr := r.checked, r.checkErr
 	r.mu.Unlock()
+	if checkErr != nil {
+		return fmt.Errorf("relay: %w", checkErr)
+	}
 	if !checked {
 		if err := r.retry(ctx, "check the source", StageMySQL, r.src.Check); err != nil {
 			if ctx.Err() != nil {

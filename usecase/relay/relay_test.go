@@ -437,7 +437,7 @@ func TestHeartbeatBehindAnUnpublishedChangeIsNotCaughtUp(t *testing.T) {
 func TestPermanentErrorStopsTheRelay(t *testing.T) {
 	src := &fakeSource{
 		binlogs:  map[string]bool{"bin.000001": true},
-		sessions: []session{{items: []relay.Item{streaming, insert(1, 10), commit(20)}, err: relay.Permanent(errors.New("column x has type enum"))}},
+		sessions: []session{{items: []relay.Item{streaming, insert(1, 10), commit(20)}, err: relay.Permanent(relay.StopUnsupported, errors.New("column x has type enum"))}},
 	}
 	store := &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, store)
@@ -450,6 +450,36 @@ func TestPermanentErrorStopsTheRelay(t *testing.T) {
 	}
 	if len(src.streamedFrom()) != 1 {
 		t.Errorf("retried a permanent error")
+	}
+	// Stopped for good, and saying why wherever one looks.
+	if reason, halted := h.r.Halted(); reason != relay.StopUnsupported || !errors.Is(halted, err) {
+		t.Errorf("Halted: %s %v; want unsupported with the error Run returned", reason, halted)
+	}
+	if ready := h.r.Ready(); ready == nil || !strings.Contains(ready.Error(), "stopped for good (unsupported)") || !strings.Contains(ready.Error(), "type enum") {
+		t.Errorf("Ready: %v; want the reason and the error", ready)
+	}
+	if got := h.m.stops(); !slices.Equal(got, []relay.StopReason{relay.StopUnsupported}) {
+		t.Errorf("Metrics.Stopped calls %v; want one with unsupported", got)
+	}
+	if h.r.State() != relay.StateStopped {
+		t.Errorf("state %s, want stopped", h.r.State())
+	}
+}
+
+// TestGracefulStopIsNotAHalt: a relay stopped by its context is stopped,
+// not stopped for good.
+func TestGracefulStopIsNotAHalt(t *testing.T) {
+	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming}, block: true}}}
+	h := start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
+	eventually(t, "streaming", func() bool { return h.r.Ready() == nil })
+	if err := h.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if _, halted := h.r.Halted(); halted != nil || len(h.m.stops()) != 0 {
+		t.Errorf("halted %v, stops %v after a graceful stop; want none", halted, h.m.stops())
+	}
+	if ready := h.r.Ready(); ready == nil || ready.Error() != "relay is stopped" {
+		t.Errorf("Ready after a graceful stop: %v", ready)
 	}
 }
 
@@ -505,15 +535,35 @@ func TestCheckIsRetriedUntilItPassesOrIsPermanent(t *testing.T) {
 		t.Errorf("%d checks, %d failures counted; want 3 and 2", src.checks, h.m.failures(relay.StageMySQL))
 	}
 
-	src = &fakeSource{checkErrs: []error{relay.Permanent(errors.New("binlog_format is STATEMENT"))}}
+	src = &fakeSource{checkErrs: []error{relay.Permanent(relay.StopServerSettings, errors.New("binlog_format is STATEMENT"))}}
 	h = start(t, quickConfig(relay.SnapshotNever), src, &fakePublisher{}, &fakeStore{})
 	if err := h.ended(); err == nil || !strings.Contains(err.Error(), "STATEMENT") {
 		t.Fatalf("Run: %v", err)
 	}
+	if reason, _ := h.r.Halted(); reason != relay.StopServerSettings {
+		t.Errorf("halted for %q, want server_settings", reason)
+	}
+
+	// A check that failed for good before Run is what Run ends with, at
+	// once: the start reports it, not a second attempt.
+	src = &fakeSource{checkErrs: []error{relay.Permanent(relay.StopPrivileges, errors.New("REPLICATION SLAVE denied"))}, current: pos(1)}
+	r, err := relay.New(quickConfig(relay.SnapshotNever), src, &fakePublisher{}, &fakeStore{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Check(context.Background()); !relay.IsPermanent(err) {
+		t.Fatalf("Check: %v; want the permanent failure", err)
+	}
+	if err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "REPLICATION SLAVE") || src.checks != 1 {
+		t.Fatalf("Run after a failed check: %v after %d checks; want the check's error after 1", err, src.checks)
+	}
+	if reason, _ := r.Halted(); reason != relay.StopPrivileges || len(src.streamedFrom()) != 0 {
+		t.Errorf("halted for %q after streaming %d times; want privileges, no stream", reason, len(src.streamedFrom()))
+	}
 
 	// A check that passed before Run is not repeated.
 	src = &fakeSource{current: pos(1)}
-	r, err := relay.New(quickConfig(relay.SnapshotNever), src, &fakePublisher{}, &fakeStore{}, nil, nil)
+	r, err = relay.New(quickConfig(relay.SnapshotNever), src, &fakePublisher{}, &fakeStore{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,11 +649,23 @@ func TestErrorsAndPositions(t *testing.T) {
 	if !relay.IsPermanent(err) || !strings.Contains(err.Error(), "b.7") {
 		t.Errorf("purged: %v", err)
 	}
-	if relay.IsPermanent(errBroken) || relay.Permanent(nil) != nil {
+	if reason, ok := relay.ReasonOf(err); !ok || reason != relay.StopBinlogPurged {
+		t.Errorf("purged: reason %q %v", reason, ok)
+	}
+	if relay.IsPermanent(errBroken) || relay.Permanent(relay.StopOther, nil) != nil {
 		t.Error("plain errors are not permanent; Permanent(nil) is nil")
 	}
-	if p := relay.Permanent(errBroken); !errors.Is(p, errBroken) || !relay.IsPermanent(fmt.Errorf("x: %w", p)) {
+	p := relay.Permanent(relay.StopPrivileges, errBroken)
+	if !errors.Is(p, errBroken) || !relay.IsPermanent(fmt.Errorf("x: %w", p)) {
 		t.Error("Permanent keeps the cause and survives wrapping")
+	}
+	if reason, ok := relay.ReasonOf(fmt.Errorf("x: %w", p)); !ok || reason != relay.StopPrivileges {
+		t.Errorf("reason through wrapping: %q %v", reason, ok)
+	}
+	for _, reason := range relay.StopReasons() {
+		if reason.Fix() == "" || reason.Fix() == relay.StopReason("unknown").Fix() && reason != relay.StopOther {
+			t.Errorf("reason %s has no fix of its own", reason)
+		}
 	}
 }
 

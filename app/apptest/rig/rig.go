@@ -196,11 +196,16 @@ func (p *Pipeline) RelayBase() string { return "http://" + p.RelayAddr }
 // the checkpoint in the broker.
 func (p *Pipeline) StartRelay() {
 	p.T.Helper()
-	p.Relay = StartGintoki(p.T, "relay", "--db", "mysql://"+p.DSN.Raw, "--kafka-brokers", p.Brokers(),
-		"--cdc-topic-prefix", p.prefix, "--metrics-addr", p.RelayAddr, "--server-id", strconv.Itoa(p.serverID),
-		"--relay-checkpoint-topic", p.prefix+"-ckpt-"+p.DSN.Database, "--relay-checkpoint-interval", "500ms",
-		"--kafka-client-id", p.prefix+"-relay", "--log-level", "warn", "--log-format", "text")
+	p.Relay = StartGintoki(p.T, p.relayArgs()...)
 	p.Relay.WaitUntil(p.T, "relay streaming", StartLimit, func() bool { return p.OK(p.RelayBase() + "/readyz") })
+}
+
+// relayArgs is the relay's command line.
+func (p *Pipeline) relayArgs() []string {
+	return []string{"relay", "--db", "mysql://" + p.DSN.Raw, "--kafka-brokers", p.Brokers(),
+		"--cdc-topic-prefix", p.prefix, "--metrics-addr", p.RelayAddr, "--server-id", strconv.Itoa(p.serverID),
+		"--relay-checkpoint-topic", p.prefix + "-ckpt-" + p.DSN.Database, "--relay-checkpoint-interval", "500ms",
+		"--kafka-client-id", p.prefix + "-relay", "--log-level", "warn", "--log-format", "text"}
 }
 
 // StartNode starts `gintoki serve` for n and returns once it answers

@@ -19,7 +19,9 @@ GRANT SELECT, RELOAD, SHOW DATABASES, REPLICATION SLAVE, REPLICATION CLIENT ON *
 
 -- `gintoki relay`: binlog streaming, SHOW BINARY LOG STATUS (REPLICATION
 -- CLIENT), and on MySQL a brief FLUSH TABLES WITH READ LOCK (RELOAD) to pin
--- the binlog position its snapshot matches.
+-- the binlog position its snapshot matches. It also wants the server started
+-- with binlog_row_metadata=FULL (the compose file's --binlog-row-metadata=FULL)
+-- and warns at start when it is not.
 CREATE USER 'relay'@'%' IDENTIFIED BY 'relay';
 GRANT RELOAD, REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'relay'@'%';
 GRANT SELECT ON inventory.* TO 'relay'@'%';
