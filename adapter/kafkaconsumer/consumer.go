@@ -221,11 +221,6 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 		c.heartbeat = c.metrics.forTopic(t)
 		if c.heartbeatTopicExists(client) {
 			c.subscribeHeartbeats()
-		} else {
-			c.feed.SourceHeartbeats(false)
-			c.log.Warn("the source sends no heartbeats: a stopped or stuck source (Debezium task, gintoki relay) goes unnoticed until --cache-ttl; "+
-				"set heartbeat.interval.ms (e.g. 1000) on the Debezium connector (gintoki relay sends them by default). "+
-				"Heartbeats are used as soon as their topic appears", "topic", t)
 		}
 	}
 	group, err := sarama.NewConsumerGroupFromClient(c.cfg.Group, client)
@@ -328,8 +323,7 @@ func (c *Consumer) heartbeatTopicExists(client sarama.Client) bool {
 
 func (c *Consumer) subscribeHeartbeats() {
 	c.topics = append(slices.Clip(c.required), c.cfg.HeartbeatTopic)
-	c.feed.SourceHeartbeats(true)
-	c.log.Info("source heartbeats consumed: a source silent for --max-staleness is treated like a lost broker", "topic", c.cfg.HeartbeatTopic)
+	c.log.Info("source heartbeats consumed", "topic", c.cfg.HeartbeatTopic)
 }
 
 // watchHeartbeatTopic, while the heartbeat topic is configured but not

@@ -32,9 +32,6 @@ func TestHeartbeatTopicConsumedOnceItAppears(t *testing.T) {
 	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
 	h.start(t)
 	h.waitSessions(t, 1)
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [false] while the topic is missing", on)
-	}
 
 	if err := kafkabroker.CreateTopics(b.Addrs(), 1, testHeartbeatTopic); err != nil {
 		t.Fatal(err)
@@ -44,16 +41,13 @@ func TestHeartbeatTopicConsumedOnceItAppears(t *testing.T) {
 		s := h.feed.sessionStarts()
 		return slices.Contains(s[len(s)-1].assigned, hb) && s[len(s)-1].complete
 	})
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false, true}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [false true]", on)
-	}
 	p := newProducer(t, b.Addrs())
 	for i := 0; i < 3; i++ {
 		key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), i == 1)
 		p.send(testHeartbeatTopic, 0, key, value)
 	}
 	p.send(testHeartbeatTopic, 0, []byte("?"), []byte("anything at all")) // still a sign of life
-	waitFor(t, 10*time.Second, "four heartbeats", func() bool { _, n := h.feed.heartbeatState(); return n == 4 })
+	waitFor(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
 	if got := h.events(testHeartbeatTopic, "heartbeat"); got != 4 {
 		t.Errorf("heartbeat events %v, want 4", got)
 	}
@@ -70,9 +64,9 @@ func TestHeartbeatTopicThereAtStart(t *testing.T) {
 	b := standardBroker(t, kafkabroker.Topics(1, testHeartbeatTopic))
 	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
 	h.start(t)
-	h.waitSessions(t, 1)
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{true}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [true]", on)
+	hb := changefeed.Partition{Topic: testHeartbeatTopic, Partition: 0}
+	if s := h.waitSessions(t, 1); !slices.Contains(s.assigned, hb) {
+		t.Fatalf("first session %+v lacks the heartbeat partition", s)
 	}
 }
 
@@ -91,8 +85,7 @@ func TestHeartbeatsMakeNoSpans(t *testing.T) {
 	p.send(testHeartbeatTopic, 0, key, value)
 	last := p.stock(0, 1, 1)
 	waitFor(t, 10*time.Second, "both handled", func() bool {
-		_, n := h.feed.heartbeatState()
-		return n == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
+		return h.feed.heartbeatCount() == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
 	})
 	waitFor(t, 10*time.Second, "the change event's span", func() bool { return len(rec.Ended()) > 0 })
 	for _, s := range rec.Ended() {
