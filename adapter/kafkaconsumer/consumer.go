@@ -380,7 +380,7 @@ func (c *Consumer) reportMissing(topic string) {
 	}
 	c.mu.Unlock()
 	if logIt {
-		c.log.Warn("kafka topic does not exist; waiting for it (the instance stays not ready)", "topic", topic)
+		c.log.Warn("kafka topic does not exist; no change is read until it does (a node still in its start gap stays not ready)", "topic", topic)
 	}
 }
 
