@@ -311,8 +311,8 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 
 // sessionTopics looks at every configured topic and returns those the next
 // session consumes: the tables, and each optional topic that exists (the
-// control topic is created when missing). wait means a table is missing: no
-// session can start. An error means no broker answered.
+// control topic is created when missing). wait means a table is missing, or
+// not settled yet: no session can start. An error means no broker answered.
 func (c *Consumer) sessionTopics(client sarama.Client) (topics []string, wait bool, err error) {
 	states, err := describeTopics(client, c.allTopics())
 	if err != nil {
@@ -324,17 +324,21 @@ func (c *Consumer) sessionTopics(client sarama.Client) (topics []string, wait bo
 	}
 	c.mu.Unlock()
 	for _, t := range c.required {
-		if !states[t].exists {
+		st, known := states[t]
+		if known && !st.exists {
 			c.reportMissing(t)
-			wait = true
 		}
+		// A topic the answer did not settle (a leader being elected) is
+		// looked at again shortly.
+		wait = wait || !st.exists
 	}
 	if wait {
 		return nil, true, nil
 	}
 	topics = slices.Clone(c.required)
 	for _, t := range c.optional {
-		if states[t].exists || t == c.cfg.ControlTopic && c.createControlTopic(client) {
+		st, known := states[t]
+		if st.exists || known && t == c.cfg.ControlTopic && c.createControlTopic(client) {
 			topics = append(topics, t)
 		}
 	}
