@@ -112,9 +112,11 @@ pids+=("$relay_pid")
 wait_http "http://${RELAY_METRICS_ADDR}/readyz" relay "$relay_pid" "$DATA_DIR/relay.log"
 
 say "read node: gintoki serve"
+# The relay sends a heartbeat a second: stop it (kill "$relay_pid") and the
+# node bypasses its cache within --max-staleness.
 "$GINTOKI" serve --db "$ROOT_DSN" --kafka-brokers "$BROKERS" --cdc-topic-prefix "$PREFIX" \
   --kafka-group "gintoki-pipeline-$$" --http-addr "$HTTP_ADDR" --grpc-addr "$GRPC_ADDR" \
-  --log-format text >"$DATA_DIR/serve.log" 2>&1 &
+  --source-heartbeats required --log-format text >"$DATA_DIR/serve.log" 2>&1 &
 serve_pid=$!
 pids+=("$serve_pid")
 wait_http "http://${HTTP_ADDR}/readyz" serve "$serve_pid" "$DATA_DIR/serve.log"

@@ -42,20 +42,22 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 		return nil // Setup always precedes claims; nothing sane to do otherwise
 	}
 
-	// InitialOffset is the sentinel "newest" when sarama had no usable
-	// committed offset (none, or out of range and reset): the claim then
-	// began at the end offset it fetched, which is the high-water mark now.
+	// InitialOffset is the sentinel "oldest" (Offsets.Initial) when sarama
+	// had no usable committed offset (none, or out of range and reset): the
+	// claim then began at the oldest offset the broker has.
 	start, reset := claim.InitialOffset(), false
 	if start < 0 {
-		start, reset = claim.HighWaterMarkOffset(), true
+		start, reset = h.claimStart(p, claim), true
 	}
+	// The position moves before the session counts as started: the end
+	// offsets polled from then on are compared with it.
+	c.checkStart(sess, p, start, claim.HighWaterMarkOffset(), reset)
 	sess.register(p, start, c.feed)
 	select {
 	case <-sess.ready:
 	case <-ctx.Done():
 		return nil
 	}
-	c.checkStart(sess, p, start, claim.HighWaterMarkOffset(), reset)
 
 	pc := newPartitionConsumer(c, s, p, start)
 
@@ -90,6 +92,21 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 			}
 		}
 	}
+}
+
+// claimStart is where a claim that began at the sentinel "oldest" began:
+// the partition's oldest offset now. Should the broker not say, 0 keeps
+// the tracker from counting the partition caught up before its messages
+// were handled.
+func (h *groupHandler) claimStart(p changefeed.Partition, claim sarama.ConsumerGroupClaim) int64 {
+	if claim.InitialOffset() == sarama.OffsetNewest {
+		return claim.HighWaterMarkOffset()
+	}
+	start, err := offsetAt(h.client, p, sarama.OffsetOldest)
+	if err != nil {
+		return 0
+	}
+	return start
 }
 
 func newPartitionConsumer(c *Consumer, s sarama.ConsumerGroupSession, p changefeed.Partition, start int64) *partitionConsumer {

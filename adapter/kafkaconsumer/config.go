@@ -23,7 +23,9 @@ type Config struct {
 	// Empty means "gintoki-" + hostname.
 	Group string
 	// Version is the Kafka protocol version to speak (e.g. "2.8.0"); empty
-	// means 2.8.0. Consumer groups need at least 0.10.2.
+	// means 2.8.0. At least 0.11.0: older metadata requests cannot say
+	// "do not create", and a reader must never create a topic. Topic ids
+	// (a topic deleted and created again told apart at once) need 2.8.0.
 	Version string
 	// StockTopic and WarehouseTopic are the Debezium topics of the two
 	// tables; see TopicName.
@@ -87,8 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if v, err := sarama.ParseKafkaVersion(c.Version); err != nil {
 		errs = append(errs, fmt.Errorf("kafka version %q: %w", c.Version, err))
-	} else if !v.IsAtLeast(sarama.V0_10_2_0) {
-		errs = append(errs, fmt.Errorf("kafka version %q: consumer groups need at least 0.10.2", c.Version))
+	} else if !v.IsAtLeast(sarama.V0_11_0_0) {
+		errs = append(errs, fmt.Errorf("kafka version %q: at least 0.11.0 is needed: an older metadata request creates "+
+			"every missing topic it names on a broker with auto.create.topics.enable", c.Version))
 	}
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
@@ -143,11 +146,20 @@ func (c Config) saramaConfig(log *slog.Logger) (*sarama.Config, error) {
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 	sc.Metadata.RefreshFrequency = metadataRefresh
 	sc.Metadata.Full = false
-	// A consumer that creates the topic it waits for would hide a wrong name.
+	// Every request of this client (the group's, the end-offset polls,
+	// the topic checks) only reads: a consumer that creates the topic it
+	// waits for would hide a wrong name, and one that recreates a deleted
+	// topic would give it the broker's default partition count before its
+	// source does.
 	sc.Metadata.AllowAutoTopicCreation = false
 
 	sc.Consumer.Return.Errors = true
-	sc.Consumer.Offsets.Initial = sarama.OffsetNewest
+	// Only a partition this process owned before reaches this default (Setup
+	// moves every other one): its committed offset was lost (an empty or
+	// replaced broker) or is out of range (retention deleted what was to be
+	// read). That is a gap, reported by the handler; the tracker flushes and
+	// the claim goes on with all the broker still has.
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
 	sc.Consumer.Offsets.AutoCommit.Enable = true
 	sc.Consumer.Offsets.AutoCommit.Interval = commitInterval
 	sc.Consumer.Group.Session.Timeout = sessionTimeout
@@ -158,8 +170,9 @@ func (c Config) saramaConfig(log *slog.Logger) (*sarama.Config, error) {
 	sc.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{
 		sarama.NewBalanceStrategyRange(), sarama.NewBalanceStrategyRoundRobin(),
 	}
-	// An offset the broker no longer has restarts the claim at the newest
-	// offset instead of failing it forever; the handler reports the gap.
+	// An offset the broker no longer has restarts the claim at
+	// Offsets.Initial instead of failing it forever; the handler reports the
+	// gap.
 	sc.Consumer.Group.ResetInvalidOffsets = true
 
 	secure, err := c.auth().Setup(log)

@@ -47,7 +47,7 @@ func TestValidateErrors(t *testing.T) {
 		{"no brokers", func(c *Config) { c.Brokers = nil }, "at least one host:port"},
 		{"broker without port", func(c *Config) { c.Brokers = []string{"kafka"} }, `broker "kafka": want host:port`},
 		{"bad version", func(c *Config) { c.Version = "banana" }, `version "banana"`},
-		{"version too old for groups", func(c *Config) { c.Version = "0.10.0.0" }, "at least 0.10.2"},
+		{"version too old to never create topics", func(c *Config) { c.Version = "0.10.2.0" }, "at least 0.11.0"},
 		{"no stock topic", func(c *Config) { c.StockTopic = "" }, "stock topic: required"},
 		{"no warehouse topic", func(c *Config) { c.WarehouseTopic = "" }, "warehouse topic: required"},
 		{"same topic twice", func(c *Config) { c.WarehouseTopic = c.StockTopic }, "must differ"},
@@ -93,8 +93,10 @@ func TestSaramaConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.Consumer.Offsets.Initial != sarama.OffsetNewest || !sc.Consumer.Offsets.AutoCommit.Enable || !sc.Consumer.Return.Errors {
-		t.Error("offsets must start newest, auto-commit, and return errors")
+	// Setup places every partition the process has not owned; the default
+	// is for a lost or invalid commit: after that gap, all the broker has.
+	if sc.Consumer.Offsets.Initial != sarama.OffsetOldest || !sc.Consumer.Offsets.AutoCommit.Enable || !sc.Consumer.Return.Errors {
+		t.Error("lost offsets must restart oldest; offsets auto-commit; errors are returned")
 	}
 	if sc.Net.ReadTimeout <= sc.Consumer.Group.Rebalance.Timeout {
 		t.Errorf("read timeout %v must exceed the rebalance timeout %v", sc.Net.ReadTimeout, sc.Consumer.Group.Rebalance.Timeout)

@@ -8,7 +8,11 @@
 // the group committed before. From then on it marks each message once handled
 // and commits, so a later session — after a rebalance or a broker loss —
 // resumes exactly there. A start past the expected offset, an end below it,
-// or an offset the broker no longer has is reported as a gap.
+// an offset the broker no longer has, a group that lost its offsets, or a
+// topic deleted or created again is reported as a gap, and the partition
+// continues from the oldest offset the broker still has: nothing cached
+// before the gap survives it (the tracker flushes), and nothing the broker
+// holds after it is skipped.
 package kafkaconsumer
 
 import (
@@ -18,7 +22,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -48,15 +51,12 @@ const DefaultPollInterval = time.Second
 
 // Retry pacing. Variables so tests can shorten them.
 var (
-	retryMin   = 250 * time.Millisecond
-	retryMax   = 5 * time.Second
-	topicRetry = 2 * time.Second
-	// heartbeatTopicCheck is how often a missing heartbeat topic is looked
-	// for: the source creates it with its first heartbeat.
-	heartbeatTopicCheck = 10 * time.Second
-	topicLogEvery       = 30 * time.Second
-	poisonLogGap        = 10 * time.Second
-	errorLogGap         = 5 * time.Second
+	retryMin      = 250 * time.Millisecond
+	retryMax      = 5 * time.Second
+	topicRetry    = 2 * time.Second
+	topicLogEvery = 30 * time.Second
+	poisonLogGap  = 10 * time.Second
+	errorLogGap   = 5 * time.Second
 )
 
 // maxBatch bounds how many already-fetched messages one span covers.
@@ -77,12 +77,11 @@ type Consumer struct {
 	control   *topicMetrics
 	heartbeat *topicMetrics
 	pollEvery time.Duration
-	// required are the topics that must exist: the tables' and the control
-	// topic once it does. topics are those consumed: required, and the
-	// heartbeat topic once it exists. Set by the run's goroutine before a
-	// session starts; sessions read them.
+	// required are the topics that must exist (the tables'); optional are
+	// consumed while they exist (the control topic, created when missing,
+	// and the heartbeat topic, which the source creates).
 	required []string
-	topics   []string
+	optional []string
 
 	lifeMu sync.Mutex
 	cancel context.CancelFunc
@@ -98,7 +97,17 @@ type Consumer struct {
 	// it expects: last handled + 1, or where its claim started.
 	expected map[changefeed.Partition]int64
 	session  *session
-	topicLog map[string]time.Time
+	// endSession ends the running session, so the next one starts with
+	// the topics as they are now.
+	endSession context.CancelFunc
+	// ids is each topic's id as last seen (zero when unknown); fromOldest
+	// are the topics whose partitions start at their oldest offset in the
+	// next session (see observeTopics).
+	ids        map[string]sarama.Uuid
+	fromOldest map[string]bool
+	topicLog   map[string]time.Time
+	// controlCreated: this process created the control topic once.
+	controlCreated bool
 
 	errLog      logLimiter
 	sourceShape sourceShape
@@ -132,21 +141,33 @@ func New(cfg Config, applier Applier, feed Feed, opts Options) (*Consumer, error
 	if poll <= 0 {
 		poll = DefaultPollInterval
 	}
-	return &Consumer{
-		cfg:       cfg,
-		sc:        sc,
-		applier:   applier,
-		feed:      feed,
-		log:       log.With("component", "kafka-consumer"),
-		tracer:    tp.Tracer("github.com/gintoki/gintoki/adapter/kafkaconsumer"),
-		metrics:   m,
-		stock:     m.forTopic(cfg.StockTopic),
-		warehouse: m.forTopic(cfg.WarehouseTopic),
-		pollEvery: poll,
-		expected:  make(map[changefeed.Partition]int64),
-		topicLog:  make(map[string]time.Time),
-		errLog:    logLimiter{every: errorLogGap},
-	}, nil
+	c := &Consumer{
+		cfg:        cfg,
+		sc:         sc,
+		applier:    applier,
+		feed:       feed,
+		log:        log.With("component", "kafka-consumer"),
+		tracer:     tp.Tracer("github.com/gintoki/gintoki/adapter/kafkaconsumer"),
+		metrics:    m,
+		stock:      m.forTopic(cfg.StockTopic),
+		warehouse:  m.forTopic(cfg.WarehouseTopic),
+		pollEvery:  poll,
+		expected:   make(map[changefeed.Partition]int64),
+		ids:        make(map[string]sarama.Uuid),
+		fromOldest: make(map[string]bool),
+		topicLog:   make(map[string]time.Time),
+		errLog:     logLimiter{every: errorLogGap},
+		required:   cfg.tableTopics(),
+	}
+	if t := cfg.ControlTopic; t != "" {
+		c.control = m.forTopic(t)
+		c.optional = append(c.optional, t)
+	}
+	if t := cfg.HeartbeatTopic; t != "" {
+		c.heartbeat = m.forTopic(t)
+		c.optional = append(c.optional, t)
+	}
+	return c, nil
 }
 
 // Start begins consuming in the background and returns at once. An
@@ -206,28 +227,6 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 	if client == nil {
 		return
 	}
-	c.required = c.cfg.tableTopics()
-	if t := c.cfg.ControlTopic; t != "" {
-		c.control = c.metrics.forTopic(t)
-		if err := fleetcontrol.EnsureTopic(client, t); err != nil {
-			c.log.Warn("fleet control topic unavailable: a fleet-wide flush will not reach this instance; create the topic (1 partition) and restart",
-				"topic", t, "err", err)
-		} else {
-			c.required = append(c.required, t)
-		}
-	}
-	c.topics = c.required
-	if t := c.cfg.HeartbeatTopic; t != "" {
-		c.heartbeat = c.metrics.forTopic(t)
-		if c.heartbeatTopicExists(client) {
-			c.subscribeHeartbeats()
-		} else {
-			c.feed.SourceHeartbeats(false)
-			c.log.Warn("the source sends no heartbeats: a stopped or stuck source (Debezium task, gintoki relay) goes unnoticed until --cache-ttl; "+
-				"set heartbeat.interval.ms (e.g. 1000) on the Debezium connector (gintoki relay sends them by default). "+
-				"Heartbeats are used as soon as their topic appears", "topic", t)
-		}
-	}
 	group, err := sarama.NewConsumerGroupFromClient(c.cfg.Group, client)
 	if err != nil {
 		c.log.Error("kafka consumer group cannot be created", "group", c.cfg.Group, "err", err)
@@ -270,35 +269,35 @@ func (c *Consumer) connect(ctx context.Context) sarama.Client {
 }
 
 // consumeLoop runs one session after another: sarama's Consume returns at
-// every rebalance and whenever the session breaks.
+// every rebalance and whenever the session breaks. Before each, it looks
+// at the topics as they are now.
 func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group sarama.ConsumerGroup) {
-	h := &groupHandler{c: c, client: client}
 	b := pace.Backoff{Min: retryMin, Max: retryMax}
 	for ctx.Err() == nil {
-		topics := c.topics
-		if missing := c.missingTopics(client); len(missing) > 0 {
-			for _, t := range missing {
-				c.reportMissing(t)
+		topics, wait, err := c.sessionTopics(client)
+		if err != nil {
+			c.logError("kafka topics cannot be looked up; retrying", err)
+			if !pace.Sleep(ctx, b.Next()) {
+				return
 			}
+			continue
+		}
+		if wait {
 			if !pace.Sleep(ctx, topicRetry) {
 				return
 			}
 			continue
 		}
 		sessCtx, endSession := context.WithCancel(ctx)
-		var appeared atomic.Bool
-		watched := c.watchHeartbeatTopic(sessCtx, client, endSession, &appeared)
-		err := group.Consume(sessCtx, topics, h)
+		c.mu.Lock()
+		c.endSession = endSession
+		c.mu.Unlock()
+		err = group.Consume(sessCtx, topics, &groupHandler{c: c, client: client, topics: topics})
 		endSession()
-		<-watched
 		if ctx.Err() != nil || errors.Is(err, sarama.ErrClosedConsumerGroup) {
 			return
 		}
-		if appeared.Load() {
-			c.subscribeHeartbeats() // and join again with it
-			continue
-		}
-		if err != nil {
+		if err != nil && sessCtx.Err() == nil {
 			wait := b.Next()
 			c.log.Warn("kafka consumer session failed; retrying", "group", c.cfg.Group, "err", err, "retry_in", wait)
 			if !pace.Sleep(ctx, wait) {
@@ -310,51 +309,68 @@ func (c *Consumer) consumeLoop(ctx context.Context, client sarama.Client, group 
 	}
 }
 
-// missingTopics asks the broker about each configured topic. A broker that
-// cannot be asked is not evidence that a topic is missing.
-func (c *Consumer) missingTopics(client sarama.Client) []string {
-	var missing []string
+// sessionTopics looks at every configured topic and returns those the next
+// session consumes: the tables, and each optional topic that exists (the
+// control topic is created when missing). wait means a table is missing, or
+// not settled yet: no session can start. An error means no broker answered.
+func (c *Consumer) sessionTopics(client sarama.Client) (topics []string, wait bool, err error) {
+	states, err := describeTopics(client, c.allTopics())
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	for _, r := range c.observeTopics(states) {
+		c.reportReplaced(r)
+	}
+	c.mu.Unlock()
 	for _, t := range c.required {
-		if err := client.RefreshMetadata(t); errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
-			missing = append(missing, t)
+		st, known := states[t]
+		if known && !st.exists {
+			c.reportMissing(t)
+		}
+		// A topic the answer did not settle (a leader being elected) is
+		// looked at again shortly.
+		wait = wait || !st.exists
+	}
+	if wait {
+		return nil, true, nil
+	}
+	topics = slices.Clone(c.required)
+	for _, t := range c.optional {
+		st, known := states[t]
+		if st.exists || known && t == c.cfg.ControlTopic && c.createControlTopic(client) {
+			topics = append(topics, t)
 		}
 	}
-	return missing
+	return topics, false, nil
 }
 
-func (c *Consumer) heartbeatTopicExists(client sarama.Client) bool {
-	return !errors.Is(client.RefreshMetadata(c.cfg.HeartbeatTopic), sarama.ErrUnknownTopicOrPartition)
-}
-
-func (c *Consumer) subscribeHeartbeats() {
-	c.topics = append(slices.Clip(c.required), c.cfg.HeartbeatTopic)
-	c.feed.SourceHeartbeats(true)
-	c.log.Info("source heartbeats consumed: a source silent for --max-staleness is treated like a lost broker", "topic", c.cfg.HeartbeatTopic)
-}
-
-// watchHeartbeatTopic, while the heartbeat topic is configured but not
-// consumed, looks for it every heartbeatTopicCheck and, once it exists, sets
-// appeared and ends the session (endSession) so the next one consumes it.
-// The returned channel closes when the watch is over (at the latest when ctx
-// ends).
-func (c *Consumer) watchHeartbeatTopic(ctx context.Context, client sarama.Client, endSession context.CancelFunc, appeared *atomic.Bool) <-chan struct{} {
-	done := make(chan struct{})
-	if c.cfg.HeartbeatTopic == "" || slices.Contains(c.topics, c.cfg.HeartbeatTopic) {
-		close(done)
-		return done
+// createControlTopic creates the missing control topic and reports whether
+// it exists now. Without it the feed goes on: a fleet flush then does not
+// reach this instance, which is said, until the topic exists.
+func (c *Consumer) createControlTopic(client sarama.Client) bool {
+	t := c.cfg.ControlTopic
+	if err := fleetcontrol.EnsureTopic(client, t); err != nil {
+		c.logError("fleet control topic missing and not created: a fleet-wide flush will not reach this instance until it exists", err)
+		return false
 	}
-	go func() {
-		defer close(done)
-		pace.Every(ctx, heartbeatTopicCheck, func() bool {
-			if !c.heartbeatTopicExists(client) {
-				return true
-			}
-			appeared.Store(true)
-			endSession()
-			return false
-		})
-	}()
-	return done
+	c.mu.Lock()
+	again := c.controlCreated || c.ownedAny(t)
+	c.controlCreated = true
+	c.mu.Unlock()
+	if again {
+		c.log.Warn("fleet control topic was gone (deleted, or the broker lost its data); created it again", "topic", t)
+	} else {
+		c.log.Info("fleet control topic created", "topic", t)
+	}
+	return true
+}
+
+// logError logs a repeated failure at most once per errorLogGap.
+func (c *Consumer) logError(msg string, err error) {
+	if ok, suppressed := c.errLog.allow(time.Now()); ok {
+		c.log.Warn(msg, "err", err, "suppressed", suppressed)
+	}
 }
 
 func (c *Consumer) reportMissing(topic string) {
@@ -368,7 +384,7 @@ func (c *Consumer) reportMissing(topic string) {
 	}
 	c.mu.Unlock()
 	if logIt {
-		c.log.Warn("kafka topic does not exist; waiting for it (the instance stays not ready)", "topic", topic)
+		c.log.Warn("kafka topic does not exist; no change is read until it does (a node still in its start gap stays not ready)", "topic", topic)
 	}
 }
 
@@ -381,9 +397,7 @@ func (c *Consumer) drainErrors(errs <-chan error) {
 			c.gap(changefeed.Partition{Topic: ce.Topic, Partition: ce.Partition}, "offset out of range on the broker")
 			continue
 		}
-		if ok, suppressed := c.errLog.allow(time.Now()); ok {
-			c.log.Warn("kafka consumer error", "err", err, "suppressed", suppressed)
-		}
+		c.logError("kafka consumer error", err)
 	}
 }
 
@@ -406,6 +420,12 @@ func (c *Consumer) pollOnce(client sarama.Client) {
 	if sess == nil || !sess.isStarted() || len(sess.assigned) == 0 {
 		return
 	}
+	if c.topicsChanged(client, sess) {
+		return // the session is ending; the next one reports its own ends
+	}
+	// Read before the ends are fetched: a position read after could be
+	// past an end fetched before it, and look like a truncated log.
+	read := c.positions(sess.assigned)
 	ends := make(map[changefeed.Partition]int64, len(sess.assigned))
 	for _, p := range sess.assigned {
 		end, err := endOffset(client, p)
@@ -414,6 +434,9 @@ func (c *Consumer) pollOnce(client sarama.Client) {
 		}
 		ends[p] = end
 	}
+	if c.logsTruncated(sess, read, ends) {
+		return
+	}
 	now := time.Now()
 	c.mu.Lock()
 	current := c.session == sess
@@ -421,17 +444,12 @@ func (c *Consumer) pollOnce(client sarama.Client) {
 		// Under mu so the contact cannot land after the session's end.
 		c.feed.Contact(ends)
 	}
-	positions := make(map[changefeed.Partition]int64, len(ends))
-	for p := range ends {
-		if pos, ok := c.expected[p]; ok {
-			positions[p] = pos
-		}
-	}
 	c.mu.Unlock()
 	if !current {
 		return
 	}
 	c.metrics.lastContact.Set(float64(now.UnixNano()) / 1e9)
+	positions := c.positions(sess.assigned)
 	for p, end := range ends {
 		if pos, ok := positions[p]; ok {
 			c.metrics.setLag(p, max(end-pos, 0))
@@ -439,17 +457,95 @@ func (c *Consumer) pollOnce(client sarama.Client) {
 	}
 }
 
-// endOffset asks the partition's leader for its high-water mark, refreshing
-// the metadata once if the leader seems to have moved.
+// positions are the next offsets expected of ps, where known.
+func (c *Consumer) positions(ps []changefeed.Partition) map[changefeed.Partition]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[changefeed.Partition]int64, len(ps))
+	for _, p := range ps {
+		if pos, ok := c.expected[p]; ok {
+			out[p] = pos
+		}
+	}
+	return out
+}
+
+// topicsChanged ends the session when its topics are no longer what it
+// consumes: a topic deleted or created again (each replaced table a gap),
+// or an optional topic that appeared.
+func (c *Consumer) topicsChanged(client sarama.Client, sess *session) bool {
+	states, err := describeTopics(client, c.allTopics())
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session != sess {
+		return false
+	}
+	replaced := c.observeTopics(states)
+	for _, r := range replaced {
+		c.reportReplaced(r)
+	}
+	appeared := slices.ContainsFunc(c.optional, func(t string) bool {
+		return states[t].exists && !slices.Contains(sess.topics, t)
+	})
+	if len(replaced) == 0 && !appeared {
+		return false
+	}
+	c.endSessionLocked()
+	return true
+}
+
+// logsTruncated ends the session, with a gap, when a partition's end fell
+// below the position read before it was fetched: its log was truncated or
+// replaced, and the claim would go on at an offset of a log that no longer
+// exists, skipping what the new one holds below it.
+func (c *Consumer) logsTruncated(sess *session, read, ends map[changefeed.Partition]int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session != sess {
+		return false
+	}
+	truncated := false
+	for p, end := range ends {
+		if want, ok := read[p]; ok && end < want && !c.fromOldest[p.Topic] {
+			c.fromOldest[p.Topic] = true
+			c.reportReplaced(replacement{topic: p.Topic,
+				why: fmt.Sprintf("topic truncated or recreated: end offset %d of partition %d is below the position %d", end, p.Partition, want)})
+			truncated = true
+		}
+	}
+	if truncated {
+		c.endSessionLocked()
+	}
+	return truncated
+}
+
+// endSessionLocked ends the running session; the next one starts with the
+// topics as they are then. Callers hold c.mu.
+func (c *Consumer) endSessionLocked() {
+	if c.endSession != nil {
+		c.endSession()
+	}
+}
+
+// endOffset asks the partition's leader for its high-water mark.
 func endOffset(client sarama.Client, p changefeed.Partition) (int64, error) {
-	end, err := client.GetOffset(p.Topic, p.Partition, sarama.OffsetNewest)
+	return offsetAt(client, p, sarama.OffsetNewest)
+}
+
+// offsetAt asks the partition's leader for its newest or oldest offset,
+// refreshing the metadata once if the leader seems to have moved.
+func offsetAt(client sarama.Client, p changefeed.Partition, which int64) (int64, error) {
+	off, err := client.GetOffset(p.Topic, p.Partition, which)
 	if err == nil {
-		return end, nil
+		return off, nil
 	}
 	if rerr := client.RefreshMetadata(p.Topic); rerr != nil {
 		return 0, err
 	}
-	return client.GetOffset(p.Topic, p.Partition, sarama.OffsetNewest)
+	return client.GetOffset(p.Topic, p.Partition, which)
 }
 
 // logLimiter lets one line through per period and counts the rest, so a

@@ -110,18 +110,16 @@ type gapCall struct {
 // fakeFeed records what the consumer told the tracker. It also checks the
 // protocol: Handled and Contact only inside a started session.
 type fakeFeed struct {
-	mu        sync.Mutex
-	starts    []sessionStart
-	ended     int
-	inSession bool
-	contacts  []map[changefeed.Partition]int64
-	handled   map[changefeed.Partition][]int64
-	gaps      []gapCall
-	missing   []string
-	violation []string
-	// SourceHeartbeats calls and heartbeats.
-	heartbeatsOn []bool
-	heartbeats   int
+	mu         sync.Mutex
+	starts     []sessionStart
+	ended      int
+	inSession  bool
+	contacts   []map[changefeed.Partition]int64
+	handled    map[changefeed.Partition][]int64
+	gaps       []gapCall
+	missing    []string
+	violation  []string
+	heartbeats int
 }
 
 func newFakeFeed() *fakeFeed {
@@ -178,24 +176,17 @@ func (f *fakeFeed) TopicMissing(topic string) {
 	f.missing = append(f.missing, topic)
 }
 
-func (f *fakeFeed) SourceHeartbeats(on bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.heartbeatsOn = append(f.heartbeatsOn, on)
-}
-
 func (f *fakeFeed) Heartbeat() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.heartbeats++
 }
 
-// heartbeatState returns what SourceHeartbeats said, in order, and how many
-// heartbeats arrived.
-func (f *fakeFeed) heartbeatState() ([]bool, int) {
+// heartbeatCount is how many heartbeats arrived.
+func (f *fakeFeed) heartbeatCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.heartbeatsOn), f.heartbeats
+	return f.heartbeats
 }
 
 func (f *fakeFeed) sessionStarts() []sessionStart {

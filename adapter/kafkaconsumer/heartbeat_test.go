@@ -20,40 +20,34 @@ func withHeartbeats(topic string) harnessOption {
 }
 
 // The source creates its heartbeat topic with its first heartbeat, which may
-// be after this instance started: until then heartbeats are reported off;
-// once it exists the consumer joins again with it, reports them on, and
-// every record on it is a heartbeat (never poison), without a gap.
-func TestHeartbeatTopicConsumedOnceItAppears(t *testing.T) {
-	old := heartbeatTopicCheck
-	heartbeatTopicCheck = 100 * time.Millisecond
-	t.Cleanup(func() { heartbeatTopicCheck = old })
-
+// be after this instance started: the consumer finds the topic within a poll
+// or two, joins again with it, and reads it from its start, so the
+// heartbeats that made the topic count too. Every record on it is a
+// heartbeat (never poison), and none is a gap.
+func TestHeartbeatTopicReadFromItsStartOnceItAppears(t *testing.T) {
+	t.Parallel()
 	b := standardBroker(t)
 	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
 	h.start(t)
-	h.waitSessions(t, 1)
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [false] while the topic is missing", on)
+	hb := changefeed.Partition{Topic: testHeartbeatTopic, Partition: 0}
+	if s := h.waitSessions(t, 1); slices.Contains(s.assigned, hb) || !s.complete {
+		t.Fatalf("first session %+v: want complete, without the missing heartbeat topic", s)
 	}
 
 	if err := kafkabroker.CreateTopics(b.Addrs(), 1, testHeartbeatTopic); err != nil {
 		t.Fatal(err)
-	}
-	hb := changefeed.Partition{Topic: testHeartbeatTopic, Partition: 0}
-	waitFor(t, 15*time.Second, "a session with the heartbeat partition", func() bool {
-		s := h.feed.sessionStarts()
-		return slices.Contains(s[len(s)-1].assigned, hb) && s[len(s)-1].complete
-	})
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{false, true}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [false true]", on)
 	}
 	p := newProducer(t, b.Addrs())
 	for i := 0; i < 3; i++ {
 		key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), i == 1)
 		p.send(testHeartbeatTopic, 0, key, value)
 	}
+	waitFor(t, 15*time.Second, "a session with the heartbeat partition", func() bool {
+		s := h.feed.sessionStarts()
+		return slices.Contains(s[len(s)-1].assigned, hb) && s[len(s)-1].complete
+	})
 	p.send(testHeartbeatTopic, 0, []byte("?"), []byte("anything at all")) // still a sign of life
-	waitFor(t, 10*time.Second, "four heartbeats", func() bool { _, n := h.feed.heartbeatState(); return n == 4 })
+	waitFor(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
 	if got := h.events(testHeartbeatTopic, "heartbeat"); got != 4 {
 		t.Errorf("heartbeat events %v, want 4", got)
 	}
@@ -65,14 +59,28 @@ func TestHeartbeatTopicConsumedOnceItAppears(t *testing.T) {
 	}
 }
 
+// A heartbeat topic there at the start is consumed from the first session,
+// at its newest offset like every topic then: old heartbeats say nothing
+// about the source now.
 func TestHeartbeatTopicThereAtStart(t *testing.T) {
 	t.Parallel()
 	b := standardBroker(t, kafkabroker.Topics(1, testHeartbeatTopic))
+	p := newProducer(t, b.Addrs())
+	key, value := debezium.EncodeHeartbeat("dbz", time.Now().Add(-time.Hour).UnixMilli(), false)
+	p.send(testHeartbeatTopic, 0, key, value)
 	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
 	h.start(t)
-	h.waitSessions(t, 1)
-	if on, _ := h.feed.heartbeatState(); !slices.Equal(on, []bool{true}) {
-		t.Fatalf("SourceHeartbeats calls %v, want [true]", on)
+	hb := changefeed.Partition{Topic: testHeartbeatTopic, Partition: 0}
+	if s := h.waitSessions(t, 1); !slices.Contains(s.assigned, hb) {
+		t.Fatalf("first session %+v lacks the heartbeat partition", s)
+	}
+	key, value = debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), false)
+	last := p.send(testHeartbeatTopic, 0, key, value)
+	waitFor(t, 10*time.Second, "the new heartbeat handled", func() bool {
+		return slices.Contains(h.feed.handledOffsets(hb), last)
+	})
+	if n := h.feed.heartbeatCount(); n != 1 {
+		t.Errorf("%d heartbeats read, want only the one sent after the start", n)
 	}
 }
 
@@ -91,8 +99,7 @@ func TestHeartbeatsMakeNoSpans(t *testing.T) {
 	p.send(testHeartbeatTopic, 0, key, value)
 	last := p.stock(0, 1, 1)
 	waitFor(t, 10*time.Second, "both handled", func() bool {
-		_, n := h.feed.heartbeatState()
-		return n == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
+		return h.feed.heartbeatCount() == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
 	})
 	waitFor(t, 10*time.Second, "the change event's span", func() bool { return len(rec.Ended()) > 0 })
 	for _, s := range rec.Ended() {

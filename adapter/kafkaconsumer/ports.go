@@ -37,11 +37,10 @@ type Feed interface {
 	Handled(p changefeed.Partition, offset int64)
 	// Gap: events may have been lost on p. The tracker flushes.
 	Gap(p changefeed.Partition, reason string)
-	// TopicMissing: a configured topic does not exist.
+	// TopicMissing: a table's topic does not exist.
 	TopicMissing(topic string)
-	// SourceHeartbeats: whether the source's heartbeat topic exists, i.e.
-	// whether silence of the source can be measured.
-	SourceHeartbeats(on bool)
-	// Heartbeat: a heartbeat of the source arrived.
+	// Heartbeat: a heartbeat of the source was read. Whether the source's
+	// silence counts is the feed's policy, not the consumer's: a heartbeat
+	// topic that merely exists proves nothing.
 	Heartbeat()
 }

@@ -14,12 +14,17 @@ import (
 // session is what the consumer knows about one sarama session: set up in
 // Setup, started once every claim has reported where it begins.
 type session struct {
+	// topics are those the session consumes.
+	topics   []string
 	assigned []changefeed.Partition
 	ends     map[changefeed.Partition]int64
 	complete bool
 	// later: this process owned partitions before this session, so a
 	// partition it has never owned appears after events may have passed.
 	later bool
+	// restarted are the partitions Setup moved to their oldest offset: a
+	// gap there was reported when their topic was seen replaced.
+	restarted []changefeed.Partition
 
 	mu      sync.Mutex
 	starts  map[changefeed.Partition]int64
@@ -27,8 +32,9 @@ type session struct {
 	started bool
 }
 
-func newSession(assigned []changefeed.Partition, ends map[changefeed.Partition]int64, complete, later bool) *session {
+func newSession(topics []string, assigned []changefeed.Partition, ends map[changefeed.Partition]int64, complete, later bool) *session {
 	return &session{
+		topics:   topics,
 		assigned: assigned,
 		ends:     ends,
 		complete: complete,
@@ -80,6 +86,8 @@ func (s *session) isStarted() bool {
 type groupHandler struct {
 	c      *Consumer
 	client sarama.Client
+	// topics are those of this Consume call.
+	topics []string
 }
 
 // Setup runs after the assignment and after sarama has read the committed
@@ -103,28 +111,38 @@ func (h *groupHandler) Setup(s sarama.ConsumerGroupSession) error {
 
 	c.mu.Lock()
 	later := len(c.expected) > 0
+	oldest := c.restartsAtOldest(assigned)
 	var fresh []changefeed.Partition
 	for _, p := range assigned {
-		if _, owned := c.expected[p]; !owned {
+		if _, owned := c.expected[p]; !owned && !slices.Contains(oldest, p) {
 			fresh = append(fresh, p)
 		}
 	}
 	c.mu.Unlock()
 	// A partition this process has never owned starts at its newest
 	// offset whatever the group committed: what came before is history the
-	// empty cache does not need. ResetOffset moves the mark down, MarkOffset
-	// up; one of them lands it exactly on the end.
+	// empty cache does not need.
 	for _, p := range fresh {
-		s.ResetOffset(p.Topic, p.Partition, ends[p], "")
-		s.MarkOffset(p.Topic, p.Partition, ends[p], "")
+		moveTo(s, p, ends[p])
 	}
+	// A partition of a replaced or newly appeared topic starts at the
+	// oldest offset the broker has: all there is of that topic.
+	for _, p := range oldest {
+		start, err := offsetAt(h.client, p, sarama.OffsetOldest)
+		if err != nil {
+			return fmt.Errorf("oldest offset of %s/%d: %w", p.Topic, p.Partition, err)
+		}
+		moveTo(s, p, start)
+	}
+	c.restarted(oldest)
 
-	sess := newSession(assigned, ends, h.ownsAll(claims), later)
+	sess := newSession(h.topics, assigned, ends, h.ownsAll(claims), later)
+	sess.restarted = oldest
 	c.mu.Lock()
 	c.session = sess
 	c.mu.Unlock()
 	c.log.Info("kafka session assigned", "partitions", len(assigned), "complete", sess.complete,
-		"moved_to_newest", len(fresh), "generation", s.GenerationID())
+		"moved_to_newest", len(fresh), "moved_to_oldest", len(oldest), "generation", s.GenerationID())
 	if len(assigned) == 0 {
 		sess.start(c.feed) // no claim will come to start it
 	}
@@ -144,10 +162,18 @@ func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
 	return nil
 }
 
-// ownsAll reports whether the claims cover every partition of every
-// configured topic.
+// moveTo makes p's claim start at offset whatever the group committed:
+// ResetOffset moves the mark down, MarkOffset up; one of them lands it
+// exactly there.
+func moveTo(s sarama.ConsumerGroupSession, p changefeed.Partition, offset int64) {
+	s.ResetOffset(p.Topic, p.Partition, offset, "")
+	s.MarkOffset(p.Topic, p.Partition, offset, "")
+}
+
+// ownsAll reports whether the claims cover every partition of every topic
+// of the session.
 func (h *groupHandler) ownsAll(claims map[string][]int32) bool {
-	for _, t := range h.c.topics {
+	for _, t := range h.topics {
 		parts, err := h.client.Partitions(t)
 		if err != nil || len(parts) == 0 {
 			return false
@@ -183,8 +209,8 @@ func (c *Consumer) checkStart(sess *session, p changefeed.Partition, start, end 
 	c.expected[p] = start
 	c.mu.Unlock()
 
-	if p.Topic != c.cfg.StockTopic && p.Topic != c.cfg.WarehouseTopic {
-		return // missed heartbeats or commands leave nothing wrong in the cache
+	if !c.isTable(p.Topic) || slices.Contains(sess.restarted, p) {
+		return // nothing wrong left in the cache, or already reported
 	}
 	var reason string
 	switch {
@@ -198,7 +224,7 @@ func (c *Consumer) checkStart(sess *session, p changefeed.Partition, start, end 
 		// Even start == want is suspect here: a broker that lost its data
 		// may have been written up to the same offset again. Setup marks
 		// every partition it takes, so a commit missing is itself abnormal.
-		reason = fmt.Sprintf("no usable committed offset (lost, or out of range); restarted at the newest offset %d, expected %d", start, want)
+		reason = fmt.Sprintf("no usable committed offset (lost, or out of range); restarted at the oldest offset %d, expected %d", start, want)
 	case start > want:
 		reason = fmt.Sprintf("start jumped forward from the expected offset %d to %d", want, start)
 	}

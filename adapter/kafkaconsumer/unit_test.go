@@ -93,7 +93,7 @@ func TestCheckStart(t *testing.T) {
 			if tc.expected >= 0 {
 				c.expected[p] = tc.expected
 			}
-			sess := newSession([]changefeed.Partition{p}, nil, true, tc.later)
+			sess := newSession(nil, []changefeed.Partition{p}, nil, true, tc.later)
 			c.checkStart(sess, p, tc.start, tc.end, tc.reset)
 			gaps := f.gapList()
 			switch {

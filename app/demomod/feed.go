@@ -50,6 +50,9 @@ func startBroker(lc fx.Lifecycle, cfg FeedConfig) (*kafkabroker.Broker, config.K
 		k.TopicPrefix = "gintoki"
 	}
 	k.Database = dsn.Database
+	// The simulator writes no heartbeats, and it lives and dies with this
+	// process: there is no source apart from the node to watch.
+	k.HeartbeatTopic, k.SourceHeartbeats = "off", "off"
 	b, err := kafkabroker.Start(kafkabroker.Topics(3,
 		kafkaconsumer.TopicName(k.TopicPrefix, k.Database, "stock_items"),
 		kafkaconsumer.TopicName(k.TopicPrefix, k.Database, "warehouses")))

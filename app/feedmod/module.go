@@ -40,7 +40,11 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 	if !cfg.Enabled() {
 		return nil, nil
 	}
-	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"))
+	policy, err := heartbeatPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"), changefeed.WithHeartbeats(policy))
 	svc.SetFeedClock(t.LastSign)
 	for _, g := range []struct {
 		name, help string
@@ -48,14 +52,14 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 	}{
 		{"gintoki_cdc_state", "Change feed state: 0 starting, 1 catching up, 2 live, 3 stale (cache bypassed).",
 			func() float64 { return float64(t.State()) }},
-		{"gintoki_cdc_source_heartbeats", "1 when the source sends heartbeats (their topic exists), so a silent source is noticed; 0 when they are off.",
+		{"gintoki_cdc_source_heartbeats", "1 while the source's heartbeats are required (--source-heartbeats required, or auto once one was read), so a silent source bypasses the cache; 0 otherwise.",
 			func() float64 {
 				if _, on := t.HeartbeatAge(); on {
 					return 1
 				}
 				return 0
 			}},
-		{"gintoki_cdc_heartbeat_age_seconds", "Seconds since the source's last heartbeat arrived (or since they were first expected).",
+		{"gintoki_cdc_heartbeat_age_seconds", "Seconds since the source's last heartbeat arrived (since the start before the first).",
 			func() float64 { age, _ := t.HeartbeatAge(); return age.Seconds() }},
 	} {
 		if err := telemetry.GaugeFunc(reg, g.name, g.help, g.value); err != nil {
@@ -63,6 +67,28 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 		}
 	}
 	return t, nil
+}
+
+// heartbeatPolicy reads --source-heartbeats; without a heartbeat topic
+// there is nothing to require.
+func heartbeatPolicy(cfg config.Kafka) (changefeed.HeartbeatPolicy, error) {
+	if heartbeatTopic(cfg) == "" {
+		return changefeed.HeartbeatsOff, nil
+	}
+	p, err := changefeed.ParseHeartbeatPolicy(cfg.SourceHeartbeats)
+	if err != nil {
+		return 0, fmt.Errorf("--source-heartbeats: %w", err)
+	}
+	return p, nil
+}
+
+// heartbeatTopic is the topic heartbeats are read from; "" when they are
+// off.
+func heartbeatTopic(cfg config.Kafka) string {
+	if cfg.SourceHeartbeats == "off" {
+		return ""
+	}
+	return derivedTopic(cfg.HeartbeatTopic, debezium.HeartbeatTopic(cfg.TopicPrefix))
 }
 
 // readinessCondition ends the start gap once the feed has been live; what
@@ -101,6 +127,10 @@ func run(lc fx.Lifecycle, p Params) error {
 		}
 		db = dsn.Database
 	}
+	policy, err := heartbeatPolicy(p.Kafka)
+	if err != nil {
+		return err
+	}
 	auth := kafkaauth.FromSettings(p.Kafka.KafkaSecurity)
 	cfg := kafkaconsumer.Config{
 		Brokers:        p.Kafka.Brokers,
@@ -110,7 +140,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "stock_items"),
 		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
 		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
-		HeartbeatTopic: derivedTopic(p.Kafka.HeartbeatTopic, debezium.HeartbeatTopic(p.Kafka.TopicPrefix)),
+		HeartbeatTopic: heartbeatTopic(p.Kafka),
 		TLS:            auth.TLS,
 		SASL:           auth.SASL,
 	}
@@ -126,7 +156,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		OnStart: func(startCtx context.Context) error {
 			p.Log.Info("change feed starting", "brokers", cfg.Brokers, "group", cfg.Group,
 				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic,
-				"heartbeat_topic", cfg.HeartbeatTopic, "max_staleness", p.Kafka.MaxStaleness)
+				"heartbeat_topic", cfg.HeartbeatTopic, "source_heartbeats", policy.String(), "max_staleness", p.Kafka.MaxStaleness)
 			go tick(ctx, ticked, p.Tracker)
 			return consumer.Start(startCtx)
 		},

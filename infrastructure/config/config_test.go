@@ -92,3 +92,34 @@ func TestListFlag(t *testing.T) {
 		t.Fatalf("%q", l)
 	}
 }
+
+func TestSourceHeartbeats(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want string // "" for no error
+	}{
+		{nil, nil, ""},
+		{nil, map[string]string{"GINTOKI_SOURCE_HEARTBEATS": "required"}, ""},
+		{[]string{"--source-heartbeats", "off", "--cdc-heartbeat-topic", "off"}, nil, ""},
+		{[]string{"--source-heartbeats", "on"}, nil, "--source-heartbeats must be auto, required or off"},
+		{[]string{"--source-heartbeats", "required", "--cdc-heartbeat-topic", "off"}, nil, "needs a heartbeat topic"},
+	} {
+		s := NewSet("serve", "test")
+		var k Kafka
+		k.Register(s)
+		err := s.Parse(c.args, env(c.env))
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v %v: %v", c.args, c.env, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%v %v: err %v, want %q", c.args, c.env, err, c.want)
+		}
+	}
+	s := NewSet("serve", "test")
+	var k Kafka
+	k.Register(s)
+	if err := s.Parse(nil, env(map[string]string{"GINTOKI_SOURCE_HEARTBEATS": "required"})); err != nil || k.SourceHeartbeats != "required" {
+		t.Errorf("GINTOKI_SOURCE_HEARTBEATS=required: %q %v", k.SourceHeartbeats, err)
+	}
+}

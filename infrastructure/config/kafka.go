@@ -20,6 +20,9 @@ type Kafka struct {
 	// off.
 	ControlTopic   string
 	HeartbeatTopic string
+	// SourceHeartbeats is what the source's heartbeats mean: "auto",
+	// "required" or "off" (changefeed.HeartbeatPolicy).
+	SourceHeartbeats string
 	KafkaSecurity
 }
 
@@ -41,19 +44,36 @@ func (k *Kafka) Register(s *Set) {
 	s.String(&k.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: topics are <prefix>.<database>.stock_items and .warehouses")
 	s.String(&k.Database, "cdc-database", "", "database name in the topic names (default: the database named in --db)")
 	s.String(&k.ControlTopic, "cdc-control-topic", "", "topic of fleet-wide commands (gintoki flush); created when missing (default: __gintoki-control.<prefix>; off: none)")
-	s.String(&k.HeartbeatTopic, "cdc-heartbeat-topic", "", "topic of the source's heartbeats; no heartbeat for --max-staleness counts like a lost broker (default: __debezium-heartbeat.<prefix>, as Debezium and gintoki relay name it; off: none)")
+	s.String(&k.HeartbeatTopic, "cdc-heartbeat-topic", "", "topic of the source's heartbeats, see --source-heartbeats (default: __debezium-heartbeat.<prefix>, as Debezium and gintoki relay name it; off: none)")
+	s.String(&k.SourceHeartbeats, "source-heartbeats", "auto", "what the source's heartbeats mean: required (no heartbeat for --max-staleness, counted from the start, bypasses the cache like a lost broker; for a source that sends them: gintoki relay, Debezium with heartbeat.interval.ms), "+
+		"auto (required from the first heartbeat read; warns once when none arrived within max(--max-staleness, 10s) of the feed going live), off (ignored: a stopped source goes unnoticed)")
 	k.KafkaSecurity.Register(s)
 	k.RegisterPolicy(s)
 	s.Check(func() error {
 		if k.TopicPrefix == "" {
 			return fmt.Errorf("--cdc-topic-prefix must not be empty")
 		}
-		return nil
+		return k.checkHeartbeats()
 	})
 }
 
+// checkHeartbeats accepts the three policies, and refuses to require
+// heartbeats with no topic to read them from.
+func (k *Kafka) checkHeartbeats() error {
+	switch k.SourceHeartbeats {
+	case "auto", "off":
+		return nil
+	case "required":
+		if k.HeartbeatTopic == "off" {
+			return fmt.Errorf("--source-heartbeats required needs a heartbeat topic, but --cdc-heartbeat-topic is off")
+		}
+		return nil
+	}
+	return fmt.Errorf("--source-heartbeats must be auto, required or off, got %q", k.SourceHeartbeats)
+}
+
 // RegisterPolicy adds only the consumer's own settings (group, staleness
-// bound), for a process that brings its own broker (demo).
+// bound), for a process that brings its own broker and source (demo).
 func (k *Kafka) RegisterPolicy(s *Set) {
 	s.String(&k.Group, "kafka-group", DefaultGroup(), "consumer group; one per instance so every instance sees every event")
 	s.Duration(&k.MaxStaleness, "max-staleness", 30*time.Second, "after this long without the broker, flush and bypass the cache until caught up again")

@@ -58,18 +58,25 @@ type Tracker struct {
 	missing     map[string]time.Time
 	gaps        int
 	// beenLive: the feed was live once; the start gap is over for good.
-	beenLive bool
-	// Source heartbeats: expected once the source is known to send them;
-	// lastHeartbeat is when the latest arrived (or when they began to be
-	// expected), staleSince when the feed went stale.
+	// liveSince is when it first was.
+	beenLive  bool
+	liveSince time.Time
+	// staleSince is when the feed last went stale.
+	staleSince time.Time
+	// Source heartbeats: policy says when they are required; heartbeats is
+	// whether they are now; lastHeartbeat is when the latest arrived (the
+	// tracker's creation before the first); graceWarned: the one warning
+	// about a source without heartbeats was given.
+	policy        HeartbeatPolicy
 	heartbeats    bool
 	lastHeartbeat time.Time
-	staleSince    time.Time
+	graceWarned   bool
 }
 
 // NewTracker returns a tracker in the Starting state; it turns the cache off
-// until the feed is live.
-func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger) *Tracker {
+// until the feed is live. Under HeartbeatsRequired the source's silence is
+// measured from now.
+func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger, opts ...Option) *Tracker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -77,7 +84,12 @@ func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger
 		cache: cache, maxStaleness: maxStaleness, now: time.Now, log: log,
 		positions: map[Partition]int64{}, targets: map[Partition]int64{}, missing: map[string]time.Time{},
 	}
+	for _, o := range opts {
+		o(t)
+	}
 	t.lastContact = t.now()
+	t.lastHeartbeat = t.lastContact
+	t.heartbeats = t.policy == HeartbeatsRequired
 	cache.SetCacheUsable(false)
 	return t
 }
@@ -98,8 +110,11 @@ func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partitio
 		}
 		delete(t.missing, p.Topic)
 	}
-	if t.state == Starting || t.state == Stale {
+	switch {
+	case t.state == Starting:
 		t.setState(CatchingUp, "partitions assigned")
+	case t.state == Stale && t.sourceHeardSinceStale():
+		t.setState(CatchingUp, "partitions assigned again")
 	}
 	t.evaluate()
 }
@@ -117,7 +132,7 @@ func (t *Tracker) Contact(ends map[Partition]int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lastContact = t.now()
-	if t.state == Stale && (!t.heartbeats || t.lastHeartbeat.After(t.staleSince)) {
+	if t.state == Stale && t.sourceHeardSinceStale() {
 		// Back in touch: catch up with what the broker holds now before
 		// trusting the cache again.
 		for p, e := range ends {
@@ -156,34 +171,6 @@ func (t *Tracker) TopicMissing(topic string) {
 	t.missing[topic] = t.now()
 }
 
-// SourceHeartbeats records whether the source sends heartbeats (its
-// heartbeat topic exists). From then on, no heartbeat for the staleness
-// bound counts like a lost broker: the source may be stopped or stuck, and
-// the cache would never see a write made meanwhile.
-func (t *Tracker) SourceHeartbeats(on bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if on && !t.heartbeats {
-		t.lastHeartbeat = t.now() // the bound starts now
-	}
-	t.heartbeats = on
-}
-
-// Heartbeat records a heartbeat of the source.
-func (t *Tracker) Heartbeat() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.lastHeartbeat = t.now()
-}
-
-// HeartbeatAge is how long ago the source's last heartbeat arrived (or
-// heartbeats began to be expected); on is false while none are expected.
-func (t *Tracker) HeartbeatAge() (age time.Duration, on bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.now().Sub(t.lastHeartbeat), t.heartbeats
-}
-
 // LastSign is when the feed last gave a sign of life: the older of the
 // broker's last answer and, while they are expected, the source's last
 // heartbeat. Answers the cache gives while the feed is lost are as old as
@@ -201,15 +188,16 @@ func (t *Tracker) LastSign() time.Time {
 func (t *Tracker) Tick() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	now := t.now()
+	t.warnWithoutHeartbeats(now)
 	if t.state == Stale || t.state == Starting {
 		return
 	}
-	now := t.now()
 	if silent := now.Sub(t.lastContact); silent > t.maxStaleness {
 		t.setState(Stale, fmt.Sprintf("no broker contact for %s (max staleness %s)", silent.Round(time.Second), t.maxStaleness))
 		return
 	}
-	if silent := now.Sub(t.lastHeartbeat); t.heartbeats && silent > t.maxStaleness {
+	if silent := t.sourceSilence(now); silent > t.maxStaleness {
 		t.setState(Stale, fmt.Sprintf("no source heartbeat for %s (max staleness %s): the source (Debezium, gintoki relay) is stopped or stuck", silent.Round(time.Second), t.maxStaleness))
 	}
 }
@@ -262,7 +250,7 @@ func (t *Tracker) Ready() error {
 			return fmt.Errorf("change feed: broker unreachable for %s (max staleness %s); serving from the database",
 				silent.Round(time.Second), t.maxStaleness)
 		}
-		if t.heartbeats && !t.lastHeartbeat.After(t.staleSince) {
+		if !t.sourceHeardSinceStale() {
 			return fmt.Errorf("change feed: no source heartbeat for %s (max staleness %s); serving from the database",
 				t.now().Sub(t.lastHeartbeat).Round(time.Second), t.maxStaleness)
 		}
@@ -298,14 +286,35 @@ func (t *Tracker) setState(s State, why string) {
 	if t.state == s {
 		return
 	}
-	t.log.Info("change feed state", "from", t.state.String(), "to", s.String(), "why", why)
+	from, now := t.state, t.now()
 	t.state = s
+	t.logTransition(from, s, why, now)
 	switch s {
 	case Live:
+		if !t.beenLive {
+			t.liveSince = now
+		}
 		t.beenLive = true
 		t.cache.SetCacheUsable(true)
 	case Stale:
-		t.staleSince = t.now()
+		t.staleSince = now
 		t.cache.SetCacheUsable(false)
+	}
+}
+
+// logTransition logs both ends of an outage at WARN, so a reader of
+// warnings alone sees when the cache stopped being trusted, when it was
+// again, and how long reads went to the database; the steps of a start are
+// INFO. Callers hold t.mu.
+func (t *Tracker) logTransition(from, to State, why string, now time.Time) {
+	switch {
+	case to == Stale:
+		t.log.Warn("change feed stale: cache bypassed, reads go to the database",
+			"from", from.String(), "why", why)
+	case to == Live && !t.staleSince.IsZero():
+		t.log.Warn("change feed live again: cache in use", "from", from.String(), "why", why,
+			"bypassed_for", now.Sub(t.staleSince).Round(time.Millisecond))
+	default:
+		t.log.Info("change feed state", "from", from.String(), "to", to.String(), "why", why)
 	}
 }

@@ -1,10 +1,13 @@
 package changefeed
 
 import (
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 type fakeCache struct {
@@ -37,13 +40,21 @@ var (
 	w0 = Partition{Topic: "gintoki.test.warehouses", Partition: 0}
 )
 
-func newTracker() (*Tracker, *fakeCache, *clock) {
+func newTracker(opts ...Option) (*Tracker, *fakeCache, *clock) {
+	tr, c, clk, _ := newLoggedTracker(opts...)
+	return tr, c, clk
+}
+
+// newLoggedTracker is newTracker with its log kept, as text lines.
+func newLoggedTracker(opts ...Option) (*Tracker, *fakeCache, *clock, *logtest.Buffer) {
 	c := &fakeCache{usable: true}
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
-	tr := NewTracker(c, 30*time.Second, nil)
+	logs := &logtest.Buffer{}
+	tr := NewTracker(c, 30*time.Second, slog.New(slog.NewTextHandler(logs, nil)), opts...)
 	tr.now = clk.now
 	tr.lastContact = clk.now()
-	return tr, c, clk
+	tr.lastHeartbeat = clk.now()
+	return tr, c, clk, logs
 }
 
 func TestCacheOffUntilEveryPartitionCaughtUp(t *testing.T) {
@@ -165,8 +176,8 @@ func goLive(t *testing.T, tr *Tracker) {
 // the feed has caught up.
 func TestSilentSourceGoesStaleAndRecoversWithItsHeartbeats(t *testing.T) {
 	tr, c, clk := newTracker()
-	tr.SourceHeartbeats(true)
 	goLive(t, tr)
+	tr.Heartbeat()            // the first one turns the requirement on (auto)
 	for i := 0; i < 25; i++ { // heartbeats every second, broker answering
 		clk.advance(time.Second)
 		tr.Heartbeat()
@@ -207,7 +218,7 @@ func TestSilentSourceGoesStaleAndRecoversWithItsHeartbeats(t *testing.T) {
 	}
 }
 
-// Without heartbeats (the topic does not exist) silence of the source goes
+// Without heartbeats (none arrived, auto) silence of the source goes
 // unnoticed by design: only the broker bound applies.
 func TestNoHeartbeatsExpectedNoSourceBound(t *testing.T) {
 	tr, _, clk := newTracker()

@@ -12,7 +12,7 @@ import (
 // that may not come up. It reports which (stopped false: streaming).
 func (p *Pipeline) LaunchRelay() (reason string, stopped bool) {
 	p.T.Helper()
-	p.Relay = StartGintoki(p.T, p.relayArgs()...)
+	p.SpawnRelay()
 	p.Relay.WaitUntil(p.T, "relay streaming or stopped for good", StartLimit, func() bool {
 		reason, stopped = p.RelayStopped()
 		return stopped || p.OK(p.RelayBase()+"/readyz")

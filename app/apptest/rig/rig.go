@@ -4,7 +4,8 @@
 // behind `gintoki gateway`. The relay, the nodes and the gateway are the
 // test binary started again with a gintoki command line (package apptest),
 // so a test can SIGKILL, SIGTERM or SIGSTOP them; the broker restarts on
-// its port and data directory with its logs and committed offsets.
+// its port and data directory with its logs and committed offsets, or
+// comes back empty, as a replaced cluster would.
 //
 // A test package using it starts its TestMain with
 // apptest.RunAsChild(rig.RunGintoki).
@@ -95,6 +96,9 @@ type Pipeline struct {
 	brokerPort int
 	dataDir    string
 	broker     *kafkabroker.Broker
+	// autoCreate: the broker creates topics on request (after
+	// RestartBrokerEmpty).
+	autoCreate bool
 	serverID   int
 }
 
@@ -105,6 +109,9 @@ type Node struct {
 	HTTPAddr string
 	GRPCAddr string
 	Group    string
+	// Args are more `gintoki serve` flags of this node alone; they win over
+	// Options.NodeArgs.
+	Args []string
 	// Child is the running process (the latest one after a restart).
 	Child *apptest.Child
 }
@@ -174,8 +181,29 @@ func (p *Pipeline) Brokers() string { return fmt.Sprintf("127.0.0.1:%d", p.broke
 // StartBroker starts the broker on its port and data directory: after a
 // StopBroker it comes back with its logs and committed offsets.
 func (p *Pipeline) StartBroker() {
-	b, err := kafkabroker.Start(kafkabroker.Port(p.brokerPort), kafkabroker.DataDir(p.dataDir),
-		kafkabroker.Topics(p.partitions, p.StockTopic, p.WhTopic))
+	p.startBroker(kafkabroker.Topics(p.partitions, p.StockTopic, p.WhTopic))
+}
+
+// RestartBrokerEmpty replaces the broker with an empty one on the same
+// port, as a redeployed or replaced cluster: no topics, no committed
+// offsets, and automatic topic creation on (Apache Kafka's default), so a
+// topic is back once something writes to it (or, wrongly, once anything
+// asks for it). A StartBroker after it restarts this one.
+func (p *Pipeline) RestartBrokerEmpty() {
+	if p.broker != nil {
+		p.StopBroker()
+	}
+	p.dataDir = p.T.TempDir()
+	p.autoCreate = true
+	p.startBroker()
+}
+
+func (p *Pipeline) startBroker(opts ...kafkabroker.Option) {
+	opts = append(opts, kafkabroker.Port(p.brokerPort), kafkabroker.DataDir(p.dataDir))
+	if p.autoCreate {
+		opts = append(opts, kafkabroker.AutoCreateTopics(), kafkabroker.Partitions(int(max(p.partitions, 1))))
+	}
+	b, err := kafkabroker.Start(opts...)
 	if err != nil {
 		p.T.Fatal(err)
 	}
@@ -196,8 +224,15 @@ func (p *Pipeline) RelayBase() string { return "http://" + p.RelayAddr }
 // the checkpoint in the broker.
 func (p *Pipeline) StartRelay() {
 	p.T.Helper()
-	p.Relay = StartGintoki(p.T, p.relayArgs()...)
+	p.SpawnRelay()
 	p.Relay.WaitUntil(p.T, "relay streaming", StartLimit, func() bool { return p.OK(p.RelayBase() + "/readyz") })
+}
+
+// SpawnRelay starts `gintoki relay` and returns at once, without waiting
+// for anything: for a test that stops it before it is up.
+func (p *Pipeline) SpawnRelay() {
+	p.T.Helper()
+	p.Relay = StartGintoki(p.T, p.relayArgs()...)
 }
 
 // relayArgs is the relay's command line.
@@ -221,7 +256,8 @@ func (p *Pipeline) StartNode(n *Node) {
 		"--inspect-interval", "0", "--cache-ttl", "48h",
 		"--cache-size-mb", "32", "--db-max-open", "6", "--db-queue-timeout", "2s", "--db-timeout", "5s",
 		"--log-level", "warn", "--log-format", "text"}
-	n.Child = StartGintoki(p.T, append(args, p.nodeArgs...)...)
+	args = append(append(args, p.nodeArgs...), n.Args...)
+	n.Child = StartGintoki(p.T, args...)
 	n.Child.WaitUntil(p.T, n.Name+" answering", StartLimit, func() bool { return p.OK(n.Base() + "/healthz") })
 }
 
