@@ -214,6 +214,9 @@ func runVersionedContract(t *testing.T, db *gorm.DB) {
 		Warehouses: &domain.WarehouseMapping{Table: "depots", ID: "depot_id", Code: "key", Active: "is_open",
 			Name: "label", Version: "rev"},
 	}
+	if err := gormrepo.CheckMapping(ctx, db, m); err != nil {
+		t.Fatalf("check: %v", err)
+	}
 	repo, err := gormrepo.NewMapped(db, nil, m)
 	if err != nil {
 		t.Fatal(err)

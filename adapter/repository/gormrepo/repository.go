@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -93,24 +92,20 @@ func (r *Repository) Position(ctx context.Context) (_ domain.SourcePos, err erro
 // findPositionSQL asks the server what it is. A failure to ask leaves the
 // position off: it refines fills, and reads stay correct without it.
 func (r *Repository) findPositionSQL(ctx context.Context) string {
-	if database.Dialect(r.db) != "mysql" {
+	if database.Dialect(r.db) != database.DriverMySQL {
 		return ""
 	}
-	var version string
-	if err := r.db.WithContext(ctx).Raw("SELECT @@version").Row().Scan(&version); err != nil {
+	sqlDB, err := r.db.DB()
+	if err != nil {
 		return ""
 	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return "SELECT @@gtid_current_pos"
-	}
-	var mode string
-	if err := r.db.WithContext(ctx).Raw("SELECT @@global.gtid_mode").Row().Scan(&mode); err != nil || !strings.EqualFold(mode, "ON") {
+	srv, err := mysqlCatalog{sqlDB}.server(ctx)
+	if err != nil {
 		return ""
 	}
-	return "SELECT @@global.gtid_executed"
+	query, _ := positionQuery(srv)
+	return query
 }
-
-const warehousesSQL = `SELECT id, code, name, is_active, version FROM warehouses ORDER BY id`
 
 // StockByProducts returns every stock row of the given products joined with
 // its warehouse, in one query and in no particular order. Unknown ids have
