@@ -42,6 +42,10 @@ type readNodeSettings struct {
 	cache config.Cache
 	kafka config.Kafka
 	rt    config.Runtime
+
+	// schema is the tables read (--schema); a self-contained process reads
+	// the tables it makes.
+	schema config.Schema
 }
 
 // register adds the read node's flags. A self-contained process (demo)
@@ -54,8 +58,10 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	if selfContained {
 		r.db.RegisterTuning(s)
 		r.kafka.RegisterPolicy(s)
+		r.schema = config.DefaultSchema()
 	} else {
 		r.db.Register(s, "")
+		r.schema.Register(s)
 		r.kafka.Register(s)
 	}
 	r.cache.Register(s)
@@ -71,7 +77,7 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 // options are the modules of a read node; the caller supplies config.Kafka.
 func (r *readNodeSettings) options(env Env) []fx.Option {
 	return []fx.Option{
-		withTelemetry(env, r.tel, r.http, r.tls, r.grpc, r.db, r.cache),
+		withTelemetry(env, r.tel, r.http, r.tls, r.grpc, r.db, r.schema, r.cache),
 		fx.Provide(listen.ServerTLS),
 		fx.Invoke(func(log *slog.Logger) { telemetry.TuneGC(r.rt.GCPercent, r.rt.MemoryLimitMB, log) }),
 		dbmod.Module,
@@ -135,7 +141,10 @@ func demoCommand() command {
 				}
 				r.db.DSN = "sqlite://" + d.DBPath
 				f.Warehouses, f.Kafka, f.DB = d.Warehouses, r.kafka, r.db
-				opts := append(r.options(env), fx.Supply(d, f), demomod.Module, demomod.Feed,
+				// demomod first: its tables must exist before the
+				// repository checks them.
+				opts := append([]fx.Option{demomod.Module}, r.options(env)...)
+				opts = append(opts, fx.Supply(d, f), demomod.Feed,
 					fx.Invoke(func(lc fx.Lifecycle) {
 						lc.Append(fx.StartHook(func() { printDemoHelp(env, r.http.Addr, r.grpc.Addr, f.Rate) }))
 					}))
@@ -198,6 +207,7 @@ func migrateCommand() command {
 			var tel config.Telemetry
 			var db config.DB
 			tel.Register(s)
+			config.RefuseSchema(s, "migrate")
 			db.Register(s, "")
 			return func() ([]fx.Option, error) {
 				return databaseTask(env, tel, db, time.Minute, func(ctx context.Context, gdb *gorm.DB) error {
@@ -221,6 +231,7 @@ func seedCommand() command {
 			var db config.DB
 			var products, warehouses int
 			tel.Register(s)
+			config.RefuseSchema(s, "seed")
 			db.Register(s, "")
 			s.Int(&products, "products", 100000, "number of products")
 			s.Int(&warehouses, "warehouses", 3, "number of warehouses")

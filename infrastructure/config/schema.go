@@ -114,3 +114,22 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// DefaultSchema is gintoki's own tables, for a process that takes no
+// --schema (demo makes and fills its own database).
+func DefaultSchema() Schema { return Schema{Mapping: domain.DefaultMapping()} }
+
+// RefuseSchema adds --schema to a command that works on gintoki's own
+// tables only (migrate, seed). A mapping given to it, by the flag or by a
+// GINTOKI_SCHEMA shared with serve, is an error: ignored, it would let the
+// command create and fill gintoki's tables in a shop's database.
+func RefuseSchema(s *Set, command string) {
+	var file string
+	s.String(&file, "schema", "", "refused: "+command+" works on gintoki's own tables only, never on the tables a schema mapping names")
+	s.Check(func() error {
+		if file == "" {
+			return nil
+		}
+		return fmt.Errorf("--schema %s: %s creates and fills gintoki's own tables (stock_items, warehouses); the tables of a schema mapping are the shop's own, and gintoki only reads them: run it without --schema (and without GINTOKI_SCHEMA)", file, command)
+	})
+}

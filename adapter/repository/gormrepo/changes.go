@@ -39,6 +39,9 @@ func (r *Repository) ChangeStockQty(ctx context.Context, productID, warehouseID 
 		attribute.Int64("gintoki.product_id", productID), attribute.Int64("gintoki.warehouse_id", warehouseID))
 	defer func() { endSpan(span, err) }()
 
+	if err := r.ownTables("change stock"); err != nil {
+		return before, after, 0, err
+	}
 	if productID <= 0 || warehouseID <= 0 {
 		return before, after, 0, domain.InvalidArgumentf("change stock: product and warehouse ids must be positive, got %d and %d", productID, warehouseID)
 	}

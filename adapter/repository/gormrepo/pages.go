@@ -6,16 +6,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 )
 
-const productIDsAfterSQL = `SELECT DISTINCT product_id FROM stock_items WHERE product_id > ? ORDER BY product_id LIMIT ?`
-
 // ProductIDsAfter returns up to limit product ids greater than after, in
-// ascending order: keyset pagination, so every page costs the same however
-// deep it is (the primary key starts with product_id).
+// ascending order, from the mapped stock table.
 func (r *Repository) ProductIDsAfter(ctx context.Context, after int64, limit int) (_ []int64, err error) {
 	ctx, span := r.start(ctx, "StockRepository.ProductIDsAfter", "SELECT", attribute.Int("gintoki.limit", limit))
 	defer func() { endSpan(span, err) }()
 
-	rows, err := r.db.WithContext(ctx).Raw(productIDsAfterSQL, after, limit).Rows()
+	rows, err := r.db.WithContext(ctx).Raw(r.q.productIDsAfter, after, limit).Rows()
 	if err != nil {
 		return nil, wrapErr(ctx, err, "list product ids")
 	}

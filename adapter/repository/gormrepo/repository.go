@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -29,6 +28,10 @@ type Repository struct {
 	db     *gorm.DB
 	tracer trace.Tracer
 	system attribute.KeyValue
+	q      queries
+	// own: the mapping is gintoki's own tables, the only ones the writers
+	// know.
+	own bool
 
 	// positionSQL reads how much of the replication stream the server has
 	// applied; found on first use, "" where there is nothing to read
@@ -37,8 +40,23 @@ type Repository struct {
 	positionSQL  string
 }
 
-// New returns a repository over db. A nil tp disables tracing.
+// New returns a repository over gintoki's own tables (the default
+// mapping). A nil tp disables tracing.
 func New(db *gorm.DB, tp trace.TracerProvider) *Repository {
+	return newRepository(db, tp, domain.DefaultMapping())
+}
+
+// NewMapped returns a repository that reads the tables and columns m names
+// (the schema mapping). It does not look at the database: CheckMapping
+// does, once, at start.
+func NewMapped(db *gorm.DB, tp trace.TracerProvider, m domain.Mapping) (*Repository, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return newRepository(db, tp, m), nil
+}
+
+func newRepository(db *gorm.DB, tp trace.TracerProvider, m domain.Mapping) *Repository {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
@@ -46,16 +64,10 @@ func New(db *gorm.DB, tp trace.TracerProvider) *Repository {
 		db:     db,
 		tracer: tp.Tracer(tracerName),
 		system: attribute.String("db.system", database.Dialect(db)),
+		q:      buildQueries(m),
+		own:    m.IsDefault(),
 	}
 }
-
-// The join keeps stock rows whose warehouse is missing (LEFT JOIN) and marks
-// them with has_warehouse = 0; COALESCE lets every column scan into a plain
-// Go value.
-const stockByProductsSQL = `SELECT s.product_id, s.warehouse_id, s.qty_salable, s.version,
-	w.id IS NOT NULL, COALESCE(w.code, ''), COALESCE(w.name, ''), COALESCE(w.is_active, 0), COALESCE(w.version, 0)
-FROM stock_items s LEFT JOIN warehouses w ON w.id = s.warehouse_id
-WHERE s.product_id IN ?`
 
 // Position returns how much of the replication stream the database has
 // applied, as GTIDs: MariaDB's @@gtid_current_pos (a replica's too), MySQL's
@@ -80,24 +92,20 @@ func (r *Repository) Position(ctx context.Context) (_ domain.SourcePos, err erro
 // findPositionSQL asks the server what it is. A failure to ask leaves the
 // position off: it refines fills, and reads stay correct without it.
 func (r *Repository) findPositionSQL(ctx context.Context) string {
-	if database.Dialect(r.db) != "mysql" {
+	if database.Dialect(r.db) != database.DriverMySQL {
 		return ""
 	}
-	var version string
-	if err := r.db.WithContext(ctx).Raw("SELECT @@version").Row().Scan(&version); err != nil {
+	sqlDB, err := r.db.DB()
+	if err != nil {
 		return ""
 	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return "SELECT @@gtid_current_pos"
-	}
-	var mode string
-	if err := r.db.WithContext(ctx).Raw("SELECT @@global.gtid_mode").Row().Scan(&mode); err != nil || !strings.EqualFold(mode, "ON") {
+	srv, err := mysqlCatalog{sqlDB}.server(ctx)
+	if err != nil {
 		return ""
 	}
-	return "SELECT @@global.gtid_executed"
+	query, _ := positionQuery(srv)
+	return query
 }
-
-const warehousesSQL = `SELECT id, code, name, is_active, version FROM warehouses ORDER BY id`
 
 // StockByProducts returns every stock row of the given products joined with
 // its warehouse, in one query and in no particular order. Unknown ids have
@@ -110,23 +118,20 @@ func (r *Repository) StockByProducts(ctx context.Context, productIDs []int64) (_
 		attribute.Int("gintoki.product_ids.count", len(productIDs)))
 	defer func() { endSpan(span, err) }()
 
-	rows, err := r.db.WithContext(ctx).Raw(stockByProductsSQL, padIDs(productIDs)).Rows()
+	rows, err := r.db.WithContext(ctx).Raw(r.q.stockByProducts, padIDs(productIDs)).Rows()
 	if err != nil {
 		return nil, wrapErr(ctx, err, "load stock of %d products", len(productIDs))
 	}
 	defer rows.Close()
 
 	out := make([]domain.StockWithWarehouse, 0, len(productIDs))
+	var s stockScan
+	dest := r.q.stockDest(&s)
 	for rows.Next() {
-		var s domain.StockWithWarehouse
-		if err := rows.Scan(&s.Stock.ProductID, &s.Stock.WarehouseID, &s.Stock.QtySalable, &s.Stock.Version,
-			&s.HasWarehouse, &s.Warehouse.Code, &s.Warehouse.Name, &s.Warehouse.Active, &s.Warehouse.Version); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, wrapErr(ctx, err, "scan stock of %d products", len(productIDs))
 		}
-		if s.HasWarehouse {
-			s.Warehouse.ID = s.Stock.WarehouseID
-		}
-		out = append(out, s)
+		out = append(out, r.q.stockRow(&s))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, wrapErr(ctx, err, "read stock of %d products", len(productIDs))
@@ -135,21 +140,26 @@ func (r *Repository) StockByProducts(ctx context.Context, productIDs []int64) (_
 	return out, nil
 }
 
-// Warehouses returns the whole warehouse directory, ordered by id.
+// Warehouses returns the whole warehouse directory, ordered by id; none
+// when the mapping has no warehouses table (a warehouse is then its id).
 func (r *Repository) Warehouses(ctx context.Context) (_ []domain.Warehouse, err error) {
+	if r.q.warehouses == "" {
+		return nil, nil
+	}
 	ctx, span := r.start(ctx, "StockRepository.Warehouses", "SELECT")
 	defer func() { endSpan(span, err) }()
 
-	rows, err := r.db.WithContext(ctx).Raw(warehousesSQL).Rows()
+	rows, err := r.db.WithContext(ctx).Raw(r.q.warehouses).Rows()
 	if err != nil {
 		return nil, wrapErr(ctx, err, "load warehouses")
 	}
 	defer rows.Close()
 
 	var out []domain.Warehouse
+	var w domain.Warehouse
+	dest := append([]any{&w.ID, &w.Code}, r.q.warehouseDest(&w)...)
 	for rows.Next() {
-		var w domain.Warehouse
-		if err := rows.Scan(&w.ID, &w.Code, &w.Name, &w.Active, &w.Version); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, wrapErr(ctx, err, "scan warehouses")
 		}
 		out = append(out, w)

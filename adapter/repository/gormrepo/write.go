@@ -50,6 +50,9 @@ func (r *Repository) UpsertStock(ctx context.Context, row domain.StockRow) (err 
 		attribute.Int64("gintoki.product_id", row.ProductID), attribute.Int64("gintoki.warehouse_id", row.WarehouseID))
 	defer func() { endSpan(span, err) }()
 
+	if err := r.ownTables("upsert stock"); err != nil {
+		return err
+	}
 	if row.ProductID <= 0 || row.WarehouseID <= 0 {
 		return domain.InvalidArgumentf("upsert stock: product and warehouse ids must be positive, got %d and %d", row.ProductID, row.WarehouseID)
 	}
@@ -74,6 +77,9 @@ func (r *Repository) DeleteStock(ctx context.Context, productID, warehouseID int
 		attribute.Int64("gintoki.product_id", productID), attribute.Int64("gintoki.warehouse_id", warehouseID))
 	defer func() { endSpan(span, err) }()
 
+	if err := r.ownTables("delete stock"); err != nil {
+		return err
+	}
 	if err := r.db.WithContext(ctx).Exec(deleteStockSQL, productID, warehouseID).Error; err != nil {
 		return wrapErr(ctx, err, "delete stock of product %d in warehouse %d", productID, warehouseID)
 	}
@@ -89,6 +95,9 @@ func (r *Repository) UpsertWarehouse(ctx context.Context, w domain.Warehouse) (e
 		attribute.Int64("gintoki.warehouse_id", w.ID))
 	defer func() { endSpan(span, err) }()
 
+	if err := r.ownTables("upsert warehouse"); err != nil {
+		return err
+	}
 	switch {
 	case w.ID <= 0:
 		return domain.InvalidArgumentf("upsert warehouse: id must be positive, got %d", w.ID)
@@ -118,6 +127,16 @@ func (r *Repository) UpsertWarehouse(ctx context.Context, w domain.Warehouse) (e
 		return wrapErr(ctx, err, "upsert warehouse %d", w.ID)
 	}
 	return nil
+}
+
+// ownTables refuses a write through a repository over mapped tables: the
+// writers know only gintoki's own tables (they serve tests, the demo and
+// the simulator), and a shop's tables are written by the shop.
+func (r *Repository) ownTables(what string) error {
+	if r.own {
+		return nil
+	}
+	return fmt.Errorf("%s: this repository reads a schema mapping; gintoki writes only its own tables", what)
 }
 
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
