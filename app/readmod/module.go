@@ -32,7 +32,7 @@ var Module = fx.Module("readpath",
 )
 
 func provideReadPath(lc fx.Lifecycle, p Params) (*inventory.ReadPath, *backgroundJobs, error) {
-	rp, cleanup, err := newReadPath(p.Cache, p.DB, p.Repo, p.Registerer, p.Log)
+	rp, cleanup, err := newReadPath(p.Cache, p.DB, p.Schema, p.Repo, p.Registerer, p.Log)
 	if err != nil {
 		return nil, nil, err
 	}

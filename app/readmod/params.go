@@ -15,6 +15,7 @@ type Params struct {
 	fx.In
 	Cache      config.Cache
 	DB         config.DB
+	Schema     config.Schema
 	Repo       *gormrepo.Repository
 	Registerer prometheus.Registerer
 	Log        *slog.Logger

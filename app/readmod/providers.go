@@ -20,16 +20,19 @@ var ProviderSet = wire.NewSet(
 	inventory.New,
 )
 
-func serviceConfig(c config.Cache, d config.DB) inventory.Config {
+func serviceConfig(c config.Cache, d config.DB, sc config.Schema) inventory.Config {
 	return inventory.Config{
-		CacheEnabled:   c.Enabled,
-		TTL:            c.TTL,
-		TTLJitter:      c.TTLJitter,
-		MarkerTTL:      c.MarkerTTL,
-		StaleIfError:   c.StaleIfError,
-		DBMaxInFlight:  d.MaxInFlight,
-		DBQueueTimeout: d.QueueTimeout,
-		DBQueryTimeout: d.Timeout,
+		CacheEnabled:       c.Enabled,
+		TTL:                c.TTL,
+		TTLJitter:          c.TTLJitter,
+		MarkerTTL:          c.MarkerTTL,
+		StaleIfError:       c.StaleIfError,
+		StockOrder:         sc.Mapping.StockOrder(),
+		WarehouseOrder:     sc.Mapping.WarehouseOrder(),
+		ImplicitWarehouses: sc.Mapping.Warehouses == nil,
+		DBMaxInFlight:      d.MaxInFlight,
+		DBQueueTimeout:     d.QueueTimeout,
+		DBQueryTimeout:     d.Timeout,
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/gintoki/gintoki/usecase/inventory"
 )
 
-func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.ReadPath, func(), error) {
+func newReadPath(c config.Cache, d config.DB, sc config.Schema, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.ReadPath, func(), error) {
 	wire.Build(ProviderSet, wire.Bind(new(inventory.StockRepository), new(*gormrepo.Repository)))
 	return nil, nil, nil
 }

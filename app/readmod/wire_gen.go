@@ -17,8 +17,8 @@ import (
 
 // Injectors from wire.go:
 
-func newReadPath(c config.Cache, d config.DB, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.ReadPath, func(), error) {
-	inventoryConfig := serviceConfig(c, d)
+func newReadPath(c config.Cache, d config.DB, sc config.Schema, repo *gormrepo.Repository, reg prometheus.Registerer, log *slog.Logger) (*inventory.ReadPath, func(), error) {
+	inventoryConfig := serviceConfig(c, d, sc)
 	store, cleanup, err := newStore(c, reg)
 	if err != nil {
 		return nil, nil, err
