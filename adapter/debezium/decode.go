@@ -111,9 +111,7 @@ func decodeStock(value []byte, env *message) (domain.StockChange, error) {
 			err = fieldError("stock_items event", name, column, err)
 		}
 		// The transaction tells a fill that read past it (domain.SourcePos).
-		if g := env.src.gtid; len(g) > 0 && g[0] == '"' {
-			c.GTID, _ = domain.ParseGTID(jsonwalk.String(g))
-		}
+		c.GTID = parseGTID(env.src.gtid)
 	}
 	if err != nil {
 		return domain.StockChange{}, err
