@@ -110,12 +110,11 @@ func decodeStock(value []byte, env *message) (domain.StockChange, error) {
 		if c.Row, column, err = img.stockRow(env.op); err != nil {
 			err = fieldError("stock_items event", name, column, err)
 		}
-		// The transaction tells a fill that read past it (domain.SourcePos).
-		c.GTID = parseGTID(env.src.gtid)
 	}
 	if err != nil {
 		return domain.StockChange{}, err
 	}
+	c.GTID, c.Sub = env.src.position()
 	return c, nil
 }
 
@@ -136,6 +135,7 @@ func decodeWarehouse(value []byte, env *message) (domain.WarehouseChange, error)
 	if err != nil {
 		return domain.WarehouseChange{}, err
 	}
+	c.GTID, c.Sub = env.src.position()
 	return c, nil
 }
 

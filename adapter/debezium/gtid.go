@@ -7,6 +7,16 @@ import (
 	"github.com/gintoki/gintoki/domain"
 )
 
+// position is the change's place in binlog order: its transaction
+// (source.gtid) and its place in the transaction, which means nothing
+// without one (snapshot reads, servers without GTIDs): Sub is then 0.
+func (s *source) position() (g domain.GTID, sub uint64) {
+	if g = parseGTID(s.gtid); g.Known() {
+		sub = domain.SubOf(uint64(s.pos.n), s.row.n)
+	}
+	return g, sub
+}
+
 // parseGTID is domain.ParseGTID of a raw JSON string member, read in place:
 // every row event carries a GTID, and making a string of it to parse costs
 // two allocations per event. Strings with escapes or bytes beyond ASCII,
