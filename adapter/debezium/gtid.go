@@ -1,6 +1,7 @@
 package debezium
 
 import (
+	"bytes"
 	"math"
 
 	"github.com/gintoki/gintoki/adapter/internal/jsonwalk"
@@ -19,83 +20,86 @@ func (s *source) position() (g domain.GTID, sub uint64) {
 
 // parseGTID is domain.ParseGTID of a raw JSON string member, read in place:
 // every row event carries a GTID, and making a string of it to parse costs
-// two allocations per event. Strings with escapes or bytes beyond ASCII,
-// which no server writes, go the slow way.
+// two allocations per event. What the fast way reads is plain ASCII, which
+// is what the slow way would read too; what it refuses (escapes, Unicode
+// white space around a UUID, no GTID at all) goes the slow way.
 func parseGTID(raw []byte) domain.GTID {
 	if len(raw) < 2 || raw[0] != '"' {
 		return domain.GTID{}
 	}
-	s := raw[1 : len(raw)-1]
-	for _, c := range s {
-		if c == '\\' || c >= 0x80 {
-			g, _ := domain.ParseGTID(jsonwalk.String(raw))
-			return g
-		}
+	if g, ok := fastGTID(raw[1 : len(raw)-1]); ok {
+		return g
 	}
-	for i, c := range s {
-		if c == ':' {
-			return mysqlGTID(s[:i], s[i+1:])
-		}
+	g, _ := domain.ParseGTID(jsonwalk.String(raw))
+	return g
+}
+
+func fastGTID(s []byte) (domain.GTID, bool) {
+	if i := bytes.IndexByte(s, ':'); i >= 0 {
+		return mysqlGTID(s[:i], s[i+1:])
 	}
 	return mariadbGTID(s)
 }
 
 // mysqlGTID reads source_uuid:transaction_id; dashes anywhere in the UUID
-// and white space around it are allowed, as domain.ParseGTID allows them.
-func mysqlGTID(uuid, seq []byte) domain.GTID {
+// and ASCII white space around it are allowed, as domain.ParseGTID allows
+// them.
+func mysqlGTID(uuid, seq []byte) (domain.GTID, bool) {
 	n, ok := decimal(seq, math.MaxUint64)
-	if !ok {
-		return domain.GTID{}
-	}
 	g := domain.GTID{Source: domain.SourceID{Flavor: domain.FlavorMySQL}, Seq: n}
 	digits := 0
 	for _, c := range trimASCIISpace(uuid) {
-		if c == '-' {
-			continue
+		switch h := hexValue[c]; {
+		case h < 16 && digits < 32:
+			g.Source.ID[digits>>1&15] |= h << ((^digits & 1) << 2) // the high nibble first
+			digits++
+		case h != hexDash:
+			return domain.GTID{}, false
 		}
-		h, ok := hexDigit(c)
-		if !ok || digits == 32 {
-			return domain.GTID{}
-		}
-		g.Source.ID[digits/2] |= h << (4 * (1 - digits%2))
-		digits++
 	}
-	if digits != 32 {
-		return domain.GTID{}
-	}
-	return g
+	return g, ok && digits == 32
 }
 
+// hexValue is the value of each byte as a hex digit, or hexDash or notHex.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = notHex
+	}
+	for i := range 10 {
+		t['0'+i] = byte(i)
+	}
+	for i := range 6 {
+		t['a'+i], t['A'+i] = byte(10+i), byte(10+i)
+	}
+	t['-'] = hexDash
+	return t
+}()
+
+const (
+	hexDash byte = 0xfe
+	notHex  byte = 0xff
+)
+
 // mariadbGTID reads domain-server-sequence.
-func mariadbGTID(s []byte) domain.GTID {
-	var parts [3][]byte
-	n := 0
-	for i, start := 0, 0; i <= len(s); i++ {
-		if i < len(s) && s[i] != '-' {
-			continue
-		}
-		if n == len(parts) {
-			return domain.GTID{}
-		}
-		parts[n], n, start = s[start:i], n+1, i+1
+func mariadbGTID(s []byte) (domain.GTID, bool) {
+	i := bytes.IndexByte(s, '-')
+	j := i + 1 + bytes.IndexByte(s[i+1:], '-')
+	if i < 0 || j <= i {
+		return domain.GTID{}, false
 	}
-	dom, ok1 := decimal(parts[0], math.MaxUint32)
-	_, ok2 := decimal(parts[1], math.MaxUint32)
-	seq, ok3 := decimal(parts[2], math.MaxUint64)
-	if n != len(parts) || !ok1 || !ok2 || !ok3 {
-		return domain.GTID{}
-	}
+	dom, ok1 := decimal(s[:i], math.MaxUint32)
+	_, ok2 := decimal(s[i+1:j], math.MaxUint32)
+	seq, ok3 := decimal(s[j+1:], math.MaxUint64) // a third dash is no digit
 	g := domain.GTID{Source: domain.SourceID{Flavor: domain.FlavorMariaDB}, Seq: seq}
 	g.Source.ID[0], g.Source.ID[1], g.Source.ID[2], g.Source.ID[3] = byte(dom>>24), byte(dom>>16), byte(dom>>8), byte(dom)
-	return g
+	return g, ok1 && ok2 && ok3
 }
 
 // decimal reads digits only, at most limit, as strconv.ParseUint in base 10.
-func decimal(b []byte, limit uint64) (uint64, bool) {
-	var n uint64
+func decimal(b []byte, limit uint64) (n uint64, ok bool) {
 	for _, c := range b {
 		d := uint64(c - '0')
-		if d > 9 || n > (limit-d)/10 {
+		if d > 9 || n > limit/10 || n == limit/10 && d > limit%10 {
 			return 0, false
 		}
 		n = n*10 + d
@@ -103,26 +107,15 @@ func decimal(b []byte, limit uint64) (uint64, bool) {
 	return n, len(b) > 0
 }
 
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
 // trimASCIISpace is strings.TrimSpace for ASCII.
 func trimASCIISpace(b []byte) []byte {
-	isSpace := func(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' }
-	for len(b) > 0 && isSpace(b[0]) {
+	for len(b) > 0 && asciiSpace(b[0]) {
 		b = b[1:]
 	}
-	for len(b) > 0 && isSpace(b[len(b)-1]) {
+	for len(b) > 0 && asciiSpace(b[len(b)-1]) {
 		b = b[:len(b)-1]
 	}
 	return b
 }
+
+func asciiSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' }
