@@ -7,15 +7,15 @@ import (
 	"github.com/gintoki/gintoki/domain"
 )
 
-// readRow reads a message into e, and the row image of table t, if any.
-func (e *message) readRow(value []byte, t *table) (img image, name string, err error) {
+// readRow reads a message into e, and the row image of table t, if any,
+// into img.
+func (e *message) readRow(value []byte, t *table, img *image) (name string, err error) {
 	if err := e.parse(value, t.event); err != nil || e.op == domain.OpTruncate {
-		return img, "", err
+		return "", err
 	}
 	v, name := e.image()
-	r := reader{cols: &t.cols}
-	err = decodeErr(t.event, name, jsonwalk.Fields(v, r.member))
-	return r.img, name, err
+	r := reader{cols: &t.cols, img: img}
+	return name, decodeErr(t.event, name, jsonwalk.Fields(v, r.member))
 }
 
 // DecodeStock decodes a stock_items message value in any Form: the row of a
@@ -31,7 +31,8 @@ func (d *Decoder) Stock(value []byte) (domain.StockChange, error) {
 
 func (d *Decoder) decodeStock(value []byte, env *message) (domain.StockChange, error) {
 	t := &d.stock
-	img, name, err := env.readRow(value, t)
+	var img image
+	name, err := env.readRow(value, t, &img)
 	c := domain.StockChange{Op: env.op, SourceTsMs: env.sourceTsMs}
 	if err == nil && env.op != domain.OpTruncate {
 		var column string
@@ -63,7 +64,8 @@ func (d *Decoder) decodeWarehouse(value []byte, env *message) (domain.WarehouseC
 	if !d.hasWarehouses {
 		return domain.WarehouseChange{}, errNoWarehouses(t.event)
 	}
-	img, name, err := env.readRow(value, t)
+	var img image
+	name, err := env.readRow(value, t, &img)
 	c := domain.WarehouseChange{Op: env.op, SourceTsMs: env.sourceTsMs}
 	if err == nil && env.op != domain.OpTruncate {
 		var column string
@@ -137,9 +139,9 @@ func decodeKey(key []byte, t *table) (img image, err error) {
 	case err != nil:
 		return img, err
 	}
-	r := reader{cols: &t.keys}
+	r := reader{cols: &t.keys, img: &img}
 	err = decodeErr(t.key, "", jsonwalk.Fields(obj, r.member))
-	return r.img, err
+	return img, err
 }
 
 // Meta describes how a record arrived, so the consumer can tell what the

@@ -140,7 +140,7 @@ func (cs *columns) add(name string, r role) {
 
 // find returns the column a member name is, or nil.
 func (cs *columns) find(name []byte) *column {
-	if len(name) > maxName {
+	if uint(len(name)) >= uint(len(cs.byLen)) {
 		return nil
 	}
 	for i := cs.byLen[len(name)]; i != 0; {
@@ -167,13 +167,16 @@ type image struct {
 // reader reads a row image or key of one table into img.
 type reader struct {
 	cols *columns
-	img  image
+	img  *image
 }
 
 func (r *reader) member(name, v []byte) (err error) {
 	c := r.cols.find(name)
-	if c == nil {
+	switch {
+	case c == nil:
 		return nil
+	case c.roles&(c.roles-1) == 0:
+		return r.img.readAs(c.roles, c.name, v)
 	}
 	for roles := c.roles; roles != 0 && err == nil; roles &= roles - 1 {
 		err = r.img.readAs(roles&-roles, c.name, v)
