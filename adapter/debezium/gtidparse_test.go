@@ -16,6 +16,7 @@ var gtidSeeds = []string{
 	"3e11fa4771ca11e19e33c80aa9429562:1", " 3e11fa47-71ca-11e1-9e33-c80aa9429562\t:1",
 	"3e11fa47-71ca-11e1-9e33-c80aa9429562:", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1:2",
 	"3e11fa47-71ca-11e1-9e33-c80aa956:1", "3e11fa47-71ca-11e1-9e33-c80aa9429562aa:1",
+	"3e11fa47-71ca-11e1-9e33-c80aa942956:1", "3e11fa47-71ca-11e1-9e33-c80aa94295621:1",
 	"3e11fa47-71ca-11e1-9e33-c80aa942956g:1", "-3e11fa47-71ca-11e1-9e33-c80aa9429562-:18446744073709551615",
 	"3e11fa47-71ca-11e1-9e33-c80aa9429562:18446744073709551616", "\u00a03e11fa47-71ca-11e1-9e33-c80aa9429562:5",
 	"3e11 fa47-71ca-11e1-9e33-c80aa9429562:5", "", ":", "-", "--", "0-1-4711\n", "0-1-4\u00e9",
@@ -48,7 +49,7 @@ func checkGTID(t *testing.T, raw []byte) {
 }
 
 func TestParseGTIDTakesNoStringsForTheUsualForms(t *testing.T) {
-	for _, s := range []string{`"0-1-4711"`, `"3e11fa47-71ca-11e1-9e33-c80aa9429562:23"`, `null`} {
+	for _, s := range []string{`"0-1-4711"`, `"3e11fa47-71ca-11e1-9e33-c80aa9429562:23"`, `"3E11FA47-71CA-11E1-9E33-C80AA9429562:23"`, `null`} {
 		raw := []byte(s)
 		if allocs := testing.AllocsPerRun(50, func() { parseGTID(raw) }); allocs != 0 {
 			t.Errorf("parseGTID(%s) allocates %.0f times", raw, allocs)
