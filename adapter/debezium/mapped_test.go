@@ -337,6 +337,10 @@ func TestMappedIgnoresWhatItDoesNotName(t *testing.T) {
 	if got, err := dec.Stock([]byte(value)); err != nil || got != want {
 		t.Errorf("got %+v, %v\nwant %+v", got, err, want)
 	}
+	// A key is its key columns (message.key.columns may add others).
+	if pid, wid, err := dec.StockKey([]byte(`{"sku_id":1001,"location_id":7,"on_hand":"x","product_id":0}`)); err != nil || pid != 1001 || wid != 7 {
+		t.Errorf("key with other columns: %d, %d, %v", pid, wid, err)
+	}
 	// A delete says which row went away; how much it held does not matter.
 	want = domain.StockChange{Op: domain.OpDelete, Row: domain.StockRow{ProductID: 1001, WarehouseID: 7}, SourceTsMs: 1700000000123}
 	if got, err := dec.Stock([]byte(bareEvent("d", `{"sku_id":1001,"location_id":7,"reserved":null}`, "null"))); err != nil || got != want {
