@@ -71,12 +71,10 @@ func FuzzDecodeMapped(f *testing.F) {
 
 func checkMappedStock(t *testing.T, dec *debezium.Decoder, codec *debezium.RowCodec, value []byte, c domain.StockChange) {
 	t.Helper()
-	checkPosition(t, value, c.Op, c.SourceTsMs, c.GTID, c.Sub)
-	switch {
-	case c.Op == domain.OpTruncate && c.Row != (domain.StockRow{}):
-		t.Fatalf("truncate with a row %+v", c.Row)
-	case c.Op == domain.OpTruncate:
+	if !checkChange(t, value, c.Op, c.SourceTsMs, c.GTID, c.Sub, c.Row) {
 		return
+	}
+	switch {
 	case c.Row.ProductID <= 0 || c.Row.WarehouseID <= 0:
 		t.Fatalf("non-positive ids %+v", c.Row)
 	case c.Row.Version != 0:
@@ -92,12 +90,10 @@ func checkMappedStock(t *testing.T, dec *debezium.Decoder, codec *debezium.RowCo
 
 func checkMappedWarehouse(t *testing.T, dec *debezium.Decoder, codec *debezium.RowCodec, value []byte, c domain.WarehouseChange) {
 	t.Helper()
-	checkPosition(t, value, c.Op, c.SourceTsMs, c.GTID, c.Sub)
-	switch {
-	case c.Op == domain.OpTruncate && c.Row != (domain.Warehouse{}):
-		t.Fatalf("truncate with a row %+v", c.Row)
-	case c.Op == domain.OpTruncate:
+	if !checkChange(t, value, c.Op, c.SourceTsMs, c.GTID, c.Sub, c.Row) {
 		return
+	}
+	switch {
 	case c.Row.ID <= 0:
 		t.Fatalf("non-positive id %+v", c.Row)
 	case c.Row.Version != 0 || c.Row.Name != "":
@@ -114,10 +110,15 @@ func checkMappedWarehouse(t *testing.T, dec *debezium.Decoder, codec *debezium.R
 	}
 }
 
-// checkPosition: the value is an envelope with the change's op and time,
-// and the change is placed where its source block says.
-func checkPosition(t *testing.T, value []byte, op domain.Op, tsMs int64, gtid domain.GTID, sub uint64) {
+// checkChange: the value is an envelope with the change's op and time, the
+// change is placed where its source block says, and only a truncate, which
+// must carry none, has no row. It reports whether there is a row to check.
+func checkChange[R comparable](t *testing.T, value []byte, op domain.Op, tsMs int64, gtid domain.GTID, sub uint64, row R) bool {
 	t.Helper()
+	var none R
+	if op == domain.OpTruncate && row != none {
+		t.Fatalf("truncate with a row %+v", row)
+	}
 	if !op.Valid() {
 		t.Fatalf("invalid op %v", op)
 	}
@@ -132,6 +133,7 @@ func checkPosition(t *testing.T, value []byte, op domain.Op, tsMs int64, gtid do
 	case !gtid.Known() && sub != 0:
 		t.Fatalf("a place in no transaction: %d", sub)
 	}
+	return op != domain.OpTruncate
 }
 
 // reencode writes a decoded row back as the relay would.
