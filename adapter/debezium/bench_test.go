@@ -133,3 +133,34 @@ func BenchmarkStdlibReference_schema(b *testing.B) {
 		}
 	}
 }
+
+// benchShopUpdate is the shop's update of inventory_levels as the relay
+// writes it: columns of its own names, salable on_hand - reserved, no
+// version, a GTID that places it.
+func benchShopUpdate(b *testing.B, withSchema bool) []byte {
+	b.Helper()
+	before := levelRow("123456789", "17", "250", "40")
+	after := levelRow("123456789", "17", "249", "40")
+	return shopEvent(b, &shopLevels, domain.OpUpdate, before, after, shopSource, withSchema)
+}
+
+func benchDecodeMapped(b *testing.B, value []byte) {
+	dec := mustDecoder(b, shopMapping)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(value)))
+	for b.Loop() {
+		if _, err := dec.Stock(value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeStock_mappedSchema(b *testing.B) { benchDecodeMapped(b, benchShopUpdate(b, true)) }
+
+func BenchmarkDecodeStock_mappedBare(b *testing.B) { benchDecodeMapped(b, benchShopUpdate(b, false)) }
+
+func BenchmarkDecodeStock_mappedFlattened(b *testing.B) {
+	benchDecodeMapped(b, []byte(`{"sku_id":123456789,"location_id":17,"on_hand":249,"reserved":40,`+
+		`"updated_at":"2024-01-02T03:04:05.123Z","note":null,"__op":"u","__source_gtid":"3e11fa47-71ca-11e1-9e33-c80aa9429562:23",`+
+		`"__source_pos":4711,"__source_row":3,"__source_ts_ms":1700000000123,"__deleted":"false"}`))
+}

@@ -2,185 +2,146 @@ package debezium
 
 import (
 	"errors"
-	"math"
 
 	"github.com/gintoki/gintoki/adapter/internal/jsonwalk"
 	"github.com/gintoki/gintoki/domain"
 )
 
-// image is a row image of either table Gintoki caches (DESIGN §1); a column
-// of the other table in it only has to be of its type.
-type image struct {
-	productID, warehouseID, qty, id        integer
-	code, name                             string
-	version                                uint64
-	hasCode, active, hasActive, hasVersion bool
-}
-
-func (img *image) member(name, v []byte) (err error) {
-	switch string(name) {
-	case "product_id":
-		return intField("product_id", v, &img.productID)
-	case "warehouse_id":
-		return intField("warehouse_id", v, &img.warehouseID)
-	case "qty_salable":
-		return intField("qty_salable", v, &img.qty)
-	case "id":
-		return intField("id", v, &img.id)
-	case "version":
-		return versionField(v, &img.version, &img.hasVersion)
-	case "updated_at":
-		return timestampField("updated_at", v)
-	case "code":
-		img.code, err = textField("code", v, false)
-		img.hasCode = err == nil
-	case "name":
-		img.name, err = textField("name", v, true)
-	case "is_active":
-		img.active, err = parseBoolish(v)
-		img.hasActive, err = err == nil, named("is_active", err)
-	}
-	return err
-}
-
-// stockRow maps a stock_items image to the domain, or names the bad column.
-// qty_salable may be missing only in a delete: a cached row patched without
-// it would serve 0.
-func (img *image) stockRow(op domain.Op) (row domain.StockRow, column string, err error) {
-	if row.ProductID, err = img.productID.id(); err != nil {
-		return row, "product_id", err
-	}
-	if row.WarehouseID, err = img.warehouseID.id(); err != nil {
-		return row, "warehouse_id", err
-	}
-	switch qty := img.qty; {
-	case !img.hasVersion:
-		return row, "version", probMissing
-	case qty.n < math.MinInt32 || qty.n > math.MaxInt32:
-		return row, "qty_salable", probRange
-	case op == domain.OpDelete:
-	case qty.null:
-		return row, "qty_salable", probNull
-	case !qty.set:
-		return row, "qty_salable", probMissing
-	}
-	row.QtySalable, row.Version = int32(img.qty.n), img.version
-	return row, "", nil
-}
-
-// warehouse maps a warehouses image to the domain. A delete's image only
-// has to say which row (id) and which version went away.
-func (img *image) warehouse(op domain.Op) (row domain.Warehouse, column string, err error) {
-	if row.ID, err = img.id.id(); err != nil {
-		return row, "id", err
-	}
-	switch {
-	case !img.hasVersion:
-		return row, "version", probMissing
-	case op == domain.OpDelete:
-	case !img.hasCode:
-		return row, "code", probMissing
-	case !img.hasActive:
-		return row, "is_active", probMissing
-	}
-	row.Code, row.Name, row.Active, row.Version = img.code, img.name, img.active, img.version
-	return row, "", nil
-}
-
-// readRow reads a message into e, and its row image, if any.
-func (e *message) readRow(value []byte, subject string) (img image, name string, err error) {
-	if err := e.parse(value, subject); err != nil || e.op == domain.OpTruncate {
-		return img, "", err
+// readRow reads a message into e, and the row image of table t, if any,
+// into img.
+func (e *message) readRow(value []byte, t *table, img *image) (name string, err error) {
+	if err := e.parse(value, t.event); err != nil || e.op == domain.OpTruncate {
+		return "", err
 	}
 	v, name := e.image()
-	return img, name, decodeErr(subject, name, jsonwalk.Fields(v, img.member))
+	r := reader{cols: &t.cols, img: img}
+	return name, decodeErr(t.event, name, jsonwalk.Fields(v, r.member))
 }
 
 // DecodeStock decodes a stock_items message value in any Form: the row of a
 // delete is its before-image, of c, u and r the after-image, a truncate has
 // none. It returns ErrTombstone for a null value, ErrNotRowEvent for non-row
 // messages, an error wrapping ErrMalformed for what it cannot use.
-func DecodeStock(value []byte) (domain.StockChange, error) { return decodeStock(value, new(message)) }
+func DecodeStock(value []byte) (domain.StockChange, error) { return defaultDecoder.Stock(value) }
 
-func decodeStock(value []byte, env *message) (domain.StockChange, error) {
-	img, name, err := env.readRow(value, "stock_items event")
+// Stock decodes a message value of the mapped stock table; see DecodeStock.
+func (d *Decoder) Stock(value []byte) (domain.StockChange, error) {
+	return d.decodeStock(value, new(message))
+}
+
+func (d *Decoder) decodeStock(value []byte, env *message) (domain.StockChange, error) {
+	t := &d.stock
+	var img image
+	name, err := env.readRow(value, t, &img)
 	c := domain.StockChange{Op: env.op, SourceTsMs: env.sourceTsMs}
 	if err == nil && env.op != domain.OpTruncate {
 		var column string
-		if c.Row, column, err = img.stockRow(env.op); err != nil {
-			err = fieldError("stock_items event", name, column, err)
-		}
-		// The transaction tells a fill that read past it (domain.SourcePos).
-		if g := env.src.gtid; len(g) > 0 && g[0] == '"' {
-			c.GTID, _ = domain.ParseGTID(jsonwalk.String(g))
+		if c.Row, column, err = t.stockRow(&img, env.op); err != nil {
+			err = fieldError(t.event, name, column, err)
 		}
 	}
 	if err != nil {
 		return domain.StockChange{}, err
 	}
+	c.GTID, c.Sub = env.src.position()
 	return c, nil
 }
 
 // DecodeWarehouse decodes a warehouses message value; see DecodeStock.
 func DecodeWarehouse(value []byte) (domain.WarehouseChange, error) {
-	return decodeWarehouse(value, new(message))
+	return defaultDecoder.Warehouse(value)
 }
 
-func decodeWarehouse(value []byte, env *message) (domain.WarehouseChange, error) {
-	img, name, err := env.readRow(value, "warehouses event")
+// Warehouse decodes a message value of the mapped warehouses table; see
+// DecodeStock. Without a warehouses table in the mapping every value is
+// malformed: no table of the mapping can be its.
+func (d *Decoder) Warehouse(value []byte) (domain.WarehouseChange, error) {
+	return d.decodeWarehouse(value, new(message))
+}
+
+func (d *Decoder) decodeWarehouse(value []byte, env *message) (domain.WarehouseChange, error) {
+	t := &d.warehouses
+	if !d.hasWarehouses {
+		return domain.WarehouseChange{}, errNoWarehouses(t.event)
+	}
+	var img image
+	name, err := env.readRow(value, t, &img)
 	c := domain.WarehouseChange{Op: env.op, SourceTsMs: env.sourceTsMs}
 	if err == nil && env.op != domain.OpTruncate {
 		var column string
-		if c.Row, column, err = img.warehouse(env.op); err != nil {
-			err = fieldError("warehouses event", name, column, err)
+		if c.Row, column, err = t.warehouseRow(&img, env.op); err != nil {
+			err = fieldError(t.event, name, column, err)
 		}
 	}
 	if err != nil {
 		return domain.WarehouseChange{}, err
 	}
+	c.GTID, c.Sub = env.src.position()
 	return c, nil
+}
+
+func errNoWarehouses(subject string) error {
+	return malformed(subject, "", "the schema mapping has no warehouses table")
 }
 
 // DecodeStockKey decodes a stock_items message key, with or without the
 // schema/payload wrapper.
 func DecodeStockKey(key []byte) (productID, warehouseID int64, err error) {
-	img, err := decodeKey(key, "stock_items key")
+	return defaultDecoder.StockKey(key)
+}
+
+// StockKey decodes a message key of the mapped stock table: its product and
+// warehouse columns; see DecodeStockKey.
+func (d *Decoder) StockKey(key []byte) (productID, warehouseID int64, err error) {
+	t := &d.stock
+	img, err := decodeKey(key, t)
 	if err != nil {
 		return 0, 0, err
 	}
-	if productID, err = img.productID.id(); err != nil {
-		return 0, 0, fieldError("stock_items key", "", "product_id", err)
+	if productID, err = img.product.id(); err != nil {
+		return 0, 0, fieldError(t.key, "", t.product, err)
 	}
-	if warehouseID, err = img.warehouseID.id(); err != nil {
-		return 0, 0, fieldError("stock_items key", "", "warehouse_id", err)
+	if warehouseID, err = img.warehouse.id(); err != nil {
+		return 0, 0, fieldError(t.key, "", t.warehouse, err)
 	}
 	return productID, warehouseID, nil
 }
 
 // DecodeWarehouseKey decodes a warehouses message key; see DecodeStockKey.
-func DecodeWarehouseKey(key []byte) (id int64, err error) {
-	img, err := decodeKey(key, "warehouses key")
+func DecodeWarehouseKey(key []byte) (id int64, err error) { return defaultDecoder.WarehouseKey(key) }
+
+// WarehouseKey decodes a message key of the mapped warehouses table: its id
+// column; see DecodeStockKey.
+func (d *Decoder) WarehouseKey(key []byte) (id int64, err error) {
+	t := &d.warehouses
+	if !d.hasWarehouses {
+		return 0, errNoWarehouses(t.key)
+	}
+	img, err := decodeKey(key, t)
 	if err == nil {
 		if id, err = img.id.id(); err != nil {
-			return 0, fieldError("warehouses key", "", "id", err)
+			return 0, fieldError(t.key, "", t.id, err)
 		}
 	}
 	return id, err
 }
 
-// decodeKey reads a key: the payload of a schema/payload wrapper, or itself.
-func decodeKey(key []byte, subject string) (img image, err error) {
+// decodeKey reads a key of table t: the payload of a schema/payload
+// wrapper, or itself.
+func decodeKey(key []byte, t *table) (img image, err error) {
 	var m message
-	obj, err := readObject(key, subject, "key", &m)
+	obj, err := readObject(key, t.key, "key", &m)
 	switch {
 	case err == errNull && m.wrapped:
-		return img, malformed(subject, "payload", "key is null")
+		return img, malformed(t.key, "payload", "key is null")
 	case err == errNull:
-		return img, malformed(subject, "", "key is null")
+		return img, malformed(t.key, "", "key is null")
 	case err != nil:
 		return img, err
 	}
-	return img, decodeErr(subject, "", jsonwalk.Fields(obj, img.member))
+	r := reader{cols: &t.keys, img: &img}
+	err = decodeErr(t.key, "", jsonwalk.Fields(obj, r.member))
+	return img, err
 }
 
 // Meta describes how a record arrived, so the consumer can tell what the
@@ -201,12 +162,18 @@ type Meta struct {
 // 2.5) has no other delete signal. It carries no version: the change is
 // marked ByKey and deletes the newest version known of the row.
 func DecodeStockRecord(key, value []byte) (domain.StockChange, Meta, error) {
+	return defaultDecoder.StockRecord(key, value)
+}
+
+// StockRecord decodes a whole record of the mapped stock table; see
+// DecodeStockRecord.
+func (d *Decoder) StockRecord(key, value []byte) (domain.StockChange, Meta, error) {
 	var env message
-	change, err := decodeStock(value, &env)
+	change, err := d.decodeStock(value, &env)
 	if !errors.Is(err, ErrTombstone) {
 		return change, Meta{Form: env.form, DeletedField: env.deletedField}, err
 	}
-	productID, warehouseID, err := DecodeStockKey(key)
+	productID, warehouseID, err := d.StockKey(key)
 	if err != nil {
 		return domain.StockChange{}, Meta{NullValue: true}, err
 	}
@@ -216,12 +183,18 @@ func DecodeStockRecord(key, value []byte) (domain.StockChange, Meta, error) {
 
 // DecodeWarehouseRecord decodes a whole warehouses record; see DecodeStockRecord.
 func DecodeWarehouseRecord(key, value []byte) (domain.WarehouseChange, Meta, error) {
+	return defaultDecoder.WarehouseRecord(key, value)
+}
+
+// WarehouseRecord decodes a whole record of the mapped warehouses table; see
+// DecodeStockRecord.
+func (d *Decoder) WarehouseRecord(key, value []byte) (domain.WarehouseChange, Meta, error) {
 	var env message
-	change, err := decodeWarehouse(value, &env)
+	change, err := d.decodeWarehouse(value, &env)
 	if !errors.Is(err, ErrTombstone) {
 		return change, Meta{Form: env.form, DeletedField: env.deletedField}, err
 	}
-	id, err := DecodeWarehouseKey(key)
+	id, err := d.WarehouseKey(key)
 	if err != nil {
 		return domain.WarehouseChange{}, Meta{NullValue: true}, err
 	}

@@ -59,10 +59,8 @@ func TestStockRoundTrip(t *testing.T) {
 					if err != nil {
 						t.Fatalf("DecodeStock: %v\n%s", err, value)
 					}
-					want := domain.StockChange{Op: op, Row: wantRow, SourceTsMs: src.TsMs}
-					if op != domain.OpTruncate {
-						want.GTID, _ = domain.ParseGTID(src.GTID)
-					}
+					want := domain.StockChange{Op: op, Row: wantRow, SourceTsMs: src.TsMs, Sub: domain.SubOf(805, 2)}
+					want.GTID, _ = domain.ParseGTID(src.GTID)
 					if got != want {
 						t.Errorf("got  %+v\nwant %+v", got, want)
 					}
@@ -123,7 +121,8 @@ func TestWarehouseRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%v schema=%v: %v", tt.op, withSchema, err)
 			}
-			want := domain.WarehouseChange{Op: tt.op, Row: tt.want, SourceTsMs: encSource.TsMs}
+			want := domain.WarehouseChange{Op: tt.op, Row: tt.want, SourceTsMs: encSource.TsMs, Sub: domain.SubOf(805, 2)}
+			want.GTID, _ = domain.ParseGTID(encSource.GTID)
 			if got != want {
 				t.Errorf("%v schema=%v:\ngot  %+v\nwant %+v", tt.op, withSchema, got, want)
 			}

@@ -119,7 +119,11 @@ func (s *source) member(name, v []byte) (err error) {
 	case "server_id":
 		err = intField("server_id", v, &s.serverID)
 	case "pos":
-		err = intField("pos", v, &s.pos)
+		// Past 2^48 a position does not fit its place in a transaction
+		// (domain.SubOf); a binlog event header holds 32 bits of it.
+		if err = intField("pos", v, &s.pos); s.pos.n < 0 || s.pos.n >= 1<<48 {
+			s.pos, err = integer{}, named("pos", probRange)
+		}
 	case "row":
 		err = intField("row", v, &s.row)
 	case "thread":
@@ -186,7 +190,10 @@ func (m *message) member(name, v []byte) error {
 		dst = &m.flatOp
 	case "__deleted":
 		dst = &m.flatDeleted
-	case "__table", "__source_table", "__db", "__source_db", "__snapshot", "__source_snapshot", "__source_ts_ms":
+	// ExtractNewRecordState's add.fields: source.gtid becomes __source_gtid,
+	// a bare gtid __gtid.
+	case "__table", "__source_table", "__db", "__source_db", "__snapshot", "__source_snapshot", "__source_ts_ms",
+		"__gtid", "__source_gtid", "__pos", "__source_pos", "__row", "__source_row":
 		err := m.flat.member(bytes.TrimPrefix(name[2:], []byte("source_")), v)
 		if member, ok := err.(*decodeError); ok {
 			member.path = string(name)
