@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 )
@@ -55,9 +56,18 @@ func (s Salable) String() string {
 func (s Salable) Of(vals ...int64) int32 {
 	n := vals[0]
 	if s.Minus != "" {
-		n -= vals[1]
+		m := vals[1]
+		// Subtracting int64s near their limits would wrap and flip the
+		// sign; the true difference is then far outside int32 anyway.
+		switch {
+		case m < 0 && n > math.MaxInt64+m:
+			return math.MaxInt32
+		case m > 0 && n < math.MinInt64+m:
+			return math.MinInt32
+		}
+		n -= m
 	}
-	return int32(max(min(n, 1<<31-1), -1<<31))
+	return int32(max(min(n, math.MaxInt32), math.MinInt32))
 }
 
 // WarehouseMapping maps the warehouses table.

@@ -1,6 +1,9 @@
 package domain
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 var (
 	srcA, _ = ParseGTID("0-1-1")
@@ -117,7 +120,8 @@ func TestSalableOfSaturates(t *testing.T) {
 	for _, tc := range []struct {
 		a, b int64
 		want int32
-	}{{10, 3, 7}, {3, 10, -7}, {1 << 40, 0, 1<<31 - 1}, {-(1 << 40), 0, -1 << 31}} {
+	}{{10, 3, 7}, {3, 10, -7}, {1 << 40, 0, 1<<31 - 1}, {-(1 << 40), 0, -1 << 31},
+		{math.MaxInt64, -1, math.MaxInt32}, {math.MinInt64, 1, math.MinInt32}, {math.MaxInt64, math.MaxInt64, 0}} {
 		if got := s.Of(tc.a, tc.b); got != tc.want {
 			t.Errorf("%d - %d = %d, want %d", tc.a, tc.b, got, tc.want)
 		}

@@ -237,7 +237,7 @@ func (t *table) stockRow(img *image, op domain.Op) (row domain.StockRow, column 
 	if err != nil {
 		return row, column, err
 	}
-	row.QtySalable, row.Version = salableOf(t.salable, img.salable.n, img.minus.n), img.version
+	row.QtySalable, row.Version = t.salable.Of(img.salable.n, img.minus.n), img.version
 	return row, "", nil
 }
 
@@ -252,19 +252,6 @@ func (t *table) checkSalable(n integer, column string, op domain.Op) (string, er
 		return column, probMissing
 	}
 	return "", nil
-}
-
-// salableOf is s.Of of the column values. Of subtracts in int64, which
-// wraps for values near its limits; such a difference lies beyond int32 on
-// the side of the minuend, where Of saturates from the limit itself.
-func salableOf(s domain.Salable, n, minus int64) int32 {
-	if d := n - minus; s.Minus != "" && (n >= 0) != (minus >= 0) && (d >= 0) != (n >= 0) {
-		if n >= 0 {
-			return s.Of(math.MaxInt64, 0)
-		}
-		return s.Of(math.MinInt64, 0)
-	}
-	return s.Of(n, minus)
 }
 
 // warehouseRow maps a warehouses image to the domain. A delete's image only
