@@ -27,6 +27,9 @@ func NewDecoder(m domain.Mapping) (*Decoder, error) {
 // defaultDecoder decodes the project's own tables: the package functions.
 var defaultDecoder = newDecoder(domain.DefaultMapping())
 
+// DefaultDecoder decodes the project's own tables (the package functions).
+func DefaultDecoder() *Decoder { return defaultDecoder }
+
 func newDecoder(m domain.Mapping) *Decoder {
 	d := &Decoder{stock: stockTable(m.Stock), hasWarehouses: m.Warehouses != nil}
 	if w := m.Warehouses; w != nil {

@@ -245,13 +245,13 @@ func (pc *partitionConsumer) handle(m *sarama.ConsumerMessage) {
 	switch pc.kind {
 	case stockTable:
 		var change domain.StockChange
-		if change, meta, err = debezium.DecodeStockRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
+		if change, meta, err = pc.c.cfg.Decoder.StockRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
 			change.Position = m.Offset + 1
 			outcome, tsMs = pc.c.applier.ApplyStock(change), change.SourceTsMs
 		}
 	case warehouseTable:
 		var change domain.WarehouseChange
-		if change, meta, err = debezium.DecodeWarehouseRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
+		if change, meta, err = pc.c.cfg.Decoder.WarehouseRecord(m.Key, m.Value); err == nil && pc.applies(meta) {
 			change.Position = m.Offset + 1
 			outcome, tsMs = pc.c.applier.ApplyWarehouse(change), change.SourceTsMs
 		}
@@ -315,14 +315,14 @@ func (pc *partitionConsumer) poisoned(m *sarama.ConsumerMessage, err error) {
 	attrs := []any{"topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "err", err}
 	switch pc.kind {
 	case stockTable:
-		if productID, _, kerr := debezium.DecodeStockKey(m.Key); kerr == nil {
+		if productID, _, kerr := pc.c.cfg.Decoder.StockKey(m.Key); kerr == nil {
 			pc.c.applier.Invalidate(productID)
 			attrs = append(attrs, "invalidated_product_id", productID)
 		} else {
 			attrs = append(attrs, "key_err", kerr)
 		}
 	case warehouseTable:
-		if id, kerr := debezium.DecodeWarehouseKey(m.Key); kerr == nil {
+		if id, kerr := pc.c.cfg.Decoder.WarehouseKey(m.Key); kerr == nil {
 			attrs = append(attrs, "warehouse_id", id)
 		} else {
 			attrs = append(attrs, "key_err", kerr)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/adapter/kafkaauth"
 )
 
@@ -28,9 +29,13 @@ type Config struct {
 	// (a topic deleted and created again told apart at once) need 2.8.0.
 	Version string
 	// StockTopic and WarehouseTopic are the Debezium topics of the two
-	// tables; see TopicName.
+	// tables; see TopicName. WarehouseTopic is empty when the schema has no
+	// warehouses table (every warehouse active, its code its id).
 	StockTopic     string
 	WarehouseTopic string
+	// Decoder reads the tables' events; nil: the project's own tables
+	// (debezium.DecodeStockRecord and the like).
+	Decoder *debezium.Decoder
 	// ControlTopic carries fleet-wide commands (see fleetcontrol); created
 	// when missing; empty: none.
 	ControlTopic string
@@ -96,11 +101,11 @@ func (c *Config) Validate() error {
 	if c.ClientID == "" {
 		c.ClientID = DefaultClientID
 	}
+	if c.Decoder == nil {
+		c.Decoder = debezium.DefaultDecoder()
+	}
 	if c.StockTopic == "" {
 		errs = append(errs, errors.New("kafka stock topic: required"))
-	}
-	if c.WarehouseTopic == "" {
-		errs = append(errs, errors.New("kafka warehouse topic: required"))
 	}
 	if c.StockTopic != "" && c.StockTopic == c.WarehouseTopic {
 		errs = append(errs, fmt.Errorf("kafka topics: stock and warehouse topics are both %q; they must differ", c.StockTopic))
@@ -187,7 +192,12 @@ func (c Config) saramaConfig(log *slog.Logger) (*sarama.Config, error) {
 }
 
 // tableTopics lists the change feed's topics, stock first.
-func (c Config) tableTopics() []string { return []string{c.StockTopic, c.WarehouseTopic} }
+func (c Config) tableTopics() []string {
+	if c.WarehouseTopic == "" {
+		return []string{c.StockTopic}
+	}
+	return []string{c.StockTopic, c.WarehouseTopic}
+}
 
 // redacted describes the config for logs without the password.
 func (c Config) redacted() string {

@@ -49,7 +49,6 @@ func TestValidateErrors(t *testing.T) {
 		{"bad version", func(c *Config) { c.Version = "banana" }, `version "banana"`},
 		{"version too old to never create topics", func(c *Config) { c.Version = "0.10.2.0" }, "at least 0.11.0"},
 		{"no stock topic", func(c *Config) { c.StockTopic = "" }, "stock topic: required"},
-		{"no warehouse topic", func(c *Config) { c.WarehouseTopic = "" }, "warehouse topic: required"},
 		{"same topic twice", func(c *Config) { c.WarehouseTopic = c.StockTopic }, "must differ"},
 		{"tls files without tls", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "tls is not enabled"},
 		{"cert without key", func(c *Config) { c.TLS = TLSConfig{Enable: true, CertFile: "c.pem"} }, "set both or neither"},
@@ -76,10 +75,23 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("empty config accepted")
 	}
-	for _, want := range []string{"brokers", "stock topic", "warehouse topic"} {
+	for _, want := range []string{"brokers", "stock topic"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+// A schema without a warehouses table has no warehouse topic: only the
+// stock topic is read.
+func TestNoWarehouseTopicReadsTheStockTopicAlone(t *testing.T) {
+	c := validConfig()
+	c.WarehouseTopic = ""
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	if got := c.tableTopics(); len(got) != 1 || got[0] != c.StockTopic {
+		t.Fatalf("table topics %v, want the stock topic alone", got)
 	}
 }
 

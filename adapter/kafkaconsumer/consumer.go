@@ -150,7 +150,7 @@ func New(cfg Config, applier Applier, feed Feed, opts Options) (*Consumer, error
 		tracer:     tp.Tracer("github.com/gintoki/gintoki/adapter/kafkaconsumer"),
 		metrics:    m,
 		stock:      m.forTopic(cfg.StockTopic),
-		warehouse:  m.forTopic(cfg.WarehouseTopic),
+		warehouse:  warehouseMetrics(m, cfg.WarehouseTopic),
 		pollEvery:  poll,
 		expected:   make(map[changefeed.Partition]int64),
 		ids:        make(map[string]sarama.Uuid),
@@ -566,4 +566,13 @@ func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
 	}
 	l.last, suppressed, l.suppressed = now, l.suppressed, 0
 	return true, suppressed
+}
+
+// warehouseMetrics are the warehouse topic's, nil when there is none (the
+// schema has no warehouses table): no series for a topic never read.
+func warehouseMetrics(m *metrics, topic string) *topicMetrics {
+	if topic == "" {
+		return nil
+	}
+	return m.forTopic(topic)
 }

@@ -96,7 +96,7 @@ func (m *metrics) forTopic(topic string) *topicMetrics {
 		skipped:    m.events.WithLabelValues(topic, outcomeSkipped),
 		staleness:  m.staleness.WithLabelValues(topic),
 	}
-	for _, o := range []inventory.Outcome{inventory.Applied, inventory.Older, inventory.Marked, inventory.Flushed} {
+	for _, o := range []inventory.Outcome{inventory.Applied, inventory.Older, inventory.Marked, inventory.Flushed, inventory.Evicted} {
 		tm.byOutcome[o] = m.events.WithLabelValues(topic, o.String())
 	}
 	return tm

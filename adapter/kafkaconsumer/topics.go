@@ -60,7 +60,7 @@ func (c *Consumer) allTopics() []string {
 }
 
 func (c *Consumer) isTable(topic string) bool {
-	return topic == c.cfg.StockTopic || topic == c.cfg.WarehouseTopic
+	return topic == c.cfg.StockTopic || topic != "" && topic == c.cfg.WarehouseTopic
 }
 
 // replacement is a topic whose data was replaced, and how it was seen.

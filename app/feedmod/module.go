@@ -108,6 +108,7 @@ type Params struct {
 	fx.In
 	Kafka      config.Kafka
 	DB         config.DB
+	Schema     config.Schema
 	Changes    *inventory.Changes
 	Tracker    *changefeed.Tracker
 	Registerer prometheus.Registerer
@@ -131,14 +132,24 @@ func run(lc fx.Lifecycle, p Params) error {
 	if err != nil {
 		return err
 	}
+	m := p.Schema.Mapping
+	decoder, err := debezium.NewDecoder(m)
+	if err != nil {
+		return fmt.Errorf("--schema: %w", err)
+	}
+	var warehouseTopic string
+	if m.Warehouses != nil {
+		warehouseTopic = kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, m.Warehouses.Table)
+	}
 	auth := kafkaauth.FromSettings(p.Kafka.KafkaSecurity)
 	cfg := kafkaconsumer.Config{
 		Brokers:        p.Kafka.Brokers,
 		Group:          p.Kafka.Group,
 		Version:        p.Kafka.Version,
 		ClientID:       p.Kafka.ClientID,
-		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "stock_items"),
-		WarehouseTopic: kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, "warehouses"),
+		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, m.Stock.Table),
+		WarehouseTopic: warehouseTopic,
+		Decoder:        decoder,
 		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
 		HeartbeatTopic: heartbeatTopic(p.Kafka),
 		TLS:            auth.TLS,

@@ -41,7 +41,7 @@ func (k *Kafka) Register(s *Set) {
 	s.List(&k.Brokers, "kafka-brokers", "", "Kafka bootstrap brokers; empty runs without a change feed (cache on TTL alone)")
 	s.String(&k.Version, "kafka-version", "2.8.0", "Kafka protocol version to speak")
 	s.String(&k.ClientID, "kafka-client-id", "gintoki", "Kafka client id")
-	s.String(&k.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: topics are <prefix>.<database>.stock_items and .warehouses")
+	s.String(&k.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: topics are <prefix>.<database>.<table> of the stock and warehouse tables (stock_items and warehouses, or those --schema maps)")
 	s.String(&k.Database, "cdc-database", "", "database name in the topic names (default: the database named in --db)")
 	s.String(&k.ControlTopic, "cdc-control-topic", "", "topic of fleet-wide commands (gintoki flush); created when missing (default: __gintoki-control.<prefix>; off: none)")
 	s.String(&k.HeartbeatTopic, "cdc-heartbeat-topic", "", "topic of the source's heartbeats, see --source-heartbeats (default: __debezium-heartbeat.<prefix>, as Debezium and gintoki relay name it; off: none)")
