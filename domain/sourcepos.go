@@ -133,3 +133,29 @@ func ParseSourcePos(s string) (SourcePos, error) {
 	}
 	return p, nil
 }
+
+// String writes g as its source writes it: MariaDB's domain-server-sequence
+// (the server id is not kept: 0 stands for it) or MySQL's uuid:sequence.
+func (g GTID) String() string {
+	switch g.Source.Flavor {
+	case FlavorMariaDB:
+		d := uint32(g.Source.ID[0])<<24 | uint32(g.Source.ID[1])<<16 | uint32(g.Source.ID[2])<<8 | uint32(g.Source.ID[3])
+		return strconv.FormatUint(uint64(d), 10) + "-0-" + strconv.FormatUint(g.Seq, 10)
+	case FlavorMySQL:
+		h := hex.EncodeToString(g.Source.ID[:])
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:] + ":" + strconv.FormatUint(g.Seq, 10)
+	}
+	return "(none)"
+}
+
+// String writes p as a comma-separated list of its GTIDs.
+func (p SourcePos) String() string {
+	if len(p) == 0 {
+		return "(empty)"
+	}
+	parts := make([]string, len(p))
+	for i, g := range p {
+		parts[i] = g.String()
+	}
+	return strings.Join(parts, ",")
+}

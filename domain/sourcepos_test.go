@@ -1,6 +1,9 @@
 package domain
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestSourcePosCovers(t *testing.T) {
 	maria, err := ParseSourcePos("0-1-100,1-2-7")
@@ -49,5 +52,25 @@ func TestParseGTIDRejectsJunk(t *testing.T) {
 	}
 	if p, err := ParseSourcePos(""); err != nil || len(p) != 0 {
 		t.Errorf("empty position: %v %v", p, err)
+	}
+}
+
+func TestParseReadAfter(t *testing.T) {
+	for _, tc := range []struct {
+		token string
+		ok    bool
+		n     int
+	}{
+		{"", true, 0}, {"  ", true, 0}, {"0-1-4711", true, 1}, {"0-1-4711,1-2-9", true, 2},
+		{"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-23", true, 1},
+		{"x", false, 0}, {"0-1", false, 0}, {"0-1-a", false, 0}, {"3e11fa47:1", false, 0}, {",", false, 0},
+	} {
+		pos, err := ParseReadAfter(tc.token)
+		if tc.ok != (err == nil) || len(pos) != tc.n {
+			t.Errorf("%q: %v %v", tc.token, pos, err)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%q: error %v is not an invalid argument", tc.token, err)
+		}
 	}
 }

@@ -34,30 +34,69 @@ func New(conn grpc.ClientConnInterface) *Reader {
 // ErrNotFound, ErrUnavailable, context.DeadlineExceeded or context.Canceled
 // under errors.Is, like the local read path's.
 func (r *Reader) GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error) {
-	var md metadata.MD
-	resp, err := r.client.GetProductInventory(ctx, &inventoryv1.GetProductInventoryRequest{ProductId: productID}, grpc.Header(&md))
+	inv, _, err := r.GetProductInventoryAfter(ctx, productID, nil)
+	return inv, err
+}
+
+// GetProductInventoryAfter reads one product bounded by a read-after token
+// (read_after_gtid); the node says where its answer came from.
+func (r *Reader) GetProductInventoryAfter(ctx context.Context, productID int64, after domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	var header, trailer metadata.MD
+	resp, err := r.client.GetProductInventory(ctx, &inventoryv1.GetProductInventoryRequest{ProductId: productID, ReadAfterGtid: token(after)},
+		grpc.Header(&header), grpc.Trailer(&trailer))
 	if err != nil {
 		err = fromStatus(err, fmt.Sprintf("get product %d", productID))
-		if age := staleFor(md); age > 0 && errors.Is(err, domain.ErrNotFound) {
+		if age := staleFor(header); age > 0 && errors.Is(err, domain.ErrNotFound) {
 			err = domain.StaleNotFoundf(age, "%s", err.Error())
 		}
-		return domain.ProductInventory{}, err
+		return domain.ProductInventory{}, readSource(trailer), err
 	}
 	inv := inventoryFromProto(resp)
-	inv.StaleFor = staleFor(md)
-	return inv, nil
+	inv.StaleFor = staleFor(header)
+	return inv, readSource(trailer), nil
+}
+
+// BatchGetProductInventoryAfter reads several products bounded by a
+// read-after token.
+func (r *Reader) BatchGetProductInventoryAfter(ctx context.Context, productIDs []int64, after domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	var header, trailer metadata.MD
+	resp, err := r.client.BatchGetProductInventory(ctx, &inventoryv1.BatchGetProductInventoryRequest{ProductIds: productIDs, ReadAfterGtid: token(after)},
+		grpc.Header(&header), grpc.Trailer(&trailer))
+	if err != nil {
+		return domain.BatchResult{}, readSource(trailer), fromStatus(err, fmt.Sprintf("batch get %d products", len(productIDs)))
+	}
+	res := batchFromProto(resp)
+	res.StaleFor = staleFor(header)
+	return res, readSource(trailer), nil
+}
+
+// token writes a read-after bound back as a GTID set the node parses to
+// the same bound.
+func token(after domain.SourcePos) string {
+	if len(after) == 0 {
+		return ""
+	}
+	return after.String()
+}
+
+// readSource reads where the node said a bounded answer came from.
+func readSource(md metadata.MD) domain.ReadSource {
+	v := md.Get(inventoryv1.MetadataReadSource)
+	if len(v) == 0 {
+		return 0
+	}
+	for _, s := range []domain.ReadSource{domain.FromCache, domain.FromCacheAfterWait, domain.FromDatabase} {
+		if v[0] == s.String() {
+			return s
+		}
+	}
+	return 0
 }
 
 // BatchGetProductInventory reads several products in one call.
 func (r *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error) {
-	var md metadata.MD
-	resp, err := r.client.BatchGetProductInventory(ctx, &inventoryv1.BatchGetProductInventoryRequest{ProductIds: productIDs}, grpc.Header(&md))
-	if err != nil {
-		return domain.BatchResult{}, fromStatus(err, fmt.Sprintf("batch get %d products", len(productIDs)))
-	}
-	res := batchFromProto(resp)
-	res.StaleFor = staleFor(md)
-	return res, nil
+	res, _, err := r.BatchGetProductInventoryAfter(ctx, productIDs, nil)
+	return res, err
 }
 
 // staleFor reads the node's stale marks: how long its answer has gone

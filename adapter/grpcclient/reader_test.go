@@ -47,6 +47,18 @@ func failing(err error) *fakeReader {
 // talking to it.
 func serve(t *testing.T, backend grpcserver.Reader, opts grpcserver.Options) *grpcclient.Reader {
 	t.Helper()
+	return grpcclient.New(dial(t, backend, opts))
+}
+
+// dialRaw is a connection to the real grpcserver over bufconn, for calls
+// no Reader would make.
+func dialRaw(t *testing.T, backend grpcserver.Reader) *grpc.ClientConn {
+	t.Helper()
+	return dial(t, backend, grpcserver.Options{})
+}
+
+func dial(t *testing.T, backend grpcserver.Reader, opts grpcserver.Options) *grpc.ClientConn {
+	t.Helper()
 	opts.Registerer = prometheus.NewRegistry()
 	srv, _, err := grpcserver.New(backend, opts)
 	if err != nil {
@@ -67,7 +79,7 @@ func serve(t *testing.T, backend grpcserver.Reader, opts grpcserver.Options) *gr
 		srv.Stop()
 		wg.Wait()
 	})
-	return grpcclient.New(conn)
+	return conn
 }
 
 func TestRoundTripGet(t *testing.T) {
@@ -286,4 +298,14 @@ func TestUnreachableServerIsUnavailable(t *testing.T) {
 	if _, err := r.GetProductInventory(t.Context(), 1); !errors.Is(err, domain.ErrUnavailable) {
 		t.Fatalf("got %v, want ErrUnavailable", err)
 	}
+}
+
+func (f *fakeReader) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := f.GetProductInventory(ctx, id)
+	return inv, domain.FromCache, err
+}
+
+func (f *fakeReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := f.BatchGetProductInventory(ctx, ids)
+	return res, domain.FromCache, err
 }

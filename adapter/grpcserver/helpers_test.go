@@ -173,3 +173,13 @@ func inventory(id int64, lines ...domain.WarehouseStock) domain.ProductInventory
 func line(code string, qty int32) domain.WarehouseStock {
 	return domain.WarehouseStock{WarehouseCode: code, QtySalable: qty}
 }
+
+func (f *fakeReader) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := f.GetProductInventory(ctx, id)
+	return inv, domain.FromCache, err
+}
+
+func (f *fakeReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := f.BatchGetProductInventory(ctx, ids)
+	return res, domain.FromCache, err
+}

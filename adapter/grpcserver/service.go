@@ -21,6 +21,9 @@ import (
 type Reader interface {
 	GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error)
 	BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error)
+	// The same, bounded by a read-after token (read_after_gtid).
+	GetProductInventoryAfter(ctx context.Context, productID int64, after domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error)
+	BatchGetProductInventoryAfter(ctx context.Context, productIDs []int64, after domain.SourcePos) (domain.BatchResult, domain.ReadSource, error)
 }
 
 // Server implements inventoryv1.InventoryServiceServer.
@@ -50,7 +53,18 @@ func (s *Server) GetProductInventory(ctx context.Context, req *inventoryv1.GetPr
 	if err := domain.ValidateProductID(id); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	inv, err := s.reader.GetProductInventory(ctx, id)
+	after, err := domain.ParseReadAfter(req.GetReadAfterGtid())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var inv domain.ProductInventory
+	if after == nil {
+		inv, err = s.reader.GetProductInventory(ctx, id)
+	} else {
+		var src domain.ReadSource
+		inv, src, err = s.reader.GetProductInventoryAfter(ctx, id, after)
+		markSource(ctx, src, err)
+	}
 	if err != nil {
 		markStale(ctx, domain.StaleFor(err))
 		return nil, s.toStatus(ctx, err, fmt.Sprintf("product %d", id))
@@ -66,7 +80,18 @@ func (s *Server) BatchGetProductInventory(ctx context.Context, req *inventoryv1.
 	if err := domain.ValidateBatch(ids); err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	res, err := s.reader.BatchGetProductInventory(ctx, ids)
+	after, err := domain.ParseReadAfter(req.GetReadAfterGtid())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	var res domain.BatchResult
+	if after == nil {
+		res, err = s.reader.BatchGetProductInventory(ctx, ids)
+	} else {
+		var src domain.ReadSource
+		res, src, err = s.reader.BatchGetProductInventoryAfter(ctx, ids, after)
+		markSource(ctx, src, err)
+	}
 	if err != nil {
 		return nil, s.toStatus(ctx, err, fmt.Sprintf("batch of %d products", len(ids)))
 	}
@@ -83,6 +108,14 @@ func markStale(ctx context.Context, staleFor time.Duration) {
 	secs := strconv.FormatInt(int64((staleFor+time.Second-1)/time.Second), 10)
 	// An error here means the stream is gone: there is no one to tell.
 	_ = grpc.SetHeader(ctx, metadata.Pairs(inventoryv1.MetadataStale, "true", inventoryv1.MetadataAge, secs))
+}
+
+// markSource says, in the trailing metadata, where an answer bounded by a
+// read-after token came from.
+func markSource(ctx context.Context, src domain.ReadSource, err error) {
+	if err == nil || errors.Is(err, domain.ErrNotFound) {
+		_ = grpc.SetTrailer(ctx, metadata.Pairs(inventoryv1.MetadataReadSource, src.String()))
+	}
 }
 
 // toStatus maps a read-path error to a gRPC status. subject names what was

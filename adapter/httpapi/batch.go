@@ -59,7 +59,18 @@ func (h *inventoryHandlers) batch(c *gin.Context) {
 		return
 	}
 
-	res, err := h.reader.BatchGetProductInventory(ctx, ids)
+	after, ok := readAfter(c)
+	if !ok {
+		return
+	}
+	var res domain.BatchResult
+	if after == nil {
+		res, err = h.reader.BatchGetProductInventory(ctx, ids)
+	} else {
+		var src domain.ReadSource
+		res, src, err = h.reader.BatchGetProductInventoryAfter(ctx, ids, after)
+		markSource(c, src, err)
+	}
 	if err != nil {
 		f := classifyReadError(ctx, err, err.Error())
 		if f.internal {

@@ -55,6 +55,16 @@ func (m mapReader) GetProductInventory(_ context.Context, id int64) (domain.Prod
 	return inv, nil
 }
 
+func (m mapReader) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := m.GetProductInventory(ctx, id)
+	return inv, domain.FromCache, err
+}
+
+func (m mapReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := m.BatchGetProductInventory(ctx, ids)
+	return res, domain.FromCache, err
+}
+
 func (m mapReader) BatchGetProductInventory(_ context.Context, ids []int64) (domain.BatchResult, error) {
 	res := domain.BatchResult{Found: make([]domain.ProductInventory, 0, len(ids))}
 	for _, id := range ids {

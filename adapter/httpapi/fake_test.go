@@ -21,6 +21,11 @@ type fakeReader struct {
 	getHook  func(ctx context.Context, id int64) (domain.ProductInventory, error)
 	err      error // returned by both methods when set
 
+	// readSource, when set, is where answers bounded by a token say they
+	// came from; gotAfter the tokens received.
+	readSource domain.ReadSource
+	gotAfter   []domain.SourcePos
+
 	mu        sync.Mutex
 	gotIDs    []int64
 	gotBatch  [][]int64
@@ -74,6 +79,22 @@ func (f *fakeReader) BatchGetProductInventory(ctx context.Context, ids []int64) 
 		}
 	}
 	return res, nil
+}
+
+func (f *fakeReader) GetProductInventoryAfter(ctx context.Context, id int64, after domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	f.mu.Lock()
+	f.gotAfter = append(f.gotAfter, after)
+	f.mu.Unlock()
+	inv, err := f.GetProductInventory(ctx, id)
+	return inv, f.readSource, err
+}
+
+func (f *fakeReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, after domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	f.mu.Lock()
+	f.gotAfter = append(f.gotAfter, after)
+	f.mu.Unlock()
+	res, err := f.BatchGetProductInventory(ctx, ids)
+	return res, f.readSource, err
 }
 
 func sampleReader() *fakeReader {

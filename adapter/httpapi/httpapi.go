@@ -21,6 +21,10 @@ import (
 type Reader interface {
 	GetProductInventory(ctx context.Context, productID int64) (domain.ProductInventory, error)
 	BatchGetProductInventory(ctx context.Context, productIDs []int64) (domain.BatchResult, error)
+	// The same, bounded by a read-after token (X-Read-After-GTID): the
+	// answer reflects its transactions, and says where it came from.
+	GetProductInventoryAfter(ctx context.Context, productID int64, after domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error)
+	BatchGetProductInventoryAfter(ctx context.Context, productIDs []int64, after domain.SourcePos) (domain.BatchResult, domain.ReadSource, error)
 }
 
 // ReadinessChecker reports whether the instance should get traffic: nil
@@ -203,4 +207,14 @@ func (unconfiguredReader) GetProductInventory(context.Context, int64) (domain.Pr
 
 func (unconfiguredReader) BatchGetProductInventory(context.Context, []int64) (domain.BatchResult, error) {
 	return domain.BatchResult{}, domain.Unavailablef("inventory reader is not configured")
+}
+
+func (r unconfiguredReader) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := r.GetProductInventory(ctx, id)
+	return inv, 0, err
+}
+
+func (r unconfiguredReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := r.BatchGetProductInventory(ctx, ids)
+	return res, 0, err
 }

@@ -40,7 +40,19 @@ func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
 		return
 	}
 	ctx := c.Request.Context()
-	inv, err := h.reader.GetProductInventory(ctx, id)
+	after, ok := readAfter(c)
+	if !ok {
+		return
+	}
+	var inv domain.ProductInventory
+	var err error
+	if after == nil {
+		inv, err = h.reader.GetProductInventory(ctx, id)
+	} else {
+		var src domain.ReadSource
+		inv, src, err = h.reader.GetProductInventoryAfter(ctx, id, after)
+		markSource(c, src, err)
+	}
 	if err != nil {
 		markStale(c, domain.StaleFor(err))
 		f := classifyReadError(ctx, err, fmt.Sprintf("product %d not found", id))
@@ -56,6 +68,39 @@ func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
 	*buf = appendInventory((*buf)[:0], id, inv.Warehouses)
 	writeJSON(c, http.StatusOK, *buf)
 	putBuffer(buf)
+}
+
+// HeaderReadAfter carries a read-after token: the GTID (or GTID set) the
+// client's write committed at; the answer then reflects it, or the request
+// fails. HeaderReadSource answers where such an answer came from.
+const (
+	HeaderReadAfter  = "X-Read-After-GTID"
+	HeaderReadSource = "X-Gintoki-Read-Source"
+)
+
+// readAfterKey is HeaderReadAfter as net/http keeps it (canonical case).
+var readAfterKey = http.CanonicalHeaderKey(HeaderReadAfter)
+
+// readAfter reads the request's read-after token; a malformed one is
+// answered 400 and ok is false. nil: no bound.
+func readAfter(c *gin.Context) (domain.SourcePos, bool) {
+	raw := c.Request.Header[readAfterKey]
+	if len(raw) == 0 {
+		return nil, true // the common case costs one map lookup
+	}
+	after, err := domain.ParseReadAfter(raw[0])
+	if err != nil {
+		writeError(c, http.StatusBadRequest, codeInvalidArgument, err.Error())
+		return nil, false
+	}
+	return after, true
+}
+
+// markSource says where an answer bounded by a token came from.
+func markSource(c *gin.Context, src domain.ReadSource, err error) {
+	if err == nil || errors.Is(err, domain.ErrNotFound) {
+		c.Writer.Header()[HeaderReadSource] = []string{src.String()}
+	}
 }
 
 // parseProductID returns the id, or a caller-facing message saying why raw

@@ -30,6 +30,16 @@ func (fakeReader) BatchGetProductInventory(_ context.Context, ids []int64) (doma
 	return domain.BatchResult{NotFound: ids}, nil
 }
 
+func (r fakeReader) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := r.GetProductInventory(ctx, id)
+	return inv, domain.FromCache, err
+}
+
+func (r fakeReader) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := r.BatchGetProductInventory(ctx, ids)
+	return res, domain.FromCache, err
+}
+
 const requestTimeout = time.Second
 
 // serve runs the module's server on a loopback port and returns its

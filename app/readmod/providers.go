@@ -27,6 +27,7 @@ func serviceConfig(c config.Cache, d config.DB, sc config.Schema) inventory.Conf
 		TTLJitter:          c.TTLJitter,
 		MarkerTTL:          c.MarkerTTL,
 		StaleIfError:       c.StaleIfError,
+		ReadAfterWait:      c.ReadAfterWait,
 		StockOrder:         sc.Mapping.StockOrder(),
 		WarehouseOrder:     sc.Mapping.WarehouseOrder(),
 		ImplicitWarehouses: sc.Mapping.Warehouses == nil,

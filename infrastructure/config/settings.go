@@ -186,6 +186,9 @@ type Cache struct {
 	// StaleIfError: how long held entries may answer, marked stale, when
 	// the database cannot (see inventory.Config).
 	StaleIfError time.Duration
+	// ReadAfterWait: how long a read with a read-after token waits for the
+	// change feed before going to the database.
+	ReadAfterWait time.Duration
 	// Inspector: every InspectInterval (0: off), compare InspectSample
 	// recently read products and InspectScan more from a walk over the
 	// whole cache with the database, twice, InspectLagWindow apart.
@@ -206,6 +209,7 @@ func (c *Cache) Register(s *Set) {
 	s.Duration(&c.TTL, "cache-ttl", 10*time.Minute, "last-resort lifetime of a cache entry")
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
 	s.Duration(&c.StaleIfError, "stale-if-error", 10*time.Minute, "when the database cannot answer and the change feed is lost (or an entry is past --cache-ttl), answer from the cache for this long after the feed's last sign of life (or the entry's expiry), marked possibly stale (X-Gintoki-Stale, Age); 0: never, and a lost feed flushes the cache")
+	s.Duration(&c.ReadAfterWait, "read-after-wait", 250*time.Millisecond, "a read with X-Read-After-GTID (gRPC read_after_gtid) waits this long for the change feed to apply that GTID before reading the database instead (0: go to the database at once)")
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
@@ -240,6 +244,9 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
 			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)
+		}
+		if c.ReadAfterWait < 0 {
+			return fmt.Errorf("--read-after-wait must not be negative, got %s", c.ReadAfterWait)
 		}
 		if c.StaleIfError < 0 {
 			return fmt.Errorf("--stale-if-error must not be negative, got %s", c.StaleIfError)

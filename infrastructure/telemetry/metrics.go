@@ -33,6 +33,8 @@ func NewRegistry() *prometheus.Registry {
 type ReadPathMetrics struct {
 	hits, misses, coalesced, rejected prometheus.Counter
 	corrected, staleServed            prometheus.Counter
+	readAfter                         *prometheus.CounterVec
+	readAfterWait                     prometheus.Observer
 	dbOK, dbErr                       prometheus.Observer
 	dbErrors                          prometheus.Counter
 }
@@ -61,7 +63,14 @@ func NewReadPathMetrics(reg prometheus.Registerer) (*ReadPathMetrics, error) {
 	staleServed := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gintoki_cache_stale_served_total", Help: "Products answered from the cache marked possibly stale, because the database could not answer while the change feed could not be trusted or the entry had expired (--stale-if-error).",
 	})
-	for _, c := range []prometheus.Collector{lookups, coalesced, dbDur, dbErrors, rejected, corrected, staleServed} {
+	readAfter := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gintoki_read_after_total", Help: "Reads bounded by a read-after GTID, by outcome: cache (proven at once), waited (the cache, once the change feed had applied it), database, unavailable.",
+	}, []string{"outcome"})
+	readAfterWait := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "gintoki_read_after_wait_seconds", Help: "How long reads bounded by a read-after GTID waited for the change feed to apply it, when that was enough.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+	})
+	for _, c := range []prometheus.Collector{lookups, coalesced, dbDur, dbErrors, rejected, corrected, staleServed, readAfter, readAfterWait} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -69,6 +78,7 @@ func NewReadPathMetrics(reg prometheus.Registerer) (*ReadPathMetrics, error) {
 	return &ReadPathMetrics{
 		hits: lookups.WithLabelValues("hit"), misses: lookups.WithLabelValues("miss"),
 		coalesced: coalesced, rejected: rejected, corrected: corrected, staleServed: staleServed,
+		readAfter: readAfter, readAfterWait: readAfterWait,
 		dbOK: dbDur.WithLabelValues("ok"), dbErr: dbDur.WithLabelValues("error"), dbErrors: dbErrors,
 	}, nil
 }
@@ -83,6 +93,14 @@ func (m *ReadPathMetrics) StaleFillCorrected() { m.corrected.Inc() }
 
 // StaleServed implements the read path's Metrics.
 func (m *ReadPathMetrics) StaleServed() { m.staleServed.Inc() }
+
+// ReadAfter implements the read path's Metrics.
+func (m *ReadPathMetrics) ReadAfter(outcome string, waited time.Duration) {
+	m.readAfter.WithLabelValues(outcome).Inc()
+	if outcome == "waited" {
+		m.readAfterWait.Observe(waited.Seconds())
+	}
+}
 func (m *ReadPathMetrics) DBQuery(d time.Duration, err error) {
 	if err != nil {
 		m.dbErr.Observe(d.Seconds())

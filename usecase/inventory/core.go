@@ -36,6 +36,9 @@ type Config struct {
 	// all; the cache is then flushed when the feed is lost). The model is
 	// HTTP's stale-if-error (RFC 5861); see Reader.
 	StaleIfError time.Duration
+	// ReadAfterWait is how long a read bounded by a read-after token waits
+	// for the change feed to apply it before going to the database.
+	ReadAfterWait time.Duration
 	// DBMaxInFlight bounds concurrent queries; DBQueueTimeout is how long a
 	// read waits for a slot; DBQueryTimeout is each query's deadline.
 	DBMaxInFlight  int
@@ -71,6 +74,8 @@ type core struct {
 	// feedSign returns when the change feed last gave a sign of life (nil:
 	// no feed); stale answers say how long ago that was.
 	feedSign atomic.Pointer[func() time.Time]
+	// feedPos tells how far the feed has applied (nil: it cannot tell).
+	feedPos atomic.Pointer[FeedPosition]
 	// generation grows at every flush; a fill that started in an older
 	// generation does not store what it read. flushMu makes "check the
 	// generation, then store" atomic against a flush.

@@ -204,6 +204,7 @@ type countingMetrics struct {
 	mu                                                      sync.Mutex
 	hits, misses, coalesced, dbQueries, rejected, corrected int
 	staleServed                                             int
+	readAfter                                               map[string]int
 }
 
 func (m *countingMetrics) CacheHit()  { m.mu.Lock(); m.hits++; m.mu.Unlock() }
@@ -221,6 +222,14 @@ func (m *countingMetrics) StaleFillCorrected() {
 	m.mu.Unlock()
 }
 func (m *countingMetrics) StaleServed() { m.mu.Lock(); m.staleServed++; m.mu.Unlock() }
+func (m *countingMetrics) ReadAfter(outcome string, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.readAfter == nil {
+		m.readAfter = map[string]int{}
+	}
+	m.readAfter[outcome]++
+}
 
 // manualClock is a clock tests move by hand.
 type manualClock struct {

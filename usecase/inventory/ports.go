@@ -60,6 +60,10 @@ type Metrics interface {
 	// possibly stale, because the database could not answer
 	// (stale-if-error).
 	StaleServed()
+	// ReadAfter counts a read bounded by a read-after token by outcome
+	// (cache, waited, database, unavailable), with how long it waited for
+	// the change feed when it did.
+	ReadAfter(outcome string, waited time.Duration)
 }
 
 // Clock tells the time; tests move it by hand.
@@ -79,3 +83,6 @@ func (NopMetrics) StaleFillCorrected() {}
 
 // StaleServed implements Metrics.
 func (NopMetrics) StaleServed() {}
+
+// ReadAfter implements Metrics.
+func (NopMetrics) ReadAfter(string, time.Duration) {}

@@ -27,7 +27,15 @@ const (
 type GetProductInventoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// product_id is the product's id; it must be positive.
-	ProductId     int64 `protobuf:"varint,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	ProductId int64 `protobuf:"varint,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// read_after_gtid, when set, bounds the answer from below: it reflects
+	// every transaction of this GTID or GTID set (MariaDB "0-1-4711", MySQL
+	// "3e11fa47-...:1-23"), typically the one the caller's own write committed
+	// at, or the call fails (UNAVAILABLE); never an older answer.
+	// INVALID_ARGUMENT when it does not parse. The answer's trailing metadata
+	// x-gintoki-read-source says where it came from: cache, waited (the cache,
+	// once the change feed had applied the transaction) or database.
+	ReadAfterGtid string `protobuf:"bytes,2,opt,name=read_after_gtid,json=readAfterGtid,proto3" json:"read_after_gtid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -69,11 +77,20 @@ func (x *GetProductInventoryRequest) GetProductId() int64 {
 	return 0
 }
 
+func (x *GetProductInventoryRequest) GetReadAfterGtid() string {
+	if x != nil {
+		return x.ReadAfterGtid
+	}
+	return ""
+}
+
 // BatchGetProductInventoryRequest names the products to look up.
 type BatchGetProductInventoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// product_ids lists between 1 and 1000 positive product ids.
-	ProductIds    []int64 `protobuf:"varint,1,rep,packed,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
+	ProductIds []int64 `protobuf:"varint,1,rep,packed,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
+	// read_after_gtid: as in GetProductInventoryRequest, for every product.
+	ReadAfterGtid string `protobuf:"bytes,2,opt,name=read_after_gtid,json=readAfterGtid,proto3" json:"read_after_gtid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -113,6 +130,13 @@ func (x *BatchGetProductInventoryRequest) GetProductIds() []int64 {
 		return x.ProductIds
 	}
 	return nil
+}
+
+func (x *BatchGetProductInventoryRequest) GetReadAfterGtid() string {
+	if x != nil {
+		return x.ReadAfterGtid
+	}
+	return ""
 }
 
 // BatchGetProductInventoryResponse answers a batch read.
@@ -288,13 +312,15 @@ var File_gintoki_inventory_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_gintoki_inventory_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"$gintoki/inventory/v1/inventory.proto\x12\x14gintoki.inventory.v1\";\n" +
+	"$gintoki/inventory/v1/inventory.proto\x12\x14gintoki.inventory.v1\"c\n" +
 	"\x1aGetProductInventoryRequest\x12\x1d\n" +
 	"\n" +
-	"product_id\x18\x01 \x01(\x03R\tproductId\"B\n" +
+	"product_id\x18\x01 \x01(\x03R\tproductId\x12&\n" +
+	"\x0fread_after_gtid\x18\x02 \x01(\tR\rreadAfterGtid\"j\n" +
 	"\x1fBatchGetProductInventoryRequest\x12\x1f\n" +
 	"\vproduct_ids\x18\x01 \x03(\x03R\n" +
-	"productIds\"\xae\x01\n" +
+	"productIds\x12&\n" +
+	"\x0fread_after_gtid\x18\x02 \x01(\tR\rreadAfterGtid\"\xae\x01\n" +
 	" BatchGetProductInventoryResponse\x12W\n" +
 	"\x13product_inventories\x18\x01 \x03(\v2&.gintoki.inventory.v1.ProductInventoryR\x12productInventories\x121\n" +
 	"\x15not_found_product_ids\x18\x02 \x03(\x03R\x12notFoundProductIds\"w\n" +

@@ -11,4 +11,8 @@ const (
 	// MetadataAge, beside MetadataStale, is how many seconds the answer has
 	// gone unconfirmed (HTTP's Age).
 	MetadataAge = "x-gintoki-age"
+	// MetadataReadSource, in the trailing metadata of a call that set
+	// read_after_gtid, says where the answer came from: cache, waited
+	// (the cache, once the change feed had applied the GTID) or database.
+	MetadataReadSource = "x-gintoki-read-source"
 )
