@@ -71,8 +71,11 @@ type Change struct {
 	// Before is set for u and d, After for c, u and r.
 	Before, After Row
 	// At is the binlog file and the position of the event holding the
-	// change, with the GTID of its transaction; for a snapshot row, the
-	// position the snapshot is consistent with.
+	// change, with the GTID of its transaction. A snapshot row names the
+	// last transaction the snapshot reflects (of the server's own GTID
+	// source; none when the server has no GTIDs) at a position after every
+	// change of that transaction, so it orders after them and before any
+	// later change: usually the snapshot's position.
 	At Position
 	// RowInEvent is the index of the row within its binlog event.
 	RowInEvent int
