@@ -181,6 +181,10 @@ const (
 	StopServerSettings StopReason = "server_settings"
 	// StopMissingTable: a captured table (or the database) does not exist.
 	StopMissingTable StopReason = "missing_table"
+	// StopSchemaMapping: the schema mapping (--schema) does not fit the
+	// database: a column missing or of the wrong type, a primary key the
+	// change events cannot be keyed by, binlog order without GTIDs.
+	StopSchemaMapping StopReason = "schema_mapping"
 	// StopOther: anything else reconnecting cannot fix.
 	StopOther StopReason = "other"
 )
@@ -188,7 +192,7 @@ const (
 // StopReasons lists every StopReason, so a metric can show each at 0.
 func StopReasons() []StopReason {
 	return []StopReason{StopBinlogPurged, StopTableChanged, StopUnsupported, StopPrivileges,
-		StopServerSettings, StopMissingTable, StopOther}
+		StopServerSettings, StopMissingTable, StopSchemaMapping, StopOther}
 }
 
 // Fix says what to do after a stop for r; the error itself names the
@@ -207,7 +211,9 @@ func (r StopReason) Fix() string {
 	case StopServerSettings:
 		return "change the server setting the error names, then restart the relay"
 	case StopMissingTable:
-		return "check --relay-tables and the database in --db, then restart the relay"
+		return "check --relay-tables, the --schema mapping and the database in --db, then restart the relay"
+	case StopSchemaMapping:
+		return "change the --schema mapping or the tables it names as the error says, then restart the relay"
 	}
 	return "fix what the error says, then restart the relay"
 }
