@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
 
@@ -45,12 +46,9 @@ const levelsTable = "CREATE TABLE levels (sku BIGINT NOT NULL, loc INT NOT NULL,
 // the snapshot reflects and older than a change committed after it.
 func TestSnapshotRowsNameTheLastTransactionTheyReflect(t *testing.T) {
 	t.Parallel()
-	d := newTestDB(t)
-	requireMariaDB(t, d.db)
-	d.exec(levelsTable)
-	src := d.source("levels")
+	d, src := levels(t)
 	from := current(t, src)
-	written := d.commitGTID("INSERT INTO levels VALUES (1,1,5),(1,2,7)", "UPDATE levels SET on_hand = 6 WHERE sku = 1 AND loc = 1")
+	written := dbtest.CommitGTID(t, d.db, "INSERT INTO levels VALUES (1,1,5),(1,2,7)", "UPDATE levels SET on_hand = 6 WHERE sku = 1 AND loc = 1")
 
 	atBefore := d.query("SELECT @@gtid_binlog_pos")
 	rows, pos := snapshotOf(t, src)
@@ -74,7 +72,7 @@ func TestSnapshotRowsNameTheLastTransactionTheyReflect(t *testing.T) {
 		t.Fatalf("the snapshot names %s, before the transaction %s it reflects", want, written)
 	}
 
-	after := d.commitGTID("UPDATE levels SET on_hand = 9 WHERE sku = 1 AND loc = 2")
+	after := dbtest.CommitGTID(t, d.db, "UPDATE levels SET on_hand = 9 WHERE sku = 1 AND loc = 2")
 	st := startStream(t, src, from)
 	changes := st.changes(4)
 	for i, c := range changes {
@@ -101,15 +99,12 @@ func TestSnapshotRowsNameTheLastTransactionTheyReflect(t *testing.T) {
 // changes; its rows must still compare newer than them.
 func TestSnapshotAfterARotateStaysAfterItsTransaction(t *testing.T) {
 	t.Parallel()
-	d := newTestDB(t)
-	requireMariaDB(t, d.db)
-	d.exec(levelsTable)
-	src := d.source("levels")
+	d, src := levels(t)
 	// Another writer's transaction between ours and the snapshot makes
 	// that one the last: try again until ours is.
 	for attempt := range 10 {
 		from := current(t, src)
-		written := d.commitGTID(fmt.Sprintf("INSERT INTO levels VALUES (%d, 1, 5)", attempt))
+		written := dbtest.CommitGTID(t, d.db, fmt.Sprintf("INSERT INTO levels VALUES (%d, 1, 5)", attempt))
 		d.exec("FLUSH BINARY LOGS")
 		rows, pos := snapshotOf(t, src)
 		if pos.GTID != written {
@@ -126,6 +121,16 @@ func TestSnapshotAfterARotateStaysAfterItsTransaction(t *testing.T) {
 		return
 	}
 	t.Skip("other writers committed between every try and its snapshot")
+}
+
+// levels is a database of the test's own holding the table levels, on
+// MariaDB, and a source capturing it.
+func levels(t *testing.T) (*testDB, *Source) {
+	t.Helper()
+	d := newTestDB(t)
+	requireMariaDB(t, d.db)
+	d.exec(levelsTable)
+	return d, d.source("levels")
 }
 
 func snapshotOf(t *testing.T, s *Source) ([]*relay.Change, relay.Position) {
@@ -167,35 +172,6 @@ func requireMariaDB(t *testing.T, db *sql.DB) {
 	if !strings.Contains(strings.ToLower(version), "mariadb") {
 		t.Skipf("MariaDB's GTIDs are tested; the server is %s", version)
 	}
-}
-
-// commitGTID runs stmts in one transaction and returns its GTID.
-func (d *testDB) commitGTID(stmts ...string) string {
-	d.t.Helper()
-	ctx := context.Background()
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(s); err != nil {
-			_ = tx.Rollback()
-			d.t.Fatalf("%s: %v", s, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		d.t.Fatal(err)
-	}
-	var g string
-	if err := conn.QueryRowContext(ctx, "SELECT @@last_gtid").Scan(&g); err != nil {
-		d.t.Fatal(err)
-	}
-	return g
 }
 
 func (d *testDB) query(q string, args ...any) string {

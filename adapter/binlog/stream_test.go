@@ -64,14 +64,7 @@ func checkEveryType(t *testing.T, rowMetadata bool) {
 	streamed := st.changes(2)
 	commit := st.next(relay.ItemCommit)
 
-	var snap []*relay.Change
-	pos, err := s.Snapshot(context.Background(), func(c *relay.Change) error {
-		snap = append(snap, c)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap, pos := snapshotOf(t, s)
 	if len(snap) != 2 {
 		t.Fatalf("snapshot read %d rows, want 2", len(snap))
 	}

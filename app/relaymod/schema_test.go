@@ -62,35 +62,6 @@ func newShopHarness(t *testing.T, partitions int32, ddl ...string) *harness {
 	return h
 }
 
-// commitGTID runs stmts in one transaction and returns its GTID.
-func (h *harness) commitGTID(stmts ...string) string {
-	h.t.Helper()
-	ctx := context.Background()
-	conn, err := h.db.Conn(ctx)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close()
-	tx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(s); err != nil {
-			_ = tx.Rollback()
-			h.t.Fatalf("%s: %v", s, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		h.t.Fatal(err)
-	}
-	var g string
-	if err := conn.QueryRowContext(ctx, "SELECT @@last_gtid").Scan(&g); err != nil {
-		h.t.Fatal(err)
-	}
-	return g
-}
-
 // event is a published change as a read node ordering the table by the
 // binlog sees it.
 type event struct {
@@ -154,12 +125,12 @@ func TestRelayCapturesTheMappedTablesInBinlogOrder(t *testing.T) {
 	startRelay(t, h.cfg)
 
 	gtids := map[string]string{
-		`{"sku_id":1,"location_id":1}`: h.commitGTID("DELETE FROM inventory_levels WHERE sku_id = 1 AND location_id = 1",
+		`{"sku_id":1,"location_id":1}`: dbtest.CommitGTID(t, h.db, "DELETE FROM inventory_levels WHERE sku_id = 1 AND location_id = 1",
 			"INSERT INTO inventory_levels VALUES (1,1,20,0,'2024-01-02 03:04:06')"),
-		`{"sku_id":1,"location_id":2}`: h.commitGTID("UPDATE inventory_levels SET on_hand = on_hand + 1 WHERE sku_id = 1 AND location_id = 2",
+		`{"sku_id":1,"location_id":2}`: dbtest.CommitGTID(t, h.db, "UPDATE inventory_levels SET on_hand = on_hand + 1 WHERE sku_id = 1 AND location_id = 2",
 			"UPDATE inventory_levels SET reserved = reserved + 1 WHERE sku_id = 1 AND location_id = 2"),
-		`{"sku_id":2,"location_id":1}`: h.commitGTID("INSERT INTO inventory_levels VALUES (2,1,1,0,'2024-01-02 03:04:07'),(2,1,2,0,'2024-01-02 03:04:07'),(2,1,3,0,'2024-01-02 03:04:07') ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)"),
-		`{"id":2}`:                     h.commitGTID("UPDATE locations SET enabled = 1 WHERE id = 2"),
+		`{"sku_id":2,"location_id":1}`: dbtest.CommitGTID(t, h.db, "INSERT INTO inventory_levels VALUES (2,1,1,0,'2024-01-02 03:04:07'),(2,1,2,0,'2024-01-02 03:04:07'),(2,1,3,0,'2024-01-02 03:04:07') ON DUPLICATE KEY UPDATE on_hand = VALUES(on_hand)"),
+		`{"id":2}`:                     dbtest.CommitGTID(t, h.db, "UPDATE locations SET enabled = 1 WHERE id = 2"),
 	}
 	wantOps := map[string]string{
 		`{"sku_id":1,"location_id":1}`: "rdc", `{"sku_id":1,"location_id":2}`: "ruu", `{"sku_id":2,"location_id":1}`: "cuu",
