@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -349,19 +350,11 @@ func (s *Source) HasBinlog(ctx context.Context, file string) (bool, error) {
 		return false, err
 	}
 	defer end()
-	qr, err := c.ExecuteFetch("SHOW BINARY LOGS", 1<<20, false)
+	files, err := binaryLogs(c)
 	if err != nil {
-		if sqlCode(err) == sqlerror.ERSpecifiedAccessDenied {
-			return false, relay.Permanent(relay.StopPrivileges, fmt.Errorf("SHOW BINARY LOGS denied: %s: %w", grantHint, err))
-		}
-		return false, fmt.Errorf("list binlog files: %w", err)
+		return false, err
 	}
-	for _, r := range qr.Rows {
-		if r[0].ToString() == file {
-			return true, nil
-		}
-	}
-	return false, nil
+	return slices.ContainsFunc(files, func(f binlogFile) bool { return f.name == file }), nil
 }
 
 // startDump sets up the replication session and asks for the binlog from

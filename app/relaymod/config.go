@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +21,12 @@ type Config struct {
 	DSN string
 	// ServerID is --server-id; 0 derives one from the host and database.
 	ServerID int
-	Tables   []string
+	// Tables are --relay-tables, by default the tables of Schema.
+	Tables []string
+	// Schema is --schema: the shop's tables the read nodes are built from.
+	// Given, the relay captures its tables and checks it against the
+	// database at start, as serve does.
+	Schema config.Schema
 	// TopicPrefix, Brokers, KafkaVersion and KafkaClientID are named as
 	// serve's flags, so one environment configures both.
 	TopicPrefix     string
@@ -42,7 +48,6 @@ type Config struct {
 
 // Defaults of the flags.
 const (
-	DefaultTables = "stock_items,warehouses"
 	// DefaultMetricsAddr is loopback: the relay's metrics say which tables
 	// change and how fast. A scraper on another host needs it set to
 	// :9404 (or an interface of a private network) on purpose.
@@ -55,7 +60,8 @@ const (
 func (c *Config) Register(s *config.Set) {
 	s.Secret(&c.DSN, "db", "", "source database: mysql://user:pass@tcp(host:3306)/db; the user needs REPLICATION SLAVE, REPLICATION CLIENT, BINLOG MONITOR (MariaDB) and SELECT on the tables; a password here is visible in ps: use --db-password-file")
 	s.Int(&c.ServerID, "server-id", 0, fmt.Sprintf("replication server id of the relay, unique among the server's replicas (0: %d + a number derived from the host name and database, below %d)", serverIDBase, serverIDBase+serverIDSpan))
-	s.List(&c.Tables, "relay-tables", DefaultTables, "tables of the --db database to capture")
+	c.Schema.Register(s)
+	s.List(&c.Tables, "relay-tables", "", "tables of the --db database to capture (empty: the tables of --schema, or stock_items,warehouses without it); with --schema they must include its tables")
 	s.String(&c.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: events go to <prefix>.<database>.<table>; source.name")
 	s.List(&c.Brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port)")
 	s.String(&c.KafkaVersion, "kafka-version", "2.8.0", "Kafka protocol version to speak")
@@ -87,13 +93,8 @@ func (c *Config) check() error {
 	if c.ServerID < 0 || c.ServerID > 1<<32-1 {
 		return fmt.Errorf("--server-id must be within 1..%d, got %d", uint32(1<<32-1), c.ServerID)
 	}
-	if len(c.Tables) == 0 {
-		return fmt.Errorf("--relay-tables must name at least one table")
-	}
-	for _, t := range c.Tables {
-		if strings.ContainsAny(t, ".` ") {
-			return fmt.Errorf("--relay-tables: %q: give bare table names of the --db database", t)
-		}
+	if err := c.checkTables(); err != nil {
+		return err
 	}
 	if c.TopicPrefix == "" {
 		return fmt.Errorf("--cdc-topic-prefix must not be empty")
@@ -125,6 +126,36 @@ func (c *Config) check() error {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr %q is not host:port", c.MetricsAddr)
 		}
+	}
+	return nil
+}
+
+// checkTables defaults --relay-tables to the mapping's tables, and refuses
+// a list that leaves one of them out: the read nodes would never hear of
+// its changes.
+func (c *Config) checkTables() error {
+	// The mapping is loaded by now: Register registers its check first.
+	mapped := c.Schema.Mapping.Tables()
+	if len(c.Tables) == 0 {
+		c.Tables = mapped
+	}
+	for _, t := range c.Tables {
+		if strings.ContainsAny(t, ".` ") {
+			return fmt.Errorf("--relay-tables: %q: give bare table names of the --db database", t)
+		}
+	}
+	if !c.Schema.Mapped() {
+		return nil
+	}
+	var missing []string
+	for _, t := range mapped {
+		if !slices.Contains(c.Tables, t) {
+			missing = append(missing, t)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--relay-tables %s leaves out %s of the --schema mapping %s, whose changes the read nodes need: add %s, or leave --relay-tables unset to capture the mapping's tables",
+			strings.Join(c.Tables, ","), strings.Join(missing, " and "), c.Schema.File, strings.Join(missing, " and "))
 	}
 	return nil
 }

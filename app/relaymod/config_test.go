@@ -5,6 +5,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -50,6 +52,45 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 	}
 }
 
+// Given a schema mapping the relay captures its tables; a --relay-tables
+// that leaves one out would starve the read nodes of its changes.
+func TestConfigCapturesTheMappedTables(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "shop.yaml")
+	if err := os.WriteFile(file, []byte(shopYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shop := []string{"inventory_levels", "locations"}
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want []string
+	}{
+		"--schema":                            {args: append(slices.Clip(minimal), "--schema", file), want: shop},
+		"GINTOKI_SCHEMA":                      {args: minimal, env: map[string]string{"GINTOKI_SCHEMA": file}, want: shop},
+		"more tables than the mapping's":      {args: append(slices.Clip(minimal), "--schema", file, "--relay-tables", "locations,audit,inventory_levels"), want: []string{"locations", "audit", "inventory_levels"}},
+		"no mapping: gintoki's own tables":    {args: minimal, want: []string{"stock_items", "warehouses"}},
+		"no mapping, an empty --relay-tables": {args: append(slices.Clip(minimal), "--relay-tables", ""), want: []string{"stock_items", "warehouses"}},
+		"no mapping: any tables":              {args: append(slices.Clip(minimal), "--relay-tables", "a,b"), want: []string{"a", "b"}},
+	} {
+		c, err := parse(tc.args, tc.env)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !slices.Equal(c.Tables, tc.want) {
+			t.Errorf("%s: captures %v, want %v", name, c.Tables, tc.want)
+		}
+	}
+	_, err := parse(append(slices.Clip(minimal), "--schema", file, "--relay-tables", "inventory_levels,stock_items"), nil)
+	if err == nil || !strings.Contains(err.Error(), "--relay-tables inventory_levels,stock_items leaves out locations of the --schema mapping "+file) {
+		t.Errorf("--relay-tables without a mapped table: %v", err)
+	}
+}
+
+const shopYAML = `stock: {table: inventory_levels, product: sku_id, warehouse: location_id, salable: on_hand - reserved, version: ""}
+warehouses: {table: locations, id: id, code: code, active: enabled, version: ""}
+`
+
 func TestDerivedServerIDIsStableAndInRange(t *testing.T) {
 	c, err := parse(minimal, nil)
 	if err != nil {
@@ -79,7 +120,6 @@ func TestConfigErrorsNameTheFlag(t *testing.T) {
 		{append(minimal, "--snapshot", "sometimes"), "--snapshot"},
 		{append(minimal, "--server-id", "-1"), "--server-id"},
 		{append(minimal, "--relay-tables", "other.t"), "--relay-tables"},
-		{append(minimal, "--relay-tables", ""), "--relay-tables"},
 		{append(minimal, "--cdc-topic-prefix", ""), "--cdc-topic-prefix"},
 		{append(minimal, "--relay-max-batch", "0"), "--relay-max-batch"},
 		{append(minimal, "--relay-checkpoint-interval", "0s"), "--relay-checkpoint-interval"},

@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, now func() time.Time) (*Metrics, erro
 		}),
 		stopped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "gintoki_relay_stopped",
-			Help: "1 for the reason the relay stopped for good (binlog_purged, table_changed, unsupported, privileges, server_settings, missing_table, other): " +
+			Help: "1 for the reason the relay stopped for good (binlog_purged, table_changed, unsupported, privileges, server_settings, missing_table, schema_mapping, other): " +
 				"it reads no more changes and the process waits, not ready, for SIGTERM; 0 for every other reason.",
 		}, []string{"reason"}),
 		rowMetadata: prometheus.NewGauge(prometheus.GaugeOpts{

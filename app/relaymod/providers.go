@@ -23,7 +23,7 @@ var ProviderSet = wire.NewSet(
 	sourceConfig,
 	newKafkaTuning,
 	binlog.New,
-	wire.Bind(new(relay.Source), new(*binlog.Source)),
+	newSource,
 	newPublisher,
 	wire.Bind(new(relay.Publisher), new(*kafkaproducer.Publisher)),
 	newStore,

@@ -32,6 +32,7 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	if err != nil {
 		return nil, nil, err
 	}
+	relaySource := newSource(c, source, log)
 	relaymodKafkaTuning, err := newKafkaTuning(c, log)
 	if err != nil {
 		return nil, nil, err
@@ -45,7 +46,7 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 		cleanup()
 		return nil, nil, err
 	}
-	relayRelay, err := relay.New(config, source, publisher, store, metrics, log)
+	relayRelay, err := relay.New(config, relaySource, publisher, store, metrics, log)
 	if err != nil {
 		cleanup2()
 		cleanup()

@@ -71,8 +71,11 @@ type Change struct {
 	// Before is set for u and d, After for c, u and r.
 	Before, After Row
 	// At is the binlog file and the position of the event holding the
-	// change, with the GTID of its transaction; for a snapshot row, the
-	// position the snapshot is consistent with.
+	// change, with the GTID of its transaction. A snapshot row names the
+	// last transaction the snapshot reflects (of the server's own GTID
+	// source; none when the server has no GTIDs) at a position after every
+	// change of that transaction, so it orders after them and before any
+	// later change: usually the snapshot's position.
 	At Position
 	// RowInEvent is the index of the row within its binlog event.
 	RowInEvent int
@@ -178,6 +181,10 @@ const (
 	StopServerSettings StopReason = "server_settings"
 	// StopMissingTable: a captured table (or the database) does not exist.
 	StopMissingTable StopReason = "missing_table"
+	// StopSchemaMapping: the schema mapping (--schema) does not fit the
+	// database: a column missing or of the wrong type, a primary key the
+	// change events cannot be keyed by, binlog order without GTIDs.
+	StopSchemaMapping StopReason = "schema_mapping"
 	// StopOther: anything else reconnecting cannot fix.
 	StopOther StopReason = "other"
 )
@@ -185,7 +192,7 @@ const (
 // StopReasons lists every StopReason, so a metric can show each at 0.
 func StopReasons() []StopReason {
 	return []StopReason{StopBinlogPurged, StopTableChanged, StopUnsupported, StopPrivileges,
-		StopServerSettings, StopMissingTable, StopOther}
+		StopServerSettings, StopMissingTable, StopSchemaMapping, StopOther}
 }
 
 // Fix says what to do after a stop for r; the error itself names the
@@ -204,7 +211,9 @@ func (r StopReason) Fix() string {
 	case StopServerSettings:
 		return "change the server setting the error names, then restart the relay"
 	case StopMissingTable:
-		return "check --relay-tables and the database in --db, then restart the relay"
+		return "check --relay-tables, the --schema mapping and the database in --db, then restart the relay"
+	case StopSchemaMapping:
+		return "change the --schema mapping or the tables it names as the error says, then restart the relay"
 	}
 	return "fix what the error says, then restart the relay"
 }

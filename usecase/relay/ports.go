@@ -22,8 +22,8 @@ type Source interface {
 	// HasBinlog reports whether the server still holds the binlog file.
 	HasBinlog(ctx context.Context, file string) (bool, error)
 	// Snapshot reads every row of the captured tables in one consistent
-	// read and calls emit for each, as op r with At set to the binlog
-	// position the read is consistent with, which it also returns. Changes
+	// read and calls emit for each, as op r placed as Change.At says, and
+	// returns the binlog position the read is consistent with. Changes
 	// committed after that position are not in the snapshot, and those
 	// before it are.
 	Snapshot(ctx context.Context, emit func(*Change) error) (Position, error)

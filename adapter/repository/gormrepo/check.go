@@ -19,10 +19,10 @@ import (
 // reads can use and without NULLs, each table's primary key is what change
 // events are keyed by, and a table without a version column is on a
 // database that gives GTID positions. The first problem found is returned
-// as one line that says what to change.
+// as one line that says what to change, as a *MismatchError.
 func CheckMapping(ctx context.Context, db *gorm.DB, m domain.Mapping) error {
 	if err := m.Validate(); err != nil {
-		return err
+		return &MismatchError{err: err}
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -33,6 +33,24 @@ func CheckMapping(ctx context.Context, db *gorm.DB, m domain.Mapping) error {
 		cat = sqliteCatalog{sqlDB}
 	}
 	return checkMapping(ctx, cat, m)
+}
+
+// MismatchError is a mapping the database cannot serve as it is (a table
+// or column missing, a wrong type or key, binlog order without GTIDs): its
+// message says what to change, and asking again will not change the
+// answer. CheckMapping's other errors are the database's: unreachable, a
+// query refused.
+type MismatchError struct {
+	// MissingTable: a mapped table does not exist.
+	MissingTable bool
+	err          error
+}
+
+func (e *MismatchError) Error() string { return e.err.Error() }
+func (e *MismatchError) Unwrap() error { return e.err }
+
+func mismatchf(format string, args ...any) error {
+	return &MismatchError{err: fmt.Errorf(format, args...)}
 }
 
 // catalog is what the check asks of a database. Its queries go straight to
@@ -142,9 +160,9 @@ func checkTable(ctx context.Context, cat catalog, section, name string, roles []
 	}
 	switch {
 	case t == nil:
-		return fmt.Errorf("schema mapping: %s.table: there is no table %s in the database", section, name)
+		return &MismatchError{MissingTable: true, err: fmt.Errorf("schema mapping: %s.table: there is no table %s in the database", section, name)}
 	case t.view:
-		return fmt.Errorf("schema mapping: %s.table: %s is a view; the binlog carries the changes of tables, not of views, so the cache would never hear of one: map the table itself", section, name)
+		return mismatchf("schema mapping: %s.table: %s is a view; the binlog carries the changes of tables, not of views, so the cache would never hear of one: map the table itself", section, name)
 	}
 	for _, r := range roles {
 		if err := t.checkColumn(name, r); err != nil {
@@ -157,14 +175,14 @@ func checkTable(ctx context.Context, cat catalog, section, name string, roles []
 func (t *tableInfo) checkColumn(table string, r role) error {
 	i := slices.IndexFunc(t.columns, func(c columnInfo) bool { return strings.EqualFold(c.name, r.column) })
 	if i < 0 {
-		return fmt.Errorf("schema mapping: %s: table %s has no column %s (its columns: %s)", r.key, table, r.column, strings.Join(t.columnNames(), ", "))
+		return mismatchf("schema mapping: %s: table %s has no column %s (its columns: %s)", r.key, table, r.column, strings.Join(t.columnNames(), ", "))
 	}
 	c := t.columns[i]
 	if c.kinds&r.want == 0 {
-		return fmt.Errorf("schema mapping: %s: column %s.%s is %s; it must be %s", r.key, table, c.name, c.typ, r.want)
+		return mismatchf("schema mapping: %s: column %s.%s is %s; it must be %s", r.key, table, c.name, c.typ, r.want)
 	}
 	if c.nullable {
-		return fmt.Errorf("schema mapping: %s: column %s.%s allows NULL, which no answer can be made of: make it NOT NULL", r.key, table, c.name)
+		return mismatchf("schema mapping: %s: column %s.%s allows NULL, which no answer can be made of: make it NOT NULL", r.key, table, c.name)
 	}
 	return nil
 }
@@ -195,10 +213,10 @@ func (t *tableInfo) checkKey(section, table string, key []string) error {
 	}
 	cols := strings.Join(key, ", ")
 	if section == "stock" {
-		return fmt.Errorf("schema mapping: stock.table: %s %s; it must be exactly (%s), in either order: change events are keyed by the primary key, and under any other key an UPDATE can move a row to another product or warehouse, which the cache cannot follow. A unique key on (%s) is not enough, and a view with that key is not captured by the binlog: make (%s) the primary key",
+		return mismatchf("schema mapping: stock.table: %s %s; it must be exactly (%s), in either order: change events are keyed by the primary key, and under any other key an UPDATE can move a row to another product or warehouse, which the cache cannot follow. A unique key on (%s) is not enough, and a view with that key is not captured by the binlog: make (%s) the primary key",
 			table, has, cols, cols, cols)
 	}
-	return fmt.Errorf("schema mapping: %s.table: %s %s; it must be exactly (%s): change events are keyed by the primary key, and stock rows name their warehouse by it", section, table, has, cols)
+	return mismatchf("schema mapping: %s.table: %s %s; it must be exactly (%s): change events are keyed by the primary key, and stock rows name their warehouse by it", section, table, has, cols)
 }
 
 func lowerAll(names []string) []string {
@@ -239,7 +257,7 @@ func checkPositions(ctx context.Context, cat catalog, m domain.Mapping) error {
 	if len(keys) > 1 {
 		verb = "are"
 	}
-	return fmt.Errorf("schema mapping: %s %s empty, so the changes of %s are ordered by the binlog's GTIDs, but %s: %s",
+	return mismatchf("schema mapping: %s %s empty, so the changes of %s are ordered by the binlog's GTIDs, but %s: %s",
 		strings.Join(keys, " and "), verb, strings.Join(tables, " and "), why, fix)
 }
 

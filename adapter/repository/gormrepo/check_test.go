@@ -2,6 +2,7 @@ package gormrepo_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -130,6 +131,33 @@ func checkRefusal(t *testing.T, err error, want []string) {
 	}
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("refusal takes more than one line: %q", err)
+	}
+	// A refusal is the mapping's, which asking again does not change; the
+	// relay stops for good on one, and names a missing table as such.
+	var mismatch *gormrepo.MismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("refusal %q is not a *MismatchError", err)
+	}
+	if missing := strings.Contains(err.Error(), "there is no table"); mismatch.MissingTable != missing {
+		t.Errorf("refusal %q: MissingTable %v", err, mismatch.MissingTable)
+	}
+}
+
+// A database that cannot be asked is not a mapping that does not fit: the
+// relay retries the one and stops for good on the other.
+func TestCheckTellsAFailedDatabaseFromAMismatch(t *testing.T) {
+	db := dbtest.SQLite(t)
+	sqlDB, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err = gormrepo.CheckMapping(context.Background(), db, shopMapping())
+	var mismatch *gormrepo.MismatchError
+	if err == nil || errors.As(err, &mismatch) {
+		t.Fatalf("a closed database: %v (a *MismatchError: %v); want a database error", err, mismatch != nil)
 	}
 }
 
