@@ -53,6 +53,9 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 	if !s.cfg.CacheEnabled {
 		return Older // nothing is cached, so nothing can be stale
 	}
+	if s.bootstrapping.Load() {
+		return s.bootstrapStock(c)
+	}
 	pid := c.Row.ProductID
 	s.locks.Lock(pid)
 	defer s.locks.Unlock(pid)

@@ -76,6 +76,9 @@ type core struct {
 	feedSign atomic.Pointer[func() time.Time]
 	// feedPos tells how far the feed has applied (nil: it cannot tell).
 	feedPos atomic.Pointer[FeedPosition]
+	// bootstrapping: events build the cache (see bootstrap.go);
+	// abandoned: a bootstrap was interrupted.
+	bootstrapping, abandoned atomic.Bool
 	// generation grows at every flush; a fill that started in an older
 	// generation does not store what it read. flushMu makes "check the
 	// generation, then store" atomic against a flush.
@@ -380,6 +383,13 @@ func (s *core) fillMany(ctx context.Context, sorted []int64, e *Entry, done func
 func (s *core) flush() {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
+	if s.bootstrapping.Swap(false) {
+		// What the topics built so far is gone, and the feed goes on from
+		// where it is, not from the topics' start: the cache fills from the
+		// database from now on.
+		s.abandoned.Store(true)
+		s.log.Warn("cache bootstrap from the change topics interrupted by a flush (a gap in the feed, or the feed lost); the cache fills from the database from now on")
+	}
 	s.marks.forget()
 	if s.store != nil {
 		s.store.Reset()

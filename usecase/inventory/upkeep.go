@@ -59,6 +59,9 @@ func (s *Upkeep) SetCacheUsable(usable bool) {
 		switch {
 		case was && s.cfg.StaleIfError > 0:
 			s.held.Store(true)
+		case s.bootstrapping.Load():
+			// Not used yet, and what the topics built so far is still
+			// right: the feed resumes where it stopped (a gap would flush).
 		case !s.held.Load():
 			s.flush()
 		}
@@ -67,6 +70,7 @@ func (s *Upkeep) SetCacheUsable(usable bool) {
 	if s.held.Swap(false) {
 		s.flush()
 	}
+	s.endBootstrap()
 	s.usable.Store(true)
 }
 

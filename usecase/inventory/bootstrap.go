@@ -1,0 +1,79 @@
+package inventory
+
+import "github.com/gintoki/gintoki/domain"
+
+// Bootstrap from the change topics (--cache-bootstrap=topic): the consumer
+// reads the stock and warehouse topics from their first offsets, and the
+// events build the cache instead of patching it. A topic Debezium or the
+// relay keeps compacted holds the newest record of every row (the initial
+// snapshot, then every change), so once the feed has caught up the cache
+// holds every product the topic does, without a query to the database.
+//
+// While bootstrapping nothing reads the cache (the feed is not live yet:
+// reads go to the database) and no fill runs, so no marker is kept either:
+// the events apply in feed order, the ordering rule deciding between
+// changes of one row, and a change that cannot be placed (binlog order, a
+// snapshot row naming no transaction) is taken as the feed has it. The
+// bootstrap ends when the cache is first used (SetCacheUsable(true)): the
+// directory then counts as loaded, from the warehouses topic alone.
+
+// StartBootstrap makes the events that follow build the cache; call it
+// before the consumer starts.
+func (s *Upkeep) StartBootstrap() {
+	if s.cfg.CacheEnabled {
+		s.bootstrapping.Store(true)
+	}
+}
+
+// Bootstrapping reports whether the cache is being built from the topics.
+func (s *Upkeep) Bootstrapping() bool { return s.bootstrapping.Load() }
+
+// BootstrapAbandoned reports whether a bootstrap was interrupted by a flush
+// (a gap, a lost feed): the directory must then be read from the database.
+func (s *Upkeep) BootstrapAbandoned() bool { return s.abandoned.Load() }
+
+// endBootstrap is called as the cache is first used.
+func (s *core) endBootstrap() {
+	if s.bootstrapping.Swap(false) {
+		s.dir.loaded.Store(true)
+	}
+}
+
+// bootstrapStock applies a stock change while bootstrapping: a product not
+// cached yet gets an entry.
+func (s *Changes) bootstrapStock(c domain.StockChange) Outcome {
+	pid := c.Row.ProductID
+	s.locks.Lock(pid)
+	defer s.locks.Unlock(pid)
+	e := s.entries.Get().(*Entry)
+	defer s.entries.Put(e)
+	if !s.store.Get(pid, e) {
+		e.Rows, e.FillPos, e.FillHi = e.Rows[:0], e.FillPos[:0], e.FillHi[:0]
+		e.ExpiresAt = s.expiry(s.now())
+	}
+	ch := change{warehouseID: c.Row.WarehouseID, qty: c.Row.QtySalable, stamp: s.stockStamp(c),
+		deleted: c.Op == domain.OpDelete, gtid: c.GTID}
+	if c.ByKey {
+		// A null value deletes what the row's change before it wrote: the
+		// row as this entry holds it.
+		i, ok := e.find(c.Row.WarehouseID)
+		if !ok {
+			return Older
+		}
+		ch.stamp, ch.qty = e.Rows[i].stamp(), 0
+	}
+	s.dir.Know(c.Row.WarehouseID)
+	changed, unknown := e.apply(s.cfg.StockOrder, ch)
+	if unknown {
+		e.set(ch)
+		changed = true
+	}
+	if !changed {
+		return Older
+	}
+	if err := s.store.Set(pid, e); err != nil {
+		s.log.Warn("bootstrapped entry not stored", "product_id", pid, "err", err)
+		s.store.Delete(pid)
+	}
+	return Applied
+}
