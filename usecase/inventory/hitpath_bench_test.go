@@ -45,7 +45,7 @@ func (r memRepo) Position(context.Context) (domain.SourcePos, error) {
 	}
 	return domain.ParseSourcePos("0-1-1")
 }
-func (memRepo) Ping(context.Context) error                             { return nil }
+func (memRepo) Ping(context.Context) error { return nil }
 
 // The hit path through the real bigcache store: every hit copies out of
 // bigcache, decodes and joins.
