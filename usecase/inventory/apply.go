@@ -53,9 +53,6 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 	if !s.cfg.CacheEnabled {
 		return Older // nothing is cached, so nothing can be stale
 	}
-	if s.bootstrapping.Load() {
-		return s.bootstrapStock(c)
-	}
 	pid := c.Row.ProductID
 	s.locks.Lock(pid)
 	defer s.locks.Unlock(pid)
@@ -64,6 +61,11 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 	defer s.entries.Put(e)
 	s.flushMu.RLock()
 	defer s.flushMu.RUnlock()
+	if s.bootstrapping.Load() {
+		// Under flushMu: a flush that ends the bootstrap cannot slip
+		// between this check and the store write.
+		return s.bootstrapStock(c, e)
+	}
 	// An expired entry is no longer served, but it is kept patched: the
 	// refill that replaces it keeps its versions (keepExpiredVersions), so
 	// a refill from a lagging replica cannot go back past them.

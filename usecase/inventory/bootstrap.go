@@ -40,13 +40,10 @@ func (s *core) endBootstrap() {
 }
 
 // bootstrapStock applies a stock change while bootstrapping: a product not
-// cached yet gets an entry.
-func (s *Changes) bootstrapStock(c domain.StockChange) Outcome {
+// cached yet gets an entry. Callers hold the product's lock and flushMu
+// (read); e is scratch space.
+func (s *Changes) bootstrapStock(c domain.StockChange, e *Entry) Outcome {
 	pid := c.Row.ProductID
-	s.locks.Lock(pid)
-	defer s.locks.Unlock(pid)
-	e := s.entries.Get().(*Entry)
-	defer s.entries.Put(e)
 	if !s.store.Get(pid, e) {
 		e.Rows, e.FillPos, e.FillHi = e.Rows[:0], e.FillPos[:0], e.FillHi[:0]
 		e.ExpiresAt = s.expiry(s.now())
