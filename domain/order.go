@@ -3,8 +3,8 @@ package domain
 import "cmp"
 
 // The order of a row's changes, the one rule every part of the cache uses
-// to tell which of two images of a row is newer (docs/DESIGN.md, "The
-// ordering rule"). It works in one of two modes, chosen per table by the
+// to tell which of two images of a row is newer (docs/DESIGN.md §5). It
+// works in one of two modes, chosen per table by the
 // schema mapping:
 //
 //   - by version: the table has a column that grows with every write of a

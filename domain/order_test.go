@@ -13,8 +13,8 @@ var (
 // at is a change of transaction seq of source src, at place sub in it.
 func at(src GTID, seq, sub uint64) Stamp { return Stamp{Src: src.Source, Seq: seq, Sub: sub} }
 
-// The tie rule of every image comparison, in both orders (docs/DESIGN.md,
-// "The ordering rule"). Each row of the table says what is known of a row,
+// The tie rule of every image comparison, in both orders (docs/DESIGN.md
+// §5). Each row of the table says what is known of a row,
 // what change arrives, and whether the change replaces it.
 func TestOrderingRuleTable(t *testing.T) {
 	v := func(n uint64) Stamp { return Stamp{Seq: n} }

@@ -115,7 +115,7 @@ func checkImages(op domain.Op, hasBefore, hasAfter bool) error {
 }
 
 // StockItems and Warehouses are the shapes of the two tables Gintoki
-// caches (DESIGN §1), without a database name; the simulator publishes its
+// caches (docs/DESIGN.md §1), without a database name; the simulator publishes its
 // rows as the relay would.
 var (
 	StockItems = relay.Table{Name: "stock_items", Key: []int{0, 1}, Columns: []relay.Column{

@@ -11,7 +11,7 @@ import (
 )
 
 // The rules of the change path, each run in both orders: by a version
-// column and by the binlog (docs/DESIGN.md, "The ordering rule"). A test
+// column and by the binlog (docs/DESIGN.md §5). A test
 // writes through binlogDB, a fake database with a binlog, and applies the
 // events it hands back, which carry what a real source's carry: the version
 // column only when the table has one, the transaction's GTID and the

@@ -540,7 +540,7 @@ func indexExists(t *testing.T, db *gorm.DB, name string) bool {
 	return n > 0
 }
 
-// checkMySQLTypes checks the column types DESIGN §1 names, which SQLite
+// checkMySQLTypes checks the column types docs/DESIGN.md §1 names, which SQLite
 // does not enforce.
 func checkMySQLTypes(t *testing.T, db *gorm.DB) {
 	t.Helper()
