@@ -39,7 +39,9 @@ func WithPositions(tables ...string) Option {
 	return func(t *Tracker) {
 		t.pos.tables = make(map[string]bool, len(tables))
 		for _, topic := range tables {
-			t.pos.tables[topic] = true
+			if topic != "" {
+				t.pos.tables[topic] = true
+			}
 		}
 	}
 }
