@@ -62,10 +62,12 @@ type TopicPartition struct {
 // Offsets are, per partition, the offset after the last message there.
 type Offsets map[TopicPartition]int64
 
-// merge raises o to every offset of more that is higher.
+// merge adds the partitions of more to o, and raises o to every offset of
+// more that is higher. An empty partition (offset 0) is named too: a node
+// must know the relay has accounted for it.
 func (o Offsets) merge(more Offsets) {
 	for p, off := range more {
-		if off > o[p] {
+		if cur, ok := o[p]; !ok || off > cur {
 			o[p] = off
 		}
 	}
