@@ -35,12 +35,14 @@ func progressConfig() relay.Config {
 }
 
 // earlier are the end offsets an earlier relay left: this one writes
-// warehouses/0 later or never, and must still name it.
+// warehouses/0 later or never, and must still name it, and the empty
+// warehouses/2 too (a node requires every partition it owns named).
 func earlier() relay.Offsets {
 	return relay.Offsets{
 		{Topic: "stock_items", Partition: 0}: 100,
 		{Topic: "stock_items", Partition: 1}: 50,
 		{Topic: "warehouses", Partition: 0}:  7,
+		{Topic: "warehouses", Partition: 2}:  0, // empty, named all the same
 	}
 }
 
@@ -56,7 +58,7 @@ func checkRecords(t *testing.T, records []sentRecord, placed []placedChange, end
 			t.Fatalf("record %d: gtid %q: %v", i, r.prog.GTID, err)
 		}
 		for tp, end := range ends {
-			if r.prog.Offsets[tp] < end {
+			if off, ok := r.prog.Offsets[tp]; !ok || off < end {
 				t.Errorf("record %d (%s) names %v at %d, below the %d earlier relays left", i, r.prog.GTID, tp, r.prog.Offsets[tp], end)
 			}
 		}
