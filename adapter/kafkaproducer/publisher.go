@@ -137,6 +137,7 @@ type Publisher struct {
 	// that exist.
 	endOffsets     func(topics []string) (relay.Offsets, error)
 	tableTopics    []string
+	offsetsUnknown bool
 	heartbeatTopic string // "" until it is known to exist
 	prefix         string
 	stockTable     *relay.Table // debezium.StockItems in Config.Database
@@ -189,6 +190,9 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 		return producer, nil
 	}
 	p := newPublisher(nil, connect, cfg, o, m)
+	// Without acknowledgements the producer learns no offsets, and a
+	// position naming offset 0 would claim what it cannot know.
+	p.offsetsUnknown = sc.Producer.RequiredAcks == sarama.NoResponse
 	p.ensureTopic = func(topic string) error {
 		client, err := sarama.NewClient(cfg.Brokers, sc)
 		if err != nil {
@@ -421,8 +425,8 @@ func (p *Publisher) EndOffsets(ctx context.Context) (relay.Offsets, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if p.endOffsets == nil {
-		return nil, errors.New("end offsets: no broker to ask")
+	if p.endOffsets == nil || p.offsetsUnknown {
+		return nil, errors.New("end offsets: unknown to a producer without a broker, or without acknowledgements")
 	}
 	ends, err := p.endOffsets(p.tableTopics)
 	if err != nil {
