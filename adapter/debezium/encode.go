@@ -154,14 +154,5 @@ func HeartbeatTopic(prefix string) string { return "__debezium-heartbeat." + pre
 // partition 0 of HeartbeatTopic(prefix): key {"serverName":prefix}, value
 // {"ts_ms":tsMs}, each in the schema/payload wrapper withSchema.
 func EncodeHeartbeat(prefix string, tsMs int64, withSchema bool) (key, value []byte) {
-	key = append(jsonstr.Append([]byte(`{"serverName":`), prefix), '}')
-	value = append(strconv.AppendInt([]byte(`{"ts_ms":`), tsMs, 10), '}')
-	if !withSchema {
-		return key, value
-	}
-	wrap := func(schema string, payload []byte) []byte {
-		return append(append([]byte(`{"schema":`+schema+`,"payload":`), payload...), '}')
-	}
-	return wrap(`{"type":"struct","fields":[{"type":"string","optional":false,"field":"serverName"}],"optional":false,"name":"io.debezium.connector.common.ServerNameKey"}`, key),
-		wrap(`{"type":"struct","fields":[{"type":"int64","optional":false,"field":"ts_ms"}],"optional":false,"name":"io.debezium.connector.common.Heartbeat"}`, value)
+	return EncodePositionHeartbeat(prefix, tsMs, withSchema, nil)
 }

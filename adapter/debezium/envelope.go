@@ -149,6 +149,7 @@ type message struct {
 	flatOp, flatDeleted, flatTsMs                          []byte
 	txStatus                                               []byte // "status" of transaction metadata
 	txID, schemaChange                                     bool   // "id"; "ddl", "tableChanges" or "databaseName"
+	heartbeatPos                                           bool   // gintoki relay's PositionMember
 
 	form             Form // the event; before and after become its row images
 	wrapped          bool
@@ -207,6 +208,8 @@ func (m *message) member(name, v []byte) error {
 		m.schemaChange = true
 	case "id":
 		m.txID = true
+	case PositionMember:
+		m.heartbeatPos = true
 	}
 	if dst != nil {
 		*dst = v
@@ -303,7 +306,7 @@ func (m *message) parse(value []byte, subject string) error {
 	case m.rawOp != nil || m.before != nil || m.after != nil || m.source != nil || m.hasSource:
 		return m.fromEnvelope(subject)
 	case m.schemaChange || m.txID && (string(m.txStatus) == `"BEGIN"` || string(m.txStatus) == `"END"`),
-		m.count == 1 && m.rawTsMs != nil: // a heartbeat
+		m.rawTsMs != nil && (m.count == 1 || m.count == 2 && m.heartbeatPos): // a heartbeat
 		return ErrNotRowEvent
 	case m.count == 0:
 		return malformed(subject, "", "empty object")

@@ -173,10 +173,7 @@ func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.Co
 		case controlTopic:
 			pc.command(ctx, m)
 		case heartbeatTopic:
-			// Whatever its value (Debezium's {"ts_ms":...}, with or
-			// without the schema wrapper), a record here is a sign of life.
-			pc.c.feed.Heartbeat()
-			pc.m.heartbeats.Inc()
+			pc.heartbeat(m)
 		default:
 			pc.handle(m)
 		}
@@ -192,6 +189,34 @@ func (pc *partitionConsumer) handleBatch(ctx context.Context, batch []*sarama.Co
 	}
 	span.SetAttributes(attribute.Int("messaging.batch.message_count", handled))
 	span.End()
+}
+
+// heartbeat handles a record of the source's heartbeat topic. Whatever its
+// value (Debezium's {"ts_ms":...}, with or without the schema wrapper), it
+// is a sign of life; gintoki relay's also say how far it has published. A
+// position that cannot be read is counted and ignored, never trusted.
+func (pc *partitionConsumer) heartbeat(m *sarama.ConsumerMessage) {
+	pc.c.feed.Heartbeat()
+	pc.m.heartbeats.Inc()
+	pos, gtids, found, err := debezium.DecodeHeartbeatPosition(m.Value)
+	switch {
+	case err != nil:
+		pc.c.metrics.positions.WithLabelValues(positionMalformed).Inc()
+		if ok, suppressed := pc.poison.allow(time.Now()); ok {
+			pc.c.log.Warn("heartbeat position ignored", "topic", m.Topic, "offset", m.Offset, "err", err, "suppressed_since_last_log", suppressed)
+		}
+	case found:
+		pc.c.metrics.positions.WithLabelValues(positionRead).Inc()
+		offsets := make(map[changefeed.Partition]int64, len(pos.Offsets))
+		for _, o := range pos.Offsets {
+			offsets[changefeed.Partition{Topic: o.Topic, Partition: o.Partition}] = o.Offset
+		}
+		at := m.Timestamp
+		if at.IsZero() {
+			at = time.Now()
+		}
+		pc.c.feed.Position(gtids, offsets, at)
+	}
 }
 
 // startSpan continues the trace of the first message when its headers carry
@@ -295,6 +320,7 @@ func (pc *partitionConsumer) command(ctx context.Context, m *sarama.ConsumerMess
 		return
 	}
 	err = pc.c.applier.FlushAll(ctx)
+	pc.c.feed.Flushed()
 	pc.m.outcome(inventory.Flushed).Inc()
 	attrs := []any{"id", cmd.ID, "reason", cmd.Reason, "requested_at", time.UnixMilli(cmd.RequestedAtMs).UTC()}
 	if err != nil {

@@ -56,6 +56,11 @@ func TestControlTopicReachesEveryInstance(t *testing.T) {
 		if n := h.applier.fullFlushCount(); n != 2 {
 			t.Errorf("node %d flushed %d times, want 2", i, n)
 		}
+		h.feed.mu.Lock()
+		if h.feed.flushes != 2 {
+			t.Errorf("node %d told the feed of %d flushes, want 2: what it proved of the cache must be forgotten", i, h.feed.flushes)
+		}
+		h.feed.mu.Unlock()
 		for outcome, want := range map[string]float64{"flushed": 2, "poison": 1, "skipped": 1} {
 			if got := h.events(testControlTopic, outcome); got != want {
 				t.Errorf("node %d: %s{topic=%s,outcome=%s} = %v, want %v", i, EventsTotalName, testControlTopic, outcome, got, want)

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
@@ -120,6 +121,32 @@ type fakeFeed struct {
 	missing    []string
 	violation  []string
 	heartbeats int
+	positions  []positionCall
+	flushes    int
+}
+
+type positionCall struct {
+	pos     domain.SourcePos
+	offsets map[changefeed.Partition]int64
+	at      time.Time
+}
+
+func (f *fakeFeed) Position(pos domain.SourcePos, offsets map[changefeed.Partition]int64, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.positions = append(f.positions, positionCall{pos: pos, offsets: maps.Clone(offsets), at: at})
+}
+
+func (f *fakeFeed) positionList() []positionCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.positions)
+}
+
+func (f *fakeFeed) Flushed() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flushes++
 }
 
 func newFakeFeed() *fakeFeed {

@@ -1,6 +1,7 @@
 package kafkaconsumer
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -108,5 +109,45 @@ func TestHeartbeatsMakeNoSpans(t *testing.T) {
 				t.Fatalf("a span for the heartbeat batch: %s", s.Name())
 			}
 		}
+	}
+}
+
+// A relay's heartbeat tells the feed how far the source has published; a
+// Debezium heartbeat, or one whose position cannot be read, is a sign of
+// life and nothing more, the bad one counted.
+func TestHeartbeatPositionsReachTheFeed(t *testing.T) {
+	t.Parallel()
+	b := standardBroker(t, kafkabroker.Topics(1, testHeartbeatTopic))
+	h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic))
+	h.start(t)
+	h.waitSessions(t, 1)
+	p := newProducer(t, b.Addrs())
+	pos := &debezium.HeartbeatPosition{GTID: "0-1-42", Offsets: []debezium.PartitionOffset{
+		{Topic: testStockTopic, Partition: 0, Offset: 7}, {Topic: testStockTopic, Partition: 1, Offset: 3},
+	}}
+	for _, value := range [][]byte{
+		func() []byte { _, v := debezium.EncodeHeartbeat("dbz", 1, true); return v }(),
+		func() []byte { _, v := debezium.EncodePositionHeartbeat("dbz", 2, true, pos); return v }(),
+		[]byte(`{"ts_ms":3,"gintoki_position":{"gtid":"0-1-43","offsets":{"x/y":1}}}`),
+		func() []byte { _, v := debezium.EncodePositionHeartbeat("dbz", 4, false, pos); return v }(),
+	} {
+		p.send(testHeartbeatTopic, 0, []byte("k"), value)
+	}
+	waitFor(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
+	got := h.feed.positionList()
+	if len(got) != 2 {
+		t.Fatalf("positions %+v, want the two well-formed ones", got)
+	}
+	for _, c := range got {
+		want := map[changefeed.Partition]int64{{Topic: testStockTopic, Partition: 0}: 7, {Topic: testStockTopic, Partition: 1}: 3}
+		if c.pos.String() != "0-0-42" || !maps.Equal(c.offsets, want) || c.at.IsZero() {
+			t.Errorf("position %+v, want 0-1-42 at %v", c, want)
+		}
+	}
+	if n := metricValue(h.consumer.metrics.positions.WithLabelValues(positionMalformed)); n != 1 {
+		t.Errorf("malformed positions counted %v, want 1", n)
+	}
+	if n := metricValue(h.consumer.metrics.positions.WithLabelValues(positionRead)); n != 2 {
+		t.Errorf("positions read %v, want 2", n)
 	}
 }

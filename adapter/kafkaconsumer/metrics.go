@@ -17,6 +17,9 @@ const (
 	StalenessName        = "gintoki_cdc_staleness_seconds"
 	LagName              = "gintoki_cdc_consumer_lag"
 	LastContactName      = "gintoki_cdc_last_contact_timestamp_seconds"
+	PositionsTotalName   = "gintoki_cdc_positions_total"
+	positionRead         = "read"
+	positionMalformed    = "malformed"
 	outcomeTombstone     = "tombstone"
 	outcomeHeartbeat     = "heartbeat"
 	outcomePoison        = "poison"
@@ -29,6 +32,7 @@ type metrics struct {
 	staleness   *prometheus.HistogramVec
 	lag         *prometheus.GaugeVec
 	lastContact prometheus.Gauge
+	positions   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,24 +56,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: LastContactName,
 			Help: "Unix time the broker last answered the end-offset poll for every owned partition.",
 		}),
+		positions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: PositionsTotalName,
+			Help: "Source positions read from heartbeats (gintoki relay's gintoki_position), by outcome: read, or malformed (ignored).",
+		}, []string{"outcome"}),
 	}
-	if reg == nil {
-		return m, nil
+	if reg != nil {
+		if err := m.register(reg); err != nil {
+			return nil, err
+		}
 	}
-	var err error
-	if m.events, err = telemetry.Register(reg, m.events); err != nil {
-		return nil, err
-	}
-	if m.staleness, err = telemetry.Register(reg, m.staleness); err != nil {
-		return nil, err
-	}
-	if m.lag, err = telemetry.Register(reg, m.lag); err != nil {
-		return nil, err
-	}
-	if m.lastContact, err = telemetry.Register(reg, m.lastContact); err != nil {
-		return nil, err
+	// Both shown from the start, so a rate of malformed is 0, not absent.
+	for _, o := range []string{positionRead, positionMalformed} {
+		m.positions.WithLabelValues(o)
 	}
 	return m, nil
+}
+
+func (m *metrics) register(reg prometheus.Registerer) error {
+	var err error
+	if m.events, err = telemetry.Register(reg, m.events); err != nil {
+		return err
+	}
+	if m.staleness, err = telemetry.Register(reg, m.staleness); err != nil {
+		return err
+	}
+	if m.lag, err = telemetry.Register(reg, m.lag); err != nil {
+		return err
+	}
+	if m.lastContact, err = telemetry.Register(reg, m.lastContact); err != nil {
+		return err
+	}
+	m.positions, err = telemetry.Register(reg, m.positions)
+	return err
 }
 
 // topicMetrics holds the children of one topic, resolved once so the

@@ -2,6 +2,7 @@ package kafkaconsumer
 
 import (
 	"context"
+	"time"
 
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/changefeed"
@@ -43,4 +44,10 @@ type Feed interface {
 	// silence counts is the feed's policy, not the consumer's: a heartbeat
 	// topic that merely exists proves nothing.
 	Heartbeat()
+	// Position: a heartbeat said the source has published every change of
+	// every transaction pos covers below offsets (per partition, the
+	// offset after the last of them), sent at at.
+	Position(pos domain.SourcePos, offsets map[changefeed.Partition]int64, at time.Time)
+	// Flushed: a fleet-wide flush command emptied the cache.
+	Flushed()
 }

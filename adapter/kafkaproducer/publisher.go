@@ -56,6 +56,9 @@ type Config struct {
 	// WithSchema writes the {"schema","payload"} wrapper around keys and
 	// values (the JsonConverter's schemas.enable=true).
 	WithSchema bool
+	// Tables are the captured tables of Database: EndOffsets reads their
+	// topics.
+	Tables []string
 }
 
 // ChangeTopic is the topic Debezium writes a table's changes to,
@@ -129,7 +132,12 @@ type Publisher struct {
 	connect  func() (batchSender, error)
 	// ensureTopic creates a topic when it is missing (the heartbeat topic,
 	// before the first heartbeat).
-	ensureTopic    func(topic string) error
+	ensureTopic func(topic string) error
+	// endOffsets reads the end offset of every partition of the topics
+	// that exist.
+	endOffsets     func(topics []string) (relay.Offsets, error)
+	tableTopics    []string
+	offsetsUnknown bool
 	heartbeatTopic string // "" until it is known to exist
 	prefix         string
 	stockTable     *relay.Table // debezium.StockItems in Config.Database
@@ -182,6 +190,9 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 		return producer, nil
 	}
 	p := newPublisher(nil, connect, cfg, o, m)
+	// Without acknowledgements the producer learns no offsets, and a
+	// position naming offset 0 would claim what it cannot know.
+	p.offsetsUnknown = sc.Producer.RequiredAcks == sarama.NoResponse
 	p.ensureTopic = func(topic string) error {
 		client, err := sarama.NewClient(cfg.Brokers, sc)
 		if err != nil {
@@ -191,7 +202,42 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 		_, err = kafkatopic.Ensure(client, topic, nil)
 		return err
 	}
+	// Its own client, which asks for a topic without creating it: a
+	// captured table's topic appears with its first change.
+	osc := *sc
+	osc.Metadata.AllowAutoTopicCreation = false
+	p.endOffsets = func(topics []string) (relay.Offsets, error) {
+		client, err := sarama.NewClient(cfg.Brokers, &osc)
+		if err != nil {
+			return nil, fmt.Errorf("connect to %v: %w", cfg.Brokers, err)
+		}
+		defer client.Close()
+		return endOffsets(client, topics)
+	}
 	return p, nil
+}
+
+// endOffsets reads the high-water mark of every partition of the topics
+// that exist; nothing was ever published to one that does not.
+func endOffsets(client sarama.Client, topics []string) (relay.Offsets, error) {
+	out := relay.Offsets{}
+	for _, t := range topics {
+		parts, err := client.Partitions(t)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", t, err)
+		}
+		for _, part := range parts {
+			end, err := client.GetOffset(t, part, sarama.OffsetNewest)
+			if err != nil {
+				return nil, fmt.Errorf("end offset of %s/%d: %w", t, part, err)
+			}
+			out[relay.TopicPartition{Topic: t, Partition: part}] = end
+		}
+	}
+	return out, nil
 }
 
 func newPublisher(producer batchSender, connect func() (batchSender, error), cfg Config, o options, m *metrics) *Publisher {
@@ -201,6 +247,9 @@ func newPublisher(producer batchSender, connect func() (batchSender, error), cfg
 		producer: producer, connect: connect, prefix: cfg.TopicPrefix, stockTable: &stock,
 		withSchema: cfg.WithSchema, now: o.now, metrics: m, propagator: o.propagator,
 		codecs: map[*relay.Table]*tableCodec{},
+	}
+	for _, t := range cfg.Tables {
+		p.tableTopics = append(p.tableTopics, ChangeTopic(cfg.TopicPrefix, cfg.Database, t))
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -262,20 +311,20 @@ func (c Config) saramaConfig(tune func(*sarama.Config)) (*sarama.Config, error) 
 
 // Publish implements relay.Publisher. An event the encoder cannot write is
 // a relay.Permanent error: sending it again would fail the same way.
-func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (err error) {
+func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (_ relay.Offsets, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	msgs := make([]*sarama.ProducerMessage, 0, len(changes)+len(changes)/4)
 	processed := p.now()
 	for _, c := range changes {
 		var err error
 		if msgs, err = p.appendMessages(msgs, c, processed); err != nil {
-			return relay.Permanent(relay.StopUnsupported, err)
+			return nil, relay.Permanent(relay.StopUnsupported, err)
 		}
 	}
 	if len(msgs) == 0 {
-		return nil
+		return nil, nil
 	}
 	if p.tracer != nil {
 		var span trace.Span
@@ -300,7 +349,21 @@ func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (err e
 			m.Headers = headers
 		}
 	}
-	return p.send(msgs)
+	if err := p.send(msgs); err != nil {
+		return nil, err
+	}
+	return written(msgs), nil
+}
+
+// written is, per partition, the offset after the last of msgs: the
+// producer sets each acknowledged message's partition and offset.
+func written(msgs []*sarama.ProducerMessage) relay.Offsets {
+	out := make(relay.Offsets, 2)
+	for _, m := range msgs {
+		tp := relay.TopicPartition{Topic: m.Topic, Partition: m.Partition}
+		out[tp] = max(out[tp], m.Offset+1)
+	}
+	return out
 }
 
 // PublishStock implements simulator.Publisher: one stock_items change of
@@ -318,7 +381,7 @@ func (p *Publisher) PublishStock(ctx context.Context, op domain.Op, before, afte
 		c.After, err = debezium.StockImage(after, updatedAtMicros)
 	}
 	if err == nil {
-		err = p.Publish(ctx, []*relay.Change{c})
+		_, err = p.Publish(ctx, []*relay.Change{c})
 	}
 	if err != nil {
 		return fmt.Errorf("publish stock_items %s event: %w", op, err)
@@ -327,8 +390,9 @@ func (p *Publisher) PublishStock(ctx context.Context, op domain.Op, before, afte
 }
 
 // Heartbeat implements relay.Publisher: a heartbeat as Debezium writes it,
-// to __debezium-heartbeat.<prefix>, created first when missing.
-func (p *Publisher) Heartbeat(ctx context.Context, at time.Time) error {
+// to __debezium-heartbeat.<prefix>, created first when missing, with the
+// relay's progress as debezium.PositionMember when there is one.
+func (p *Publisher) Heartbeat(ctx context.Context, at time.Time, prog *relay.Progress) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -341,8 +405,34 @@ func (p *Publisher) Heartbeat(ctx context.Context, at time.Time) error {
 		}
 		p.heartbeatTopic = topic
 	}
-	key, value := debezium.EncodeHeartbeat(p.prefix, at.UnixMilli(), p.withSchema)
+	key, value := debezium.EncodePositionHeartbeat(p.prefix, at.UnixMilli(), p.withSchema, heartbeatPosition(prog))
 	return p.send([]*sarama.ProducerMessage{{Topic: p.heartbeatTopic, Key: sarama.ByteEncoder(key), Value: sarama.ByteEncoder(value)}})
+}
+
+func heartbeatPosition(prog *relay.Progress) *debezium.HeartbeatPosition {
+	if prog == nil {
+		return nil
+	}
+	pos := &debezium.HeartbeatPosition{GTID: prog.GTID, Offsets: make([]debezium.PartitionOffset, 0, len(prog.Offsets))}
+	for tp, off := range prog.Offsets {
+		pos.Offsets = append(pos.Offsets, debezium.PartitionOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: off})
+	}
+	return pos
+}
+
+// EndOffsets implements relay.Publisher for the topics of Config.Tables.
+func (p *Publisher) EndOffsets(ctx context.Context) (relay.Offsets, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if p.endOffsets == nil || p.offsetsUnknown {
+		return nil, errors.New("end offsets: unknown to a producer without a broker, or without acknowledgements")
+	}
+	ends, err := p.endOffsets(p.tableTopics)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of the change topics: %w", err)
+	}
+	return ends, nil
 }
 
 // send hands msgs to the producer, connecting it first if needed, and

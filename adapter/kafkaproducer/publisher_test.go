@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,7 +125,7 @@ func TestPublishWritesEventsKeysAndTombstones(t *testing.T) {
 		relayChange(domain.OpDelete, stockImage("2", "6", "2"), nil),
 		{Table: relayLog, Op: domain.OpDelete, Before: relay.Row{[]byte("gone")}, At: relay.Position{File: "mysql-bin.000004", Pos: 2000}},
 	}
-	if err := p.Publish(context.Background(), changes); err != nil {
+	if _, err := p.Publish(context.Background(), changes); err != nil {
 		t.Fatal(err)
 	}
 	if len(rec.batches) != 1 {
@@ -208,7 +209,7 @@ func TestPublishStockIsTheRelaysEvent(t *testing.T) {
 					t.Fatalf("PublishStock: %v", err)
 				}
 				c := &relay.Change{Table: relayStock, Op: tc.op, Before: image(tc.before), After: image(tc.after), Time: fixedNow}
-				if err := newTestPublisher(t, relayRec, withSchema).Publish(context.Background(), []*relay.Change{c}); err != nil {
+				if _, err := newTestPublisher(t, relayRec, withSchema).Publish(context.Background(), []*relay.Change{c}); err != nil {
 					t.Fatalf("Publish: %v", err)
 				}
 				sim, rel := simRec.messages(), relayRec.messages()
@@ -258,7 +259,7 @@ func TestPublishRefusesWhatCannotBeEncoded(t *testing.T) {
 		{Table: &relay.Table{DB: "shop", Name: "e", Columns: []relay.Column{{Name: "c", Type: "enum"}}}, Op: domain.OpCreate, After: relay.Row{[]byte("a")}},
 	}
 	for _, c := range bad {
-		err := p.Publish(context.Background(), []*relay.Change{c})
+		_, err := p.Publish(context.Background(), []*relay.Change{c})
 		if err == nil || !relay.IsPermanent(err) {
 			t.Errorf("%s %s: %v; want a permanent error", c.Table.Name, c.Op, err)
 		}
@@ -283,7 +284,7 @@ func TestPublishRefusesWhatCannotBeEncoded(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := p.Publish(ctx, nil); !errors.Is(err, context.Canceled) {
+	if _, err := p.Publish(ctx, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Publish on a cancelled context: %v", err)
 	}
 	if err := p.PublishStock(ctx, domain.OpUpdate, nil, row, 0); !errors.Is(err, context.Canceled) {
@@ -302,7 +303,7 @@ func TestPublishFailureMakesANewProducer(t *testing.T) {
 		return second, nil
 	}
 	batch := []*relay.Change{relayChange(domain.OpCreate, nil, stockImage("1", "1", "1")), relayChange(domain.OpCreate, nil, stockImage("2", "1", "1"))}
-	err := p.Publish(context.Background(), batch)
+	_, err := p.Publish(context.Background(), batch)
 	var perrs sarama.ProducerErrors
 	if err == nil || relay.IsPermanent(err) || !errors.As(err, &perrs) {
 		t.Fatalf("failed send: %v; want a retryable error carrying sarama's", err)
@@ -314,7 +315,7 @@ func TestPublishFailureMakesANewProducer(t *testing.T) {
 	if failed, published := counterOf(t, p.metrics.failed.WithLabelValues(topic)), counterOf(t, p.metrics.published.WithLabelValues(topic)); failed != 1 || published != 1 {
 		t.Errorf("counted %v failed, %v published; want 1 and 1 (sarama named one message)", failed, published)
 	}
-	if err := p.Publish(context.Background(), batch); err != nil {
+	if _, err := p.Publish(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	if connects != 1 || len(second.batches) != 1 {
@@ -326,7 +327,7 @@ func TestPublishFailureMakesANewProducer(t *testing.T) {
 	lazy := newTestPublisher(t, nil, false)
 	lazy.producer = nil
 	lazy.connect = func() (batchSender, error) { return nil, errors.New("broker down") }
-	if err := lazy.Publish(context.Background(), batch); err == nil || !strings.Contains(err.Error(), "broker down") || relay.IsPermanent(err) {
+	if _, err := lazy.Publish(context.Background(), batch); err == nil || !strings.Contains(err.Error(), "broker down") || relay.IsPermanent(err) {
 		t.Fatalf("Publish with the broker down: %v; want a retryable error", err)
 	}
 	if err := lazy.Close(); err != nil {
@@ -345,7 +346,10 @@ func TestPublishedMetricIsSharedAndCountsPerTopic(t *testing.T) {
 	for _, err := range []error{
 		p.PublishStock(ctx, domain.OpUpdate, nil, row, 0),
 		p2.PublishStock(ctx, domain.OpDelete, row, nil, 0), // event + tombstone
-		p.Publish(ctx, []*relay.Change{{Table: relayLog, Op: domain.OpCreate, After: relay.Row{[]byte("hi")}}}),
+		func() error {
+			_, err := p.Publish(ctx, []*relay.Change{{Table: relayLog, Op: domain.OpCreate, After: relay.Row{[]byte("hi")}}})
+			return err
+		}(),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -461,7 +465,7 @@ func TestCloseRefusesLaterPublishes(t *testing.T) {
 	if err := p.PublishStock(context.Background(), domain.OpUpdate, nil, row, 0); !errors.Is(err, ErrClosed) {
 		t.Errorf("PublishStock after Close: err = %v, want ErrClosed", err)
 	}
-	if err := p.Heartbeat(context.Background(), fixedNow); !errors.Is(err, ErrClosed) {
+	if err := p.Heartbeat(context.Background(), fixedNow, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Heartbeat after Close: err = %v, want ErrClosed", err)
 	}
 	if n := len(rec.messages()); n != 0 {
@@ -581,10 +585,10 @@ func TestPublishBatchThroughBroker(t *testing.T) {
 			relayChange(domain.OpUpdate, stockImage(string(id), "1", "1"), stockImage(string(id), "2", "2")),
 			relayChange(domain.OpDelete, stockImage(string(id), "2", "2"), nil))
 	}
-	if err := p.Publish(context.Background(), batch); err != nil {
+	if _, err := p.Publish(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Heartbeat(context.Background(), fixedNow); err != nil {
+	if err := p.Heartbeat(context.Background(), fixedNow, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -644,4 +648,95 @@ func counterOf(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestOffsetsThroughBroker: what Publish says it wrote is where the broker's
+// partitions end; EndOffsets reads every partition of the captured tables'
+// topics, without creating a topic nothing was written to; a heartbeat
+// carries the progress it is given.
+func TestOffsetsThroughBroker(t *testing.T) {
+	const partitions = 3
+	topic := ChangeTopic("gintoki", "inventory", "stock_items")
+	absent := ChangeTopic("gintoki", "inventory", "warehouses")
+	broker, err := kafkabroker.Start(kafkabroker.Topics(partitions, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(broker.Close)
+	newPub := func() *Publisher {
+		p, err := New(Config{Brokers: broker.Addrs(), TopicPrefix: "gintoki", Database: "inventory", Tables: []string{"stock_items", "warehouses"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		return p
+	}
+	batch := func(from, to int) []*relay.Change {
+		var out []*relay.Change
+		for pid := from; pid <= to; pid++ {
+			out = append(out, relayChange(domain.OpCreate, nil, stockImage(strconv.Itoa(pid), "1", "1")))
+		}
+		return out
+	}
+	ctx := context.Background()
+	if _, err := newPub().Publish(ctx, batch(1, 10)); err != nil { // an earlier relay's
+		t.Fatal(err)
+	}
+	p := newPub()
+	ends, err := p.EndOffsets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := kafkatest.EndOffsets(broker.Addrs(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ends) != partitions {
+		t.Fatalf("end offsets %v, want every partition of %s: %v", ends, topic, want)
+	}
+	for part, end := range want {
+		if ends[relay.TopicPartition{Topic: topic, Partition: part}] != end {
+			t.Errorf("end offsets %v, broker says %v", ends, want)
+		}
+	}
+	if topics, err := kafkatest.Topics(broker.Addrs()); err != nil || slices.Contains(topics, absent) {
+		t.Errorf("topics %v (%v): reading end offsets created %s", topics, err, absent)
+	}
+
+	wrote, err := p.Publish(ctx, batch(11, 30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := kafkatest.EndOffsets(broker.Addrs(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tp, off := range wrote {
+		if tp.Topic != topic || after[tp.Partition] != off {
+			t.Errorf("publish says %v, broker ends at %v", wrote, after)
+		}
+	}
+	if len(wrote) == 0 {
+		t.Fatal("publish reported no offsets")
+	}
+
+	prog := &relay.Progress{GTID: "0-1-42", Offsets: wrote}
+	if err := p.Heartbeat(ctx, fixedNow, prog); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	beats, err := kafkatest.Read(rctx, broker.Addrs(), debezium.HeartbeatTopic("gintoki"), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, _, found, err := debezium.DecodeHeartbeatPosition(beats[0].Value)
+	if err != nil || !found || pos.GTID != "0-1-42" || len(pos.Offsets) != len(wrote) {
+		t.Fatalf("heartbeat %s: %+v %v %v", beats[0].Value, pos, found, err)
+	}
+	for _, o := range pos.Offsets {
+		if wrote[relay.TopicPartition{Topic: o.Topic, Partition: o.Partition}] != o.Offset {
+			t.Errorf("heartbeat offsets %+v, wrote %v", pos.Offsets, wrote)
+		}
+	}
 }

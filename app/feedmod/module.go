@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,7 +37,7 @@ var Module = fx.Module("changefeed",
 )
 
 // newTracker returns nil without a feed: the cache then runs on TTL alone.
-func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
+func newTracker(cfg config.Kafka, dbc config.DB, sc config.Schema, svc *inventory.Upkeep, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
 	if !cfg.Enabled() {
 		return nil, nil
 	}
@@ -44,8 +45,17 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 	if err != nil {
 		return nil, err
 	}
-	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"), changefeed.WithHeartbeats(policy))
+	topics, err := tableTopics(cfg, dbc, sc)
+	if err != nil {
+		return nil, err
+	}
+	t := changefeed.NewTracker(svc, cfg.MaxStaleness, log.With("component", "changefeed"),
+		changefeed.WithHeartbeats(policy), changefeed.WithPositions(topics.stock, topics.warehouse))
 	svc.SetFeedClock(t.LastSign)
+	// The source's heartbeats may say how far it has published (gintoki
+	// relay's do): reads with a read-after token then answer from the
+	// cache once the feed has applied the token.
+	svc.SetFeedPosition(t)
 	for _, g := range []struct {
 		name, help string
 		value      func() float64
@@ -61,6 +71,20 @@ func newTracker(cfg config.Kafka, svc *inventory.Upkeep, reg prometheus.Register
 			}},
 		{"gintoki_cdc_heartbeat_age_seconds", "Seconds since the source's last heartbeat arrived (since the start before the first).",
 			func() float64 { age, _ := t.HeartbeatAge(); return age.Seconds() }},
+		{"gintoki_cdc_source_positions", "1 while the source's heartbeats say how far it has published (gintoki relay; one arrived within --max-staleness), so reads with X-Read-After-GTID can be answered from the cache; 0 otherwise (Debezium, or none yet).",
+			func() float64 {
+				if t.PositionsReported() {
+					return 1
+				}
+				return 0
+			}},
+		{"gintoki_cdc_applied_position_age_seconds", "Seconds since the source sent the position this node has proven its cache reflects (every transaction up to it applied); NaN while none is proven.",
+			func() float64 {
+				if age, ok := t.AppliedAge(); ok {
+					return age.Seconds()
+				}
+				return math.NaN()
+			}},
 	} {
 		if err := telemetry.GaugeFunc(reg, g.name, g.help, g.value); err != nil {
 			return nil, err
@@ -116,30 +140,44 @@ type Params struct {
 	Log        *slog.Logger
 }
 
+// feedTopics are the change topics a node applies.
+type feedTopics struct{ stock, warehouse string }
+
+// tableTopics names the topics of the mapping's tables in --cdc-database
+// (default: the database of --db); warehouse is "" without a warehouses
+// table.
+func tableTopics(k config.Kafka, dbc config.DB, sc config.Schema) (feedTopics, error) {
+	db := k.Database
+	if db == "" {
+		dsn, err := database.ParseDSN(dbc.DSN)
+		if err != nil {
+			return feedTopics{}, fmt.Errorf("--cdc-database: %w", err)
+		}
+		db = dsn.Database
+	}
+	m := sc.Mapping
+	topics := feedTopics{stock: kafkaconsumer.TopicName(k.TopicPrefix, db, m.Stock.Table)}
+	if m.Warehouses != nil {
+		topics.warehouse = kafkaconsumer.TopicName(k.TopicPrefix, db, m.Warehouses.Table)
+	}
+	return topics, nil
+}
+
 func run(lc fx.Lifecycle, p Params) error {
 	if p.Tracker == nil {
 		return nil
 	}
-	db := p.Kafka.Database
-	if db == "" {
-		dsn, err := database.ParseDSN(p.DB.DSN)
-		if err != nil {
-			return fmt.Errorf("--cdc-database: %w", err)
-		}
-		db = dsn.Database
+	topics, err := tableTopics(p.Kafka, p.DB, p.Schema)
+	if err != nil {
+		return err
 	}
 	policy, err := heartbeatPolicy(p.Kafka)
 	if err != nil {
 		return err
 	}
-	m := p.Schema.Mapping
-	decoder, err := debezium.NewDecoder(m)
+	decoder, err := debezium.NewDecoder(p.Schema.Mapping)
 	if err != nil {
 		return fmt.Errorf("--schema: %w", err)
-	}
-	var warehouseTopic string
-	if m.Warehouses != nil {
-		warehouseTopic = kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, m.Warehouses.Table)
 	}
 	auth := kafkaauth.FromSettings(p.Kafka.KafkaSecurity)
 	cfg := kafkaconsumer.Config{
@@ -147,8 +185,8 @@ func run(lc fx.Lifecycle, p Params) error {
 		Group:          p.Kafka.Group,
 		Version:        p.Kafka.Version,
 		ClientID:       p.Kafka.ClientID,
-		StockTopic:     kafkaconsumer.TopicName(p.Kafka.TopicPrefix, db, m.Stock.Table),
-		WarehouseTopic: warehouseTopic,
+		StockTopic:     topics.stock,
+		WarehouseTopic: topics.warehouse,
 		Decoder:        decoder,
 		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
 		HeartbeatTopic: heartbeatTopic(p.Kafka),

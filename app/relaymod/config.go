@@ -41,7 +41,10 @@ type Config struct {
 	Heartbeat       time.Duration
 	// SourceHeartbeat is how often Debezium-format heartbeats go to Kafka.
 	SourceHeartbeat time.Duration
-	MetricsAddr     string
+	// PositionInterval is the least time between two heartbeats sent
+	// because a transaction ended, saying how far the relay has published.
+	PositionInterval time.Duration
+	MetricsAddr      string
 	// Kafka is TLS and SASL, the same flags as serve's.
 	Kafka config.KafkaSecurity
 }
@@ -73,6 +76,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.MaxBatch, "relay-max-batch", relay.DefaultMaxBatch, "most changes handed to Kafka in one batch")
 	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period asked of the server; three missed heartbeats count as a lost connection")
 	s.Duration(&c.SourceHeartbeat, "heartbeat-interval", time.Second, "how often a Debezium-format heartbeat goes to __debezium-heartbeat.<prefix>, only while the relay streams the binlog and is caught up, so read nodes notice a stopped or stuck relay (0: off)")
+	s.Duration(&c.PositionInterval, "position-interval", 20*time.Millisecond, "least time between two heartbeats sent, once Kafka has a transaction's changes, to say how far the relay has published (GTID position and offsets), so read nodes can answer X-Read-After-GTID reads from their cache; shorter proves a write applied sooner, for up to one record per interval on the heartbeat topic (0: positions only on --heartbeat-interval)")
 	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off); loopback by default, set :9404 for a scraper on another host")
 	c.Kafka.Register(s)
 	s.Check(c.check)
@@ -118,6 +122,9 @@ func (c *Config) check() error {
 	}
 	if c.SourceHeartbeat < 0 {
 		return fmt.Errorf("--heartbeat-interval must not be negative (0 turns heartbeats off)")
+	}
+	if c.PositionInterval < 0 {
+		return fmt.Errorf("--position-interval must not be negative (0 sends positions only on --heartbeat-interval)")
 	}
 	if c.MaxBatch < 1 {
 		return fmt.Errorf("--relay-max-batch must be at least 1, got %d", c.MaxBatch)

@@ -85,7 +85,7 @@ func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafka
 	}
 	p, err := kafkaproducer.New(kafkaproducer.Config{
 		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID,
-		TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema,
+		TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema, Tables: c.Tables,
 	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune))
 	if err != nil {
 		return nil, nil, err
@@ -121,5 +121,6 @@ func relayConfig(c Config) (relay.Config, error) {
 		// (an idle server sends one per --relay-heartbeat), with a margin
 		// for the second-granular binlog timestamps.
 		HeartbeatEvery: c.SourceHeartbeat, HeartbeatWithin: 2*c.Heartbeat + 2*time.Second,
+		ProgressEvery: c.PositionInterval,
 	}, nil
 }

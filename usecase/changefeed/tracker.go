@@ -71,6 +71,8 @@ type Tracker struct {
 	heartbeats    bool
 	lastHeartbeat time.Time
 	graceWarned   bool
+	// pos is the applied position (positions.go).
+	pos positions
 }
 
 // NewTracker returns a tracker in the Starting state; it turns the cache off
@@ -98,6 +100,7 @@ func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger
 func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partition]int64, complete bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.sessionPositions(assigned, starts)
 	t.owned = append(t.owned[:0], assigned...)
 	t.complete = complete
 	t.lastContact = t.now()
@@ -117,6 +120,7 @@ func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partitio
 		t.setState(CatchingUp, "partitions assigned again")
 	}
 	t.evaluate()
+	t.provePositions()
 }
 
 // SessionEnded records that the partitions were released (a rebalance or a
@@ -147,8 +151,10 @@ func (t *Tracker) Contact(ends map[Partition]int64) {
 func (t *Tracker) Handled(p Partition, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	before := t.positions[p]
 	t.positions[p] = offset + 1
 	t.lastContact = t.now()
+	t.handledPosition(p, before, offset+1)
 	if t.state == CatchingUp {
 		t.evaluate()
 	}
@@ -162,6 +168,11 @@ func (t *Tracker) Gap(p Partition, reason string) {
 	t.mu.Unlock()
 	t.log.Warn("change feed gap: cache flushed", "topic", p.Topic, "partition", p.Partition, "reason", reason)
 	t.cache.Flush()
+	// Forgotten after the flush: a position proven in between would
+	// vouch for entries the gap left stale.
+	t.mu.Lock()
+	t.forgetPositions()
+	t.mu.Unlock()
 }
 
 // TopicMissing records that a configured topic does not exist.
@@ -296,8 +307,10 @@ func (t *Tracker) setState(s State, why string) {
 		}
 		t.beenLive = true
 		t.cache.SetCacheUsable(true)
+		t.provePositions()
 	case Stale:
 		t.staleSince = now
+		t.forgetPositions()
 		t.cache.SetCacheUsable(false)
 	}
 }

@@ -141,7 +141,9 @@ func (s *fakeSource) streamedFrom() []relay.Position {
 	return append([]relay.Position(nil), s.froms...)
 }
 
-// fakePublisher records published changes; fail decides per call.
+// fakePublisher records published changes; fail decides per call. Like
+// Kafka it gives every message an offset in its partition: a table's
+// topic, partitioned by the row's first key column (even, odd).
 type fakePublisher struct {
 	mu      sync.Mutex
 	batches [][]*relay.Change
@@ -151,26 +153,99 @@ type fakePublisher struct {
 	// store to check the checkpoint never runs ahead of Kafka.
 	acked func() int
 	beats []time.Time
+	// ends are the partitions' end offsets before this relay wrote, as
+	// earlier relays left them; endErrs fail EndOffsets calls first.
+	ends    relay.Offsets
+	endErrs []error
+	// next is each partition's next offset; placed, every change
+	// acknowledged and where it went; records, the progress of each
+	// heartbeat with the number of changes acknowledged when it was sent.
+	next    relay.Offsets
+	placed  []placedChange
+	records []sentRecord
 }
 
-func (p *fakePublisher) Publish(_ context.Context, batch []*relay.Change) error {
+type placedChange struct {
+	c      *relay.Change
+	at     relay.TopicPartition
+	offset int64
+}
+
+type sentRecord struct {
+	prog  relay.Progress
+	acked int // changes acknowledged before it was sent
+}
+
+func partitionOf(c *relay.Change) relay.TopicPartition {
+	img := c.After
+	if img == nil {
+		img = c.Before
+	}
+	n := 0
+	if len(img) > 0 && len(img[0]) > 0 {
+		n = int(img[0][len(img[0])-1]-'0') % 2
+	}
+	return relay.TopicPartition{Topic: c.Table.Name, Partition: int32(n)}
+}
+
+func (p *fakePublisher) Publish(_ context.Context, batch []*relay.Change) (relay.Offsets, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
 	if p.fail != nil {
 		if err := p.fail(p.calls, batch); err != nil {
-			return err
+			return nil, err
+		}
+	}
+	if p.next == nil {
+		p.next = relay.Offsets{}
+		for tp, o := range p.ends {
+			p.next[tp] = o
 		}
 	}
 	p.batches = append(p.batches, append([]*relay.Change(nil), batch...))
-	return nil
+	written := relay.Offsets{}
+	for _, c := range batch {
+		tp := partitionOf(c)
+		p.placed = append(p.placed, placedChange{c: c, at: tp, offset: p.next[tp]})
+		p.next[tp]++
+		written[tp] = p.next[tp]
+	}
+	return written, nil
 }
 
-func (p *fakePublisher) Heartbeat(_ context.Context, at time.Time) error {
+func (p *fakePublisher) Heartbeat(_ context.Context, at time.Time, prog *relay.Progress) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.beats = append(p.beats, at)
+	if prog != nil {
+		p.records = append(p.records, sentRecord{prog: *prog, acked: len(p.placed)})
+	}
 	return nil
+}
+
+func (p *fakePublisher) EndOffsets(context.Context) (relay.Offsets, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.endErrs) > 0 {
+		err := p.endErrs[0]
+		p.endErrs = p.endErrs[1:]
+		return nil, err
+	}
+	out := relay.Offsets{}
+	for tp, o := range p.ends {
+		out[tp] = o
+	}
+	for tp, o := range p.next {
+		out[tp] = o
+	}
+	return out, nil
+}
+
+func (p *fakePublisher) progress() ([]sentRecord, []placedChange) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.records), slices.Clone(p.placed)
 }
 
 func (p *fakePublisher) heartbeats() []time.Time {

@@ -38,13 +38,53 @@ type Source interface {
 // Publisher writes changes to Kafka.
 type Publisher interface {
 	// Publish writes the changes in order, and a tombstone after every
-	// delete, and returns once Kafka has acknowledged all of them. On error
-	// any of them may or may not have been written.
-	Publish(ctx context.Context, changes []*Change) error
+	// delete, and returns once Kafka has acknowledged all of them, with
+	// the offset after the last of them on each partition written. On
+	// error any of them may or may not have been written.
+	Publish(ctx context.Context, changes []*Change) (Offsets, error)
 	// Heartbeat writes a source heartbeat stamped at (Debezium's
 	// __debezium-heartbeat.<prefix> record): the relay's sign to consumers
-	// that it is connected to the binlog and keeping up.
-	Heartbeat(ctx context.Context, at time.Time) error
+	// that it is connected to the binlog and keeping up. A non-nil
+	// progress rides along (see Progress).
+	Heartbeat(ctx context.Context, at time.Time, progress *Progress) error
+	// EndOffsets returns the end offset of every partition of the captured
+	// tables' change topics that exist: whatever relays before this one
+	// published there lies below it.
+	EndOffsets(ctx context.Context) (Offsets, error)
+}
+
+// TopicPartition names one partition of a change topic.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Offsets are, per partition, the offset after the last message there.
+type Offsets map[TopicPartition]int64
+
+// merge adds the partitions of more to o, and raises o to every offset of
+// more that is higher. An empty partition (offset 0) is named too: a node
+// must know the relay has accounted for it.
+func (o Offsets) merge(more Offsets) {
+	for p, off := range more {
+		if cur, ok := o[p]; !ok || off > cur {
+			o[p] = off
+		}
+	}
+}
+
+// Progress is what a heartbeat says of how far the relay has published:
+// every change of every transaction GTID covers is on the change topics
+// below Offsets, which name every partition of the captured tables'
+// topics (those that existed when the relay started, and those it wrote
+// since). A read node that has consumed every partition it owns up to
+// these offsets has applied every transaction up to GTID.
+type Progress struct {
+	// GTID is the server's GTID position after those transactions, per
+	// source (MariaDB domain, MySQL server UUID) the last transaction
+	// streamed, as @@gtid_binlog_pos writes it: "0-1-4711,1-2-7".
+	GTID    string
+	Offsets Offsets
 }
 
 // CheckpointStore keeps the resume position.

@@ -35,6 +35,12 @@ type Config struct {
 	// or falls behind goes silent, and consumers notice.
 	HeartbeatEvery  time.Duration
 	HeartbeatWithin time.Duration
+	// ProgressEvery is the least time between two heartbeats sent because
+	// a batch ended a transaction, each saying how far the relay has
+	// published (Progress); 0 leaves progress to the HeartbeatEvery
+	// heartbeats. Shorter lets a read node prove a client's write applied
+	// sooner, for one small record per interval on the heartbeat topic.
+	ProgressEvery time.Duration
 	// Now tells the time; default time.Now.
 	Now func() time.Time
 }
@@ -100,6 +106,7 @@ type Relay struct {
 	// acked: every change before it is on Kafka. saved: the checkpoint
 	// last written. Only the goroutine running Run writes them.
 	acked, saved Position
+	prog         *progress
 }
 
 // New builds a relay; m and log may be nil.
@@ -116,7 +123,7 @@ func New(cfg Config, src Source, pub Publisher, store CheckpointStore, m Metrics
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Relay{cfg: cfg, src: src, pub: pub, store: store, m: m, log: log}, nil
+	return &Relay{cfg: cfg, src: src, pub: pub, store: store, m: m, log: log, prog: newProgress()}, nil
 }
 
 // State returns what the relay is doing.
@@ -240,6 +247,9 @@ func (r *Relay) run(ctx context.Context) error {
 	wait := pace.Backoff{Min: r.cfg.RetryMin, Max: r.cfg.RetryMax}
 	for {
 		from := r.Acknowledged()
+		// Every transaction before from is on Kafka: a relay started
+		// again knows the GTID position from its checkpoint.
+		r.prog.gtids.add(from.GTID)
 		r.log.Info("relay: reading the binlog", "from", from.String())
 		err := r.pump(ctx, func(ctx context.Context, emit func(Item) error) error {
 			return r.src.Stream(ctx, from, emit)
@@ -454,7 +464,12 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		defer t.Stop()
 		beat = t.C
 	}
+	due := time.NewTimer(time.Hour)
+	due.Stop()
+	defer due.Stop()
+	var dueC <-chan time.Time // armed while a progress record waits for ProgressEvery
 	batch := make([]*Change, 0, r.cfg.MaxBatch)
+	var ended []string // GTIDs of the transactions the batch ends
 	lastSave := r.cfg.Now()
 	var onKafka time.Time // Kafka holds every change made up to then
 	for {
@@ -468,14 +483,18 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 			lastSave = r.cfg.Now()
 			continue
 		case <-beat:
-			r.heartbeat(ctx, onKafka)
+			r.heartbeat(ctx, onKafka, false)
+			continue
+		case <-dueC:
+			dueC = nil
+			r.heartbeat(ctx, onKafka, true)
 			continue
 		case it, open = <-items:
 		}
 		if !open {
 			return nil
 		}
-		batch = batch[:0]
+		batch, ended = batch[:0], ended[:0]
 		var resume Position
 		var caughtUp time.Time
 		take := func(it Item) {
@@ -484,6 +503,7 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 				batch = appendChange(batch, it.Change)
 			case ItemCommit:
 				resume = it.Resume
+				ended = append(ended, it.Resume.GTID)
 			case ItemStreaming:
 				r.setState(StateStreaming)
 				r.log.Info("relay: streaming")
@@ -505,14 +525,17 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 				break fill
 			}
 		}
+		var offsets Offsets
 		if len(batch) > 0 {
-			if err := r.pub.Publish(ctx, batch); err != nil {
+			var err error
+			if offsets, err = r.pub.Publish(ctx, batch); err != nil {
 				return &stageError{stage: StageKafka, err: fmt.Errorf("publish %d changes: %w", len(batch), err)}
 			}
 			for _, c := range batch {
 				r.m.Published(c.Table.DB+"."+c.Table.Name, c.Op)
 			}
 		}
+		r.prog.acknowledged(offsets, ended)
 		if !resume.IsZero() {
 			r.setAcked(resume)
 		}
@@ -524,6 +547,13 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 		if caughtUp.After(onKafka) {
 			onKafka = caughtUp
 		}
+		switch wait := r.progressWait(r.cfg.Now()); {
+		case wait == 0:
+			r.heartbeat(ctx, onKafka, true)
+		case wait > 0 && dueC == nil:
+			due.Reset(wait)
+			dueC = due.C
+		}
 		if !open {
 			return nil
 		}
@@ -534,21 +564,32 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 	}
 }
 
-// heartbeat publishes a heartbeat if the relay streams and Kafka holds
-// every change the database made up to at most HeartbeatWithin ago. It runs
-// between batches, so a heartbeat never overtakes a change read before it.
-// A failed heartbeat is logged, not fatal: the next Publish will find out
-// whether Kafka is gone.
-func (r *Relay) heartbeat(ctx context.Context, onKafka time.Time) {
+// heartbeat publishes a heartbeat, with the progress once there is one,
+// if the relay streams and Kafka holds every change the database made up to
+// at most HeartbeatWithin ago. It runs between batches, so a heartbeat
+// never overtakes a change read before it, and its progress names only
+// what Kafka has acknowledged. forProgress: it is sent for a transaction
+// that ended, so without progress due there is nothing to send. A failed
+// heartbeat is logged, not fatal: the next Publish will find out whether
+// Kafka is gone.
+func (r *Relay) heartbeat(ctx context.Context, onKafka time.Time, forProgress bool) {
 	now := r.cfg.Now()
-	if r.State() != StateStreaming || onKafka.IsZero() || now.Sub(onKafka) > r.cfg.HeartbeatWithin {
+	if forProgress && !r.prog.due ||
+		r.State() != StateStreaming || onKafka.IsZero() || now.Sub(onKafka) > r.cfg.HeartbeatWithin {
 		return
 	}
-	if err := r.pub.Heartbeat(ctx, now); err != nil {
+	prog := r.record(ctx, now)
+	if forProgress && prog == nil {
+		return
+	}
+	if err := r.pub.Heartbeat(ctx, now, prog); err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("relay: heartbeat not published", "err", err)
 		}
 		return
+	}
+	if prog != nil {
+		r.prog.lastSent, r.prog.due = now, false
 	}
 	r.m.HeartbeatSent()
 }
