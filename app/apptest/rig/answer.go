@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/gintoki/gintoki/adapter/httpapi"
 )
 
 // Line and Answer are the HTTP API's answer for one product.
@@ -47,14 +49,29 @@ var ErrUnavailable = errors.New("node unavailable")
 // warehouses, a batch's found products first. One id is asked by path or
 // by query, as style's parity says; several in one batch.
 func Fetch(ctx context.Context, client *http.Client, base string, ids []int64, style int) ([]Answer, error) {
+	answers, _, err := FetchAfter(ctx, client, base, ids, style, "")
+	return answers, err
+}
+
+// FetchAfter is Fetch with a read-after token (X-Read-After-GTID, none when
+// empty); it also returns where the answer came from (X-Gintoki-Read-Source).
+func FetchAfter(ctx context.Context, client *http.Client, base string, ids []int64, style int, gtid string) ([]Answer, string, error) {
 	req, err := request(ctx, base, ids, style)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if gtid != "" {
+		req.Header.Set(httpapi.HeaderReadAfter, gtid)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, "", fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	answers, err := readAnswers(req, resp, ids)
+	return answers, resp.Header.Get(httpapi.HeaderReadSource), err
+}
+
+func readAnswers(req *http.Request, resp *http.Response, ids []int64) ([]Answer, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
