@@ -22,26 +22,60 @@ var Module = fx.Module("database",
 	fx.Provide(open, newRepository),
 )
 
-func open(lc fx.Lifecycle, cfg config.DB, tp trace.TracerProvider, log *slog.Logger) (*gorm.DB, error) {
+// Params are the database's inputs; Cache is there for a read node only.
+type Params struct {
+	fx.In
+	LC    fx.Lifecycle
+	DB    config.DB
+	Cache config.Cache `optional:"true"`
+	TP    trace.TracerProvider
+	Log   *slog.Logger
+}
+
+func open(p Params) (*gorm.DB, error) {
+	cfg, log := p.DB, p.Log
 	dsn, err := database.ParseDSN(cfg.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("--db: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	db, err := database.Open(ctx, dsn, database.PoolConfig{MaxOpen: cfg.MaxOpen, MaxIdle: cfg.MaxOpen}, tp, database.WithLogger(log, 200*time.Millisecond))
+	opts := []database.Option{database.WithLogger(log, 200*time.Millisecond)}
+	if p.Cache.FromTopics() {
+		// Starting from the change topics: not a query, not even a
+		// connection, until the node is up (see readmod).
+		opts = append(opts, database.Lazy())
+	}
+	db, err := database.Open(ctx, dsn, database.PoolConfig{MaxOpen: cfg.MaxOpen, MaxIdle: cfg.MaxOpen}, p.TP, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", dsn.Redacted(), err)
 	}
-	log.Info("database opened", "db", dsn.Redacted())
+	log.Info("database opened", "db", dsn.Redacted(), "lazily", p.Cache.FromTopics())
+	lc := p.LC
 	lc.Append(fx.StopHook(func() error { return database.Close(db) }))
 	return db, nil
+}
+
+type repoParams struct {
+	fx.In
+	DB     *gorm.DB
+	TP     trace.TracerProvider
+	Schema config.Schema
+	Cache  config.Cache `optional:"true"`
+	Log    *slog.Logger
 }
 
 // newRepository checks the schema mapping against the database before
 // anything reads through it: a mapping that cannot work stops the process
 // at start with the reason, instead of failing reads later.
-func newRepository(db *gorm.DB, tp trace.TracerProvider, sc config.Schema, log *slog.Logger) (*gormrepo.Repository, error) {
+//
+// A node starting from the change topics checks it later, once started
+// (readmod): it must not query the database to start.
+func newRepository(p repoParams) (*gormrepo.Repository, error) {
+	db, tp, sc, log := p.DB, p.TP, p.Schema, p.Log
+	if p.Cache.FromTopics() {
+		return gormrepo.NewMapped(db, tp, sc.Mapping)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := gormrepo.CheckMapping(ctx, db, sc.Mapping); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/fx"
 
+	"github.com/gintoki/gintoki/adapter/repository/gormrepo"
 	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/inventory"
@@ -38,6 +39,10 @@ func provideReadPath(lc fx.Lifecycle, p Params) (*inventory.ReadPath, *backgroun
 	}
 	svc := rp.Upkeep
 	loader := newBackgroundJobs(svc, p.Log, p.Cache, p.Repo)
+	if p.Cache.FromTopics() {
+		loader.checkMapping = p.Repo.CheckMapping
+		loader.stopApp = func() { _ = p.Shutdowner.Shutdown(fx.ExitCode(1)) }
+	}
 	if err := telemetry.GaugeFunc(p.Registerer, "gintoki_cache_bypassed",
 		"1 while reads bypass the cache and go to the database (the change feed not live: starting, catching up, or stale), else 0.",
 		func() float64 {
@@ -109,6 +114,11 @@ type backgroundJobs struct {
 	pager inventory.ProductPager
 	// inspector is nil when the consistency inspector is off.
 	inspector *telemetry.InspectorMetrics
+	// checkMapping, when set, checks the schema mapping once the node is up
+	// (a node starting from the change topics does not query the database
+	// to start); a mapping that does not fit stops the node (stopApp).
+	checkMapping func(context.Context) error
+	stopApp      func()
 	// prewarmed: the prewarm is over (done, failed, or not asked for).
 	prewarmed atomic.Bool
 	cancel    context.CancelFunc
@@ -124,18 +134,11 @@ func (l *backgroundJobs) start() {
 	l.cancel = cancel
 	go func() {
 		defer close(l.done)
-		wait := pace.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-		for {
-			err := l.svc.LoadDirectory(ctx)
-			if err == nil {
-				l.log.Info("warehouse directory loaded", "warehouses", l.svc.Directory().Len())
-				break
-			}
-			d := wait.Next()
-			l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", d)
-			if !pace.Sleep(ctx, d) {
-				return
-			}
+		if l.cache.FromTopics() && !l.afterBootstrap(ctx) {
+			return
+		}
+		if !l.svc.Directory().Loaded() && !l.loadDirectory(ctx) {
+			return
 		}
 		if l.cache.Enabled && l.cache.Prewarm != 0 {
 			l.prewarm(ctx)
@@ -148,6 +151,60 @@ func (l *backgroundJobs) start() {
 		// never read again from pinning memory.
 		pace.Every(ctx, 30*time.Second, func() bool { l.svc.SweepMarkers(); return true })
 	}()
+}
+
+// loadDirectory reads the warehouse directory from the database, retrying,
+// so a database that is briefly away does not fail the start; false when
+// ctx ended first.
+func (l *backgroundJobs) loadDirectory(ctx context.Context) bool {
+	wait := pace.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	for {
+		err := l.svc.LoadDirectory(ctx)
+		if err == nil {
+			l.log.Info("warehouse directory loaded", "warehouses", l.svc.Directory().Len())
+			return true
+		}
+		d := wait.Next()
+		l.log.Warn("warehouse directory not loaded; retrying", "err", err, "retry_in", d)
+		if !pace.Sleep(ctx, d) {
+			return false
+		}
+	}
+}
+
+// afterBootstrap waits for the bootstrap from the change topics to end,
+// then checks the schema mapping against the database, once it answers;
+// false when ctx ended first or the mapping does not fit.
+func (l *backgroundJobs) afterBootstrap(ctx context.Context) bool {
+	if !pace.Until(ctx, 100*time.Millisecond, func() bool { return !l.svc.Bootstrapping() }) {
+		return false
+	}
+	if l.svc.BootstrapAbandoned() {
+		l.log.Warn("cache bootstrap from the change topics abandoned; reading the warehouse directory from the database")
+	} else {
+		l.log.Info("cache bootstrapped from the change topics", "warehouses", l.svc.Directory().Len())
+	}
+	if l.checkMapping == nil {
+		return true
+	}
+	wait := pace.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
+	for {
+		err := l.checkMapping(ctx)
+		var mismatch *gormrepo.MismatchError
+		switch {
+		case err == nil:
+			return true
+		case errors.As(err, &mismatch):
+			l.log.Error("schema mapping does not fit the database; stopping", "err", err)
+			l.stopApp()
+			return false
+		}
+		d := wait.Next()
+		l.log.Debug("schema mapping not checked yet: database not reachable", "err", err, "retry_in", d)
+		if !pace.Sleep(ctx, d) {
+			return false
+		}
+	}
 }
 
 // prewarm waits until the cache is usable (the change feed positioned and

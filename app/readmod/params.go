@@ -19,4 +19,5 @@ type Params struct {
 	Repo       *gormrepo.Repository
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
+	Shutdowner fx.Shutdowner
 }

@@ -176,6 +176,17 @@ func (d *DB) RegisterTuning(s *Set) {
 	})
 }
 
+// The values of --cache-bootstrap.
+const (
+	BootstrapDatabase = "database"
+	BootstrapTopic    = "topic"
+	BootstrapNone     = "none"
+)
+
+// FromTopics reports whether the cache is bootstrapped from the change
+// topics.
+func (c Cache) FromTopics() bool { return c.Enabled && c.Bootstrap == BootstrapTopic }
+
 // Cache is the in-process cache.
 type Cache struct {
 	Enabled   bool
@@ -196,6 +207,10 @@ type Cache struct {
 	InspectSample    int
 	InspectScan      int
 	InspectLagWindow time.Duration
+	// Bootstrap is where a starting node gets its cache from: the database
+	// (the directory, then products as Prewarm says), the change topics, or
+	// the database without any prewarm.
+	Bootstrap string
 	// Prewarm is how many products to load at start: 0 none, -1 all.
 	Prewarm     int
 	PrewarmPage int
@@ -210,6 +225,7 @@ func (c *Cache) Register(s *Set) {
 	s.Float(&c.TTLJitter, "cache-ttl-jitter", 0.2, "entries expire up to this fraction earlier than --cache-ttl, at random, so entries filled together expire apart")
 	s.Duration(&c.StaleIfError, "stale-if-error", 10*time.Minute, "when the database cannot answer and the change feed is lost (or an entry is past --cache-ttl), answer from the cache for this long after the feed's last sign of life (or the entry's expiry), marked possibly stale (X-Gintoki-Stale, Age); 0: never, and a lost feed flushes the cache")
 	s.Duration(&c.ReadAfterWait, "read-after-wait", 250*time.Millisecond, "a read with X-Read-After-GTID (gRPC read_after_gtid) waits this long for the change feed to apply that GTID before reading the database instead (0: go to the database at once)")
+	s.String(&c.Bootstrap, "cache-bootstrap", BootstrapDatabase, "where a starting node gets its cache: database (the warehouse directory from the database, products as --cache-prewarm says), topic (directory and products from the change topics read from their start: no database query to start, even with the database down; the topics must be compacted and hold a snapshot), none (as database, never prewarming)")
 	s.String(&c.prewarmRaw, "cache-prewarm", "none", "load products into the cache at start, once the change feed is live: none, all, or a number N (the first N products)")
 	s.Int(&c.PrewarmPage, "cache-prewarm-page", 1000, "products per prewarm query")
 	s.Duration(&c.InspectInterval, "inspect-interval", 30*time.Second, "consistency inspector: how often to compare a sample of cached products with the database (0: off)")
@@ -244,6 +260,13 @@ func (c *Cache) Register(s *Set) {
 		}
 		if c.PrewarmPage < 1 || c.PrewarmPage > 10000 {
 			return fmt.Errorf("--cache-prewarm-page must be within 1..10000, got %d", c.PrewarmPage)
+		}
+		switch c.Bootstrap {
+		case BootstrapDatabase, BootstrapTopic:
+		case BootstrapNone:
+			c.Prewarm = 0
+		default:
+			return fmt.Errorf("--cache-bootstrap must be database, topic or none, got %q", c.Bootstrap)
 		}
 		if c.ReadAfterWait < 0 {
 			return fmt.Errorf("--read-after-wait must not be negative, got %s", c.ReadAfterWait)

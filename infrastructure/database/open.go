@@ -47,7 +47,14 @@ type options struct {
 	// connection, a bad packet); nil keeps the driver's default, plain
 	// text on stderr, which would break a JSON log.
 	driverLog *slog.Logger
+	// lazy: connect on first use, not in Open.
+	lazy bool
 }
+
+// Lazy makes Open send nothing to the server: no ping, no version query; the
+// first statement connects. A node that starts from the change topics must
+// start with the database down and must not query it while starting.
+func Lazy() Option { return func(o *options) { o.lazy = true } }
 
 // WithLogger logs failed statements and statements slower than slow through
 // l, without their arguments. Without this option nothing is logged per
@@ -105,14 +112,16 @@ func Open(ctx context.Context, dsn DSN, pool PoolConfig, tp trace.TracerProvider
 
 	// Ping before gorm initialises the dialect: gorm's first query does not
 	// take a context, so a server that is down must be found out here.
-	if err := sqlDB.PingContext(ctx); err != nil {
+	if err := ping(ctx, sqlDB, o.lazy); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("ping %s: %w", dsn.Redacted(), err)
 	}
 
 	var dialector gorm.Dialector
 	if dsn.Driver == DriverMySQL {
-		dialector = gormmysql.New(gormmysql.Config{Conn: sqlDB})
+		// Lazily, the server is not asked its version: gorm then assumes a
+		// current one, which only its migrator cares about.
+		dialector = gormmysql.New(gormmysql.Config{Conn: sqlDB, SkipInitializeWithVersion: o.lazy})
 	} else {
 		dialector = &sqlite.Dialector{Conn: sqlDB}
 	}
@@ -160,6 +169,13 @@ type driverLogger struct{ log *slog.Logger }
 
 func (l driverLogger) Print(v ...any) {
 	l.log.Warn(strings.TrimSpace(fmt.Sprint(v...)))
+}
+
+func ping(ctx context.Context, db *sql.DB, lazy bool) error {
+	if lazy {
+		return nil
+	}
+	return db.PingContext(ctx)
 }
 
 // Close closes the connection pool behind db.

@@ -29,6 +29,8 @@ type Repository struct {
 	tracer trace.Tracer
 	system attribute.KeyValue
 	q      queries
+	// mapping is what the repository reads.
+	mapping domain.Mapping
 	// own: the mapping is gintoki's own tables, the only ones the writers
 	// know.
 	own bool
@@ -56,16 +58,23 @@ func NewMapped(db *gorm.DB, tp trace.TracerProvider, m domain.Mapping) (*Reposit
 	return newRepository(db, tp, m), nil
 }
 
+// CheckMapping checks the repository's mapping against the database (see
+// the function CheckMapping), for a process that could not at start.
+func (r *Repository) CheckMapping(ctx context.Context) error {
+	return CheckMapping(ctx, r.db, r.mapping)
+}
+
 func newRepository(db *gorm.DB, tp trace.TracerProvider, m domain.Mapping) *Repository {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
 	return &Repository{
-		db:     db,
-		tracer: tp.Tracer(tracerName),
-		system: attribute.String("db.system", database.Dialect(db)),
-		q:      buildQueries(m),
-		own:    m.IsDefault(),
+		db:      db,
+		tracer:  tp.Tracer(tracerName),
+		system:  attribute.String("db.system", database.Dialect(db)),
+		q:       buildQueries(m),
+		own:     m.IsDefault(),
+		mapping: m,
 	}
 }
 
