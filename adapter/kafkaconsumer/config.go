@@ -36,6 +36,9 @@ type Config struct {
 	// Decoder reads the tables' events; nil: the project's own tables
 	// (debezium.DecodeStockRecord and the like).
 	Decoder *debezium.Decoder
+	// Bootstrap: the first session reads the table topics from their
+	// oldest offsets, to build the cache from them (see bootstrap.go).
+	Bootstrap bool
 	// ControlTopic carries fleet-wide commands (see fleetcontrol); created
 	// when missing; empty: none.
 	ControlTopic string

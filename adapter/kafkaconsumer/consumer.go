@@ -44,6 +44,10 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// PollInterval is how often the end offsets are polled; default 1s.
 	PollInterval time.Duration
+	// BootstrapRefused is told why the table topics cannot bootstrap the
+	// cache (Config.Bootstrap); the consumer then starts at their newest
+	// offsets, as without a bootstrap.
+	BootstrapRefused func(reason string)
 }
 
 // DefaultPollInterval is the end-offset poll period when none is given.
@@ -109,8 +113,10 @@ type Consumer struct {
 	// controlCreated: this process created the control topic once.
 	controlCreated bool
 
-	errLog      logLimiter
-	sourceShape sourceShape
+	// bootstrapRefused: see Options.BootstrapRefused.
+	bootstrapRefused func(reason string)
+	errLog           logLimiter
+	sourceShape      sourceShape
 }
 
 // New checks cfg and builds a consumer; nothing connects until Start.
@@ -142,22 +148,26 @@ func New(cfg Config, applier Applier, feed Feed, opts Options) (*Consumer, error
 		poll = DefaultPollInterval
 	}
 	c := &Consumer{
-		cfg:        cfg,
-		sc:         sc,
-		applier:    applier,
-		feed:       feed,
-		log:        log.With("component", "kafka-consumer"),
-		tracer:     tp.Tracer("github.com/gintoki/gintoki/adapter/kafkaconsumer"),
-		metrics:    m,
-		stock:      m.forTopic(cfg.StockTopic),
-		warehouse:  warehouseMetrics(m, cfg.WarehouseTopic),
-		pollEvery:  poll,
-		expected:   make(map[changefeed.Partition]int64),
-		ids:        make(map[string]sarama.Uuid),
-		fromOldest: make(map[string]bool),
-		topicLog:   make(map[string]time.Time),
-		errLog:     logLimiter{every: errorLogGap},
-		required:   cfg.tableTopics(),
+		cfg:              cfg,
+		sc:               sc,
+		applier:          applier,
+		feed:             feed,
+		log:              log.With("component", "kafka-consumer"),
+		tracer:           tp.Tracer("github.com/gintoki/gintoki/adapter/kafkaconsumer"),
+		metrics:          m,
+		stock:            m.forTopic(cfg.StockTopic),
+		warehouse:        warehouseMetrics(m, cfg.WarehouseTopic),
+		pollEvery:        poll,
+		expected:         make(map[changefeed.Partition]int64),
+		ids:              make(map[string]sarama.Uuid),
+		fromOldest:       make(map[string]bool),
+		topicLog:         make(map[string]time.Time),
+		errLog:           logLimiter{every: errorLogGap},
+		required:         cfg.tableTopics(),
+		bootstrapRefused: func(string) {},
+	}
+	if opts.BootstrapRefused != nil {
+		c.bootstrapRefused = opts.BootstrapRefused
 	}
 	if t := cfg.ControlTopic; t != "" {
 		c.control = m.forTopic(t)
@@ -232,6 +242,9 @@ func (c *Consumer) run(ctx context.Context, done chan struct{}) {
 		c.log.Error("kafka consumer group cannot be created", "group", c.cfg.Group, "err", err)
 		_ = client.Close()
 		return
+	}
+	if c.cfg.Bootstrap {
+		c.prepareBootstrap(client)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.drainErrors(group.Errors()) })

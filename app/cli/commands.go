@@ -67,6 +67,9 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	r.cache.Register(s)
 	r.rt.Register(s)
 	s.Check(func() error {
+		if r.cache.Bootstrap == config.BootstrapTopic && (selfContained || !r.kafka.Enabled()) {
+			return fmt.Errorf("--cache-bootstrap=topic needs the change topics of a Kafka cluster (--kafka-brokers); the demo's in-process broker starts empty")
+		}
 		if r.grpc.DrainPeriod >= r.http.ShutdownTimeout {
 			return fmt.Errorf("--grpc-drain-period (%s) must be shorter than --shutdown-timeout (%s), which it is part of", r.grpc.DrainPeriod, r.http.ShutdownTimeout)
 		}

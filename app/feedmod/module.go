@@ -133,7 +133,9 @@ type Params struct {
 	Kafka      config.Kafka
 	DB         config.DB
 	Schema     config.Schema
+	Cache      config.Cache
 	Changes    *inventory.Changes
+	Upkeep     *inventory.Upkeep
 	Tracker    *changefeed.Tracker
 	Registerer prometheus.Registerer
 	Tracer     trace.TracerProvider
@@ -188,6 +190,7 @@ func run(lc fx.Lifecycle, p Params) error {
 		StockTopic:     topics.stock,
 		WarehouseTopic: topics.warehouse,
 		Decoder:        decoder,
+		Bootstrap:      p.Cache.FromTopics(),
 		ControlTopic:   derivedTopic(p.Kafka.ControlTopic, fleetcontrol.Topic(p.Kafka.TopicPrefix)),
 		HeartbeatTopic: heartbeatTopic(p.Kafka),
 		TLS:            auth.TLS,
@@ -195,6 +198,7 @@ func run(lc fx.Lifecycle, p Params) error {
 	}
 	consumer, err := kafkaconsumer.New(cfg, p.Changes, p.Tracker, kafkaconsumer.Options{
 		Logger: p.Log, Registerer: p.Registerer, TracerProvider: p.Tracer,
+		BootstrapRefused: func(string) { p.Upkeep.AbandonBootstrap() },
 	})
 	if err != nil {
 		return err
@@ -207,6 +211,9 @@ func run(lc fx.Lifecycle, p Params) error {
 				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic,
 				"heartbeat_topic", cfg.HeartbeatTopic, "source_heartbeats", policy.String(), "max_staleness", p.Kafka.MaxStaleness)
 			go tick(ctx, ticked, p.Tracker)
+			if cfg.Bootstrap {
+				p.Upkeep.StartBootstrap()
+			}
 			return consumer.Start(startCtx)
 		},
 		OnStop: func(stopCtx context.Context) error {

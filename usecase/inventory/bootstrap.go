@@ -25,6 +25,16 @@ func (s *Upkeep) StartBootstrap() {
 	}
 }
 
+// AbandonBootstrap ends a bootstrap that cannot happen (the topics may not
+// hold every row): the cache fills from the database, directory included.
+func (s *Upkeep) AbandonBootstrap() {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	if s.bootstrapping.Swap(false) {
+		s.abandoned.Store(true)
+	}
+}
+
 // Bootstrapping reports whether the cache is being built from the topics.
 func (s *Upkeep) Bootstrapping() bool { return s.bootstrapping.Load() }
 
@@ -32,11 +42,20 @@ func (s *Upkeep) Bootstrapping() bool { return s.bootstrapping.Load() }
 // (a gap, a lost feed): the directory must then be read from the database.
 func (s *Upkeep) BootstrapAbandoned() bool { return s.abandoned.Load() }
 
-// endBootstrap is called as the cache is first used.
+// endBootstrap is called as the cache is first used. A warehouses topic
+// that held no warehouse at all (no snapshot taken yet) cannot be the
+// directory: every product would look unstocked, so the directory is read
+// from the database then, as after an abandoned bootstrap.
 func (s *core) endBootstrap() {
-	if s.bootstrapping.Swap(false) {
-		s.dir.loaded.Store(true)
+	if !s.bootstrapping.Swap(false) {
+		return
 	}
+	if s.dir.Len() == 0 && !s.dir.Implicit() {
+		s.abandoned.Store(true)
+		s.log.Warn("cache bootstrap: the warehouses topic held no warehouse (no snapshot taken?); reading the warehouse directory from the database")
+		return
+	}
+	s.dir.loaded.Store(true)
 }
 
 // bootstrapStock applies a stock change while bootstrapping: a product not

@@ -114,3 +114,32 @@ func TestBootstrapInterruptedByAGapFallsBackToTheDatabase(t *testing.T) {
 	}
 	expect(t, s, 1, "[{WH-B 11}]")
 }
+
+// Topics without a snapshot hold no warehouse: the directory cannot come
+// from them (every product would look unstocked); it is read from the
+// database. An implicit directory (no warehouses table) needs none.
+func TestBootstrapWithoutWarehousesReadsTheDirectoryFromTheDatabase(t *testing.T) {
+	db := newBinlogDB(domain.ByVersion)
+	s, _ := bootstrapRig(t, db, domain.ByVersion)
+	s.ApplyStock(db.write(1, 1, 11))
+	s.SetCacheUsable(true)
+	if s.Directory().Loaded() || !s.BootstrapAbandoned() {
+		t.Fatal("an empty warehouses topic was taken for the directory")
+	}
+	if err := s.LoadDirectory(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, 1, "[{WH-B 11}]")
+
+	cfg := testConfig()
+	cfg.ImplicitWarehouses = true
+	implicit := newService(cfg, readsFrom{db}, newFakeStore(), nil, nil)
+	implicit.SetCacheUsable(false)
+	implicit.StartBootstrap()
+	implicit.ApplyStock(db.write(2, 7, 3))
+	implicit.SetCacheUsable(true)
+	if !implicit.Directory().Loaded() || implicit.BootstrapAbandoned() {
+		t.Fatal("an implicit directory needs no warehouses topic")
+	}
+	expect(t, implicit, 2, "[{7 3}]")
+}
