@@ -16,7 +16,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
 LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short soak fleet-proof vet vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak fleet-proof vet lint vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
 
 all: build
 
@@ -37,6 +37,9 @@ vet: ## go vet
 
 test: vet ## vet + every test with the race detector; MariaDB tests use GINTOKI_TEST_MYSQL_DSN, or a local MariaDB (root, no password) found by themselves; ends with the counts
 	GO=$(GO) ./scripts/test.sh
+
+lint: ## staticcheck on every package, tests included (pinned version from the module proxy; staticcheck.conf says which checks and why)
+	./scripts/lint.sh
 
 vuln: ## govulncheck: known vulnerabilities the code reaches (database from the module proxy, see scripts/vuln.sh)
 	./scripts/vuln.sh

@@ -9,11 +9,11 @@ import (
 
 // readRow reads a message into e, and the row image of table t, if any,
 // into img.
-func (e *message) readRow(value []byte, t *table, img *image) (name string, err error) {
-	if err := e.parse(value, t.event); err != nil || e.op == domain.OpTruncate {
+func (m *message) readRow(value []byte, t *table, img *image) (name string, err error) {
+	if err := m.parse(value, t.event); err != nil || m.op == domain.OpTruncate {
 		return "", err
 	}
-	v, name := e.image()
+	v, name := m.image()
 	r := reader{cols: &t.cols, img: img}
 	return name, decodeErr(t.event, name, jsonwalk.Fields(v, r.member))
 }

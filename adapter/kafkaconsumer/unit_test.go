@@ -190,7 +190,7 @@ func TestBatchSpanContinuesTraceFromHeaders(t *testing.T) {
 	}
 	attrs := map[string]string{}
 	for _, kv := range s.Attributes() {
-		attrs[string(kv.Key)] = kv.Value.Emit()
+		attrs[string(kv.Key)] = kv.Value.String()
 	}
 	for k, want := range map[string]string{
 		"messaging.destination.name":         testStockTopic,

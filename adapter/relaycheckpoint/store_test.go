@@ -102,11 +102,11 @@ func TestCreatesACompactedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: "relay-offsets-test"})
-	if err != nil {
-		t.Fatal(err)
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: "relay-offsets-test"}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe the checkpoint topic: %v %+v", err, res)
 	}
-	for _, e := range entries {
+	for _, e := range res[0].Configs {
 		if e.Name == "cleanup.policy" {
 			if e.Value != "compact" {
 				t.Fatalf("cleanup.policy=%s, want compact", e.Value)

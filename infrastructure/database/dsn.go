@@ -61,7 +61,7 @@ func ParseDSN(s string) (DSN, error) {
 	}
 	scheme, _, found := strings.Cut(s, "://")
 	if !found {
-		return DSN{}, errors.New("database DSN has no scheme: want mysql://... or sqlite://...")
+		return DSN{}, errors.New("database DSN has no scheme: want mysql://<go-sql-driver DSN> or sqlite://<path>")
 	}
 	// The scheme cannot hold a password (no "@" before "://" is possible in
 	// a scheme), but cap it so a garbled DSN is not echoed wholesale.
@@ -92,7 +92,7 @@ func parseMySQL(raw string) (DSN, error) {
 func parseSQLite(raw string) (DSN, error) {
 	path, query, _ := strings.Cut(raw, "?")
 	if path == "" {
-		return DSN{}, errors.New("sqlite DSN names no file: want sqlite://path/to/file.db or sqlite::memory:")
+		return DSN{}, errors.New("sqlite DSN names no file: want sqlite://path/to/file.db, or sqlite::memory: for a database in memory")
 	}
 	params, err := url.ParseQuery(query)
 	if err != nil {

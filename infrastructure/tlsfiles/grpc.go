@@ -33,8 +33,6 @@ func (cc *clientCreds) Clone() credentials.TransportCredentials {
 	return &clientCreds{c: cc.c, info: cc.info}
 }
 
-// OverrideServerName is part of the interface; gRPC no longer calls it.
-func (cc *clientCreds) OverrideServerName(name string) error {
-	cc.info.ServerName = name
-	return nil
-}
+// OverrideServerName is part of the interface; gRPC no longer calls it, and
+// the name a client checks is set where the credentials are made.
+func (cc *clientCreds) OverrideServerName(string) error { return nil }

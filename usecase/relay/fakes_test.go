@@ -149,9 +149,6 @@ type fakePublisher struct {
 	batches [][]*relay.Change
 	fail    func(call int, batch []*relay.Change) error
 	calls   int
-	// acked is the number of changes acknowledged so far, read by the
-	// store to check the checkpoint never runs ahead of Kafka.
-	acked func() int
 	beats []time.Time
 	// ends are the partitions' end offsets before this relay wrote, as
 	// earlier relays left them; endErrs fail EndOffsets calls first.

@@ -193,12 +193,12 @@ func listenOn(t *testing.T, addr string) net.Listener {
 	return lis
 }
 
-func (f *readNode) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
-	inv, err := f.GetProductInventory(ctx, id)
+func (n *readNode) GetProductInventoryAfter(ctx context.Context, id int64, _ domain.SourcePos) (domain.ProductInventory, domain.ReadSource, error) {
+	inv, err := n.GetProductInventory(ctx, id)
 	return inv, domain.FromCache, err
 }
 
-func (f *readNode) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
-	res, err := f.BatchGetProductInventory(ctx, ids)
+func (n *readNode) BatchGetProductInventoryAfter(ctx context.Context, ids []int64, _ domain.SourcePos) (domain.BatchResult, domain.ReadSource, error) {
+	res, err := n.BatchGetProductInventory(ctx, ids)
 	return res, domain.FromCache, err
 }
