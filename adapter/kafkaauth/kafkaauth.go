@@ -121,7 +121,7 @@ func (c Config) Setup(log *slog.Logger) (func(*sarama.Config), error) {
 			CA: c.TLS.CAFile, Cert: c.TLS.CertFile, Key: c.TLS.KeyFile, InsecureSkipVerify: c.TLS.InsecureSkipVerify,
 		}, log.With("component", "kafka-tls"))
 		if err != nil {
-			return nil, fmt.Errorf("kafka tls: %w", err)
+			return nil, fmt.Errorf("kafka tls (--kafka-tls-ca, --kafka-tls-cert, --kafka-tls-key): %w", err)
 		}
 	}
 	return func(sc *sarama.Config) {

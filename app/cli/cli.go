@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"go.uber.org/dig"
+
 	"context"
 	"errors"
 	"fmt"
@@ -136,17 +138,10 @@ func run(name string, opts []fx.Option, oneShot bool, env Env) int {
 	return code
 }
 
-// rootCause trims fx's long dependency chains down to the error that
-// started them, which is what a user can act on.
-func rootCause(err error) error {
-	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return err
-		}
-		err = u
-	}
-}
+// rootCause trims fx's long dependency chains ("could not build arguments
+// for function ...") down to the error the failing constructor or start
+// hook returned, which says what failed and what to check.
+func rootCause(err error) error { return dig.RootCause(err) }
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "gintoki: product inventory reads from an in-process cache kept fresh by database change events.")

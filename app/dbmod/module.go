@@ -3,6 +3,7 @@ package dbmod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -48,7 +49,7 @@ func open(p Params) (*gorm.DB, error) {
 	}
 	db, err := database.Open(ctx, dsn, database.PoolConfig{MaxOpen: cfg.MaxOpen, MaxIdle: cfg.MaxOpen}, p.TP, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", dsn.Redacted(), err)
+		return nil, withHint(fmt.Errorf("open database %s: %w", dsn.Where(), rootOf(err)), database.Explain(dsn, err))
 	}
 	log.Info("database opened", "db", dsn.Redacted(), "lazily", p.Cache.FromTopics())
 	lc := p.LC
@@ -86,4 +87,24 @@ func newRepository(p repoParams) (*gormrepo.Repository, error) {
 			"salable", sc.Mapping.Stock.Salable.String(), "binlog_order", sc.Mapping.NeedsPositions())
 	}
 	return gormrepo.NewMapped(db, tp, sc.Mapping)
+}
+
+// rootOf is the innermost error: the driver's own words, without the layers
+// that repeat the address.
+func rootOf(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// withHint adds what to check to err, keeping it matchable.
+func withHint(err error, hint string) error {
+	if hint == "" {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, hint)
 }

@@ -151,6 +151,28 @@ func (d DSN) Redacted() string {
 	return "<unknown driver " + d.Driver + ">"
 }
 
+// Where names the database for a message to a person: driver, user, address
+// and database (mysql://user@host:port/db) or the file (sqlite://path),
+// without the password or the parameters added for the driver.
+func (d DSN) Where() string {
+	switch d.Driver {
+	case DriverMySQL:
+		cfg, err := mysql.ParseDSN(d.Raw)
+		if err != nil {
+			return mysqlScheme + "<unparseable>"
+		}
+		user := ""
+		if cfg.User != "" {
+			user = cfg.User + "@"
+		}
+		return mysqlScheme + user + cfg.Addr + "/" + cfg.DBName
+	case DriverSQLite:
+		path, _, _ := strings.Cut(d.Raw, "?")
+		return sqliteScheme + path
+	}
+	return d.Redacted()
+}
+
 func redactMySQL(cfg *mysql.Config) string {
 	c := cfg.Clone()
 	if c.Passwd != "" {
