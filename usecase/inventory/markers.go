@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/usecase/keylock"
 )
 
 // markers remember, for a short while, the newest change the feed delivered
@@ -54,7 +55,7 @@ func (mk *marker) image() change {
 func newMarkers(ttl time.Duration, o domain.Order) *markers { return &markers{ttl: ttl, order: o} }
 
 func (m *markers) shard(productID int64) *markerShard {
-	return &m.shards[uint64(productID)*0x9E3779B97F4A7C15>>(64-6)]
+	return &m.shards[keylock.ShardOf(productID, len(m.shards))]
 }
 
 // record notes change c of (productID, c.warehouseID), from feed position

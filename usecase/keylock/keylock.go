@@ -4,7 +4,10 @@
 // database query.
 package keylock
 
-import "sync"
+import (
+	"math/bits"
+	"sync"
+)
 
 const shardCount = 256 // a power of two; spreads the bookkeeping lock
 
@@ -24,10 +27,17 @@ type keyMutex struct {
 	refs int // holders + waiters; the entry leaves the map when it drops to zero
 }
 
-func (l *Locker) shard(key int64) *shard {
-	// Fibonacci hashing mixes sequential ids across shards.
-	h := uint64(key) * 0x9E3779B97F4A7C15
-	return &l.shards[h>>(64-8)]
+func (l *Locker) shard(key int64) *shard { return &l.shards[ShardOf(key, shardCount)] }
+
+// Spread mixes a key's bits (Fibonacci hashing: a multiplication by 2^64
+// over the golden ratio, a bijection), so that sequential ids land far
+// apart; every sharded structure keyed by product id uses it.
+func Spread(key int64) uint64 { return uint64(key) * 0x9E3779B97F4A7C15 }
+
+// ShardOf is key's shard among shards, a power of two: the top bits of
+// Spread, the best mixed.
+func ShardOf(key int64, shards int) int {
+	return int(Spread(key) >> (64 - bits.Len(uint(shards-1))))
 }
 
 // Lock blocks until the caller holds key. It reports whether another caller

@@ -122,3 +122,23 @@ func BenchmarkLockContendedOneKey(b *testing.B) {
 		}
 	})
 }
+
+// ShardOf spreads sequential ids over every shard, for any power of two,
+// and never leaves the range.
+func TestShardOfSpreadsSequentialIDs(t *testing.T) {
+	for _, shards := range []int{1, 2, 64, 256} {
+		seen := make([]int, shards)
+		for id := int64(1); id <= int64(64*shards); id++ {
+			s := ShardOf(id, shards)
+			if s < 0 || s >= shards {
+				t.Fatalf("shard %d of %d", s, shards)
+			}
+			seen[s]++
+		}
+		for s, n := range seen {
+			if n == 0 {
+				t.Fatalf("%d shards: shard %d never used by %d sequential ids", shards, s, 64*shards)
+			}
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/allegro/bigcache/v3"
 
 	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/keylock"
 )
 
 // Config sizes the store.
@@ -223,8 +224,10 @@ func (idHasher) Sum64(k string) uint64 {
 	for i := 0; i < len(k) && i < 8; i++ {
 		u |= uint64(k[i]) << (8 * i)
 	}
-	u *= 0x9E3779B97F4A7C15
-	return u ^ (u >> 29)
+	// bigcache picks a shard by the low bits: fold the well-mixed high
+	// bits down.
+	h := keylock.Spread(int64(u))
+	return h ^ (h >> 29)
 }
 
 var _ inventory.EntryStore = (*Store)(nil)
