@@ -17,6 +17,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/telemetry"
 	"github.com/gintoki/gintoki/usecase/changefeed"
 	"github.com/gintoki/gintoki/usecase/inventory"
+	"github.com/gintoki/gintoki/usecase/pace"
 )
 
 type tableKind int
@@ -72,20 +73,8 @@ func (h *groupHandler) ConsumeClaim(s sarama.ConsumerGroupSession, claim sarama.
 				return nil
 			}
 			batch = append(batch[:0], m)
-			open := true
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case m, ok := <-msgs:
-					if !ok {
-						open = false
-						break drain
-					}
-					batch = append(batch, m)
-				default:
-					break drain
-				}
-			}
+			open := pace.Drain(msgs, func() bool { return len(batch) < maxBatch },
+				func(m *sarama.ConsumerMessage) { batch = append(batch, m) })
 			pc.handleBatch(ctx, batch)
 			if !open {
 				return nil

@@ -66,3 +66,22 @@ func Until(ctx context.Context, d time.Duration, cond func() bool) bool {
 	Every(ctx, d, func() bool { done = cond(); return !done })
 	return done
 }
+
+// Drain takes from ch, without waiting, what is already there, handing each
+// item to take while more reports room for it: a batch filled from what a
+// producer has ready, with no latency added for what it has not. It returns
+// false when ch was found closed.
+func Drain[T any](ch <-chan T, more func() bool, take func(T)) (open bool) {
+	for more() {
+		select {
+		case it, ok := <-ch:
+			if !ok {
+				return false
+			}
+			take(it)
+		default:
+			return true
+		}
+	}
+	return true
+}

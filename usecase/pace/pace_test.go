@@ -57,3 +57,25 @@ func TestUntil(t *testing.T) {
 		t.Fatal("Until held on a cancelled context")
 	}
 }
+
+// Drain takes what is ready, up to the room given, never waits, and says
+// when the channel is closed.
+func TestDrainTakesWhatIsReady(t *testing.T) {
+	ch := make(chan int, 10)
+	for i := range 5 {
+		ch <- i
+	}
+	var got []int
+	room := func() bool { return len(got) < 3 }
+	if !Drain(ch, room, func(i int) { got = append(got, i) }) || len(got) != 3 {
+		t.Fatalf("took %v, want 3 of 5 ready", got)
+	}
+	got = got[:0]
+	if !Drain(ch, func() bool { return true }, func(i int) { got = append(got, i) }) || len(got) != 2 {
+		t.Fatalf("took %v, want the 2 left, without waiting for more", got)
+	}
+	close(ch)
+	if Drain(ch, func() bool { return true }, func(int) {}) {
+		t.Fatal("a closed channel reported open")
+	}
+}

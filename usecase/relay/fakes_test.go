@@ -149,7 +149,7 @@ type fakePublisher struct {
 	batches [][]*relay.Change
 	fail    func(call int, batch []*relay.Change) error
 	calls   int
-	beats []time.Time
+	beats   []time.Time
 	// ends are the partitions' end offsets before this relay wrote, as
 	// earlier relays left them; endErrs fail EndOffsets calls first.
 	ends    relay.Offsets

@@ -513,18 +513,7 @@ func (r *Relay) consume(ctx context.Context, items <-chan Item) error {
 			}
 		}
 		take(it)
-	fill:
-		for len(batch) < cap(batch) {
-			select {
-			case it, open = <-items:
-				if !open {
-					break fill
-				}
-				take(it)
-			default:
-				break fill
-			}
-		}
+		open = pace.Drain(items, func() bool { return len(batch) < cap(batch) }, take)
 		var offsets Offsets
 		if len(batch) > 0 {
 			var err error
