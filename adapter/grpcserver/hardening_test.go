@@ -2,7 +2,6 @@ package grpcserver_test
 
 import (
 	"context"
-	"errors"
 	"math"
 	"net"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/domain"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // The default receive limit lets the largest valid batch through and
@@ -68,7 +69,7 @@ func TestMaxConcurrentStreams(t *testing.T) {
 			_, _ = h.client.GetProductInventory(context.Background(), &inventoryv1.GetProductInventoryRequest{ProductId: int64(i + 1)})
 		})
 	}
-	waitUntil(t, func() bool { return inFlight.Load() == grpcserver.DefaultMaxConcurrentStreams })
+	polltest.Until(t, 20*time.Second, "the condition", func() bool { return inFlight.Load() == grpcserver.DefaultMaxConcurrentStreams })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
@@ -151,16 +152,5 @@ func TestReflectionCanBeTurnedOff(t *testing.T) {
 		if !off && err != nil {
 			t.Errorf("reflection on: %v", err)
 		}
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal(errors.New("timed out"))
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

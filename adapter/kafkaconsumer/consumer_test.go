@@ -21,6 +21,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 func standardBroker(t *testing.T, opts ...kafkabroker.Option) *kafkabroker.Broker {
@@ -70,7 +72,7 @@ func TestAppliesEventsInOrderPerPartition(t *testing.T) {
 	}
 	p.warehouse(7, "WH-7", 3)
 
-	waitFor(t, 10*time.Second, "every event applied", func() bool {
+	polltest.Until(t, 10*time.Second, "every event applied", func() bool {
 		return len(h.applier.stockChanges()) == 2*n && len(h.applier.warehouseChanges()) == 1
 	})
 	for _, pid := range []int64{100, 200} {
@@ -129,7 +131,7 @@ func TestTombstonesPoisonAndNonRowEvents(t *testing.T) {
 	p.send(testWarehouseTopic, 0, whKey, []byte(`{"op":"c","after":{}}`))   // warehouse poison
 	last := p.stock(0, 56, 4)                                               // the partition goes on
 
-	waitFor(t, 10*time.Second, "the event after the poison applied", func() bool {
+	polltest.Until(t, 10*time.Second, "the event after the poison applied", func() bool {
 		return slices.Contains(h.feed.handledOffsets(stockPart(0)), last) && len(h.feed.handledOffsets(warehousePart())) == 1
 	})
 	if got := h.applier.stockVersions(56); !slices.Equal(got, []uint64{4}) {
@@ -179,7 +181,7 @@ func TestFirstSessionStartsAtNewestDespiteCommittedOffsets(t *testing.T) {
 	first.start(t)
 	first.waitSessions(t, 1)
 	p.stock(0, 1, 1)
-	waitFor(t, 10*time.Second, "first process applied its event", func() bool {
+	polltest.Until(t, 10*time.Second, "first process applied its event", func() bool {
 		return len(first.applier.stockChanges()) == 1
 	})
 	first.stop(t)
@@ -198,7 +200,7 @@ func TestFirstSessionStartsAtNewestDespiteCommittedOffsets(t *testing.T) {
 		t.Errorf("start offset of stock/0 = %d, want the newest (4)", got)
 	}
 	p.stock(0, 1, 5)
-	waitFor(t, 10*time.Second, "the event produced after start applied", func() bool {
+	polltest.Until(t, 10*time.Second, "the event produced after start applied", func() bool {
 		return len(second.applier.stockChanges()) > 0
 	})
 	if got := second.applier.stockVersions(1); !slices.Equal(got, []uint64{5}) {
@@ -219,7 +221,7 @@ func TestRestartOfSameConsumerResumesAtCommittedOffset(t *testing.T) {
 	h.start(t)
 	h.waitSessions(t, 1)
 	p.stock(0, 1, 1)
-	waitFor(t, 10*time.Second, "first event applied", func() bool { return len(h.applier.stockChanges()) == 1 })
+	polltest.Until(t, 10*time.Second, "first event applied", func() bool { return len(h.applier.stockChanges()) == 1 })
 	h.stop(t)
 
 	p.stock(0, 1, 2)
@@ -230,7 +232,7 @@ func TestRestartOfSameConsumerResumesAtCommittedOffset(t *testing.T) {
 	if got := s.starts[stockPart(0)]; got != 1 {
 		t.Errorf("second session starts stock/0 at %d, want the committed offset 1", got)
 	}
-	waitFor(t, 10*time.Second, "events produced while stopped applied", func() bool {
+	polltest.Until(t, 10*time.Second, "events produced while stopped applied", func() bool {
 		return len(h.applier.stockChanges()) == 3
 	})
 	if got := h.applier.stockVersions(1); !slices.Equal(got, []uint64{1, 2, 3}) {
@@ -252,7 +254,7 @@ func TestStopCommitsHandledOffsets(t *testing.T) {
 	for v := uint64(1); v <= 3; v++ {
 		p.stock(1, 9, v)
 	}
-	waitFor(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
+	polltest.Until(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
 	h.stop(t)
 	if off := committedOffset(t, b.Addrs(), group, stockPart(1)); off != 3 {
 		t.Errorf("committed offset of stock/1 = %d, want 3", off)
@@ -272,7 +274,7 @@ func TestContactPolledWithEndOffsets(t *testing.T) {
 	p.stock(1, 3, 1)
 	p.stock(1, 3, 2)
 
-	waitFor(t, 10*time.Second, "a contact reporting the new end offset", func() bool {
+	polltest.Until(t, 10*time.Second, "a contact reporting the new end offset", func() bool {
 		cs := h.feed.contactList()
 		return len(cs) > 0 && cs[len(cs)-1][stockPart(1)] == 2
 	})
@@ -286,7 +288,7 @@ func TestContactPolledWithEndOffsets(t *testing.T) {
 	if v := metricValue(h.consumer.metrics.lastContact); v <= 0 {
 		t.Errorf("%s = %v, want a timestamp", LastContactName, v)
 	}
-	waitFor(t, 10*time.Second, "lag of stock/1 back to zero", func() bool {
+	polltest.Until(t, 10*time.Second, "lag of stock/1 back to zero", func() bool {
 		return metricValue(h.consumer.metrics.lag.WithLabelValues(testStockTopic, "1")) == 0 &&
 			len(h.applier.stockChanges()) == 2
 	})
@@ -298,7 +300,7 @@ func TestMissingTopicIsReportedThenConsumed(t *testing.T) {
 	h := newHarness(t, b.Addrs(), uniqueGroup(t))
 	h.start(t)
 
-	waitFor(t, 15*time.Second, "TopicMissing for the warehouse topic", func() bool {
+	polltest.Until(t, 15*time.Second, "TopicMissing for the warehouse topic", func() bool {
 		return slices.Contains(h.feed.missingTopics(), testWarehouseTopic)
 	})
 	if slices.Contains(h.feed.missingTopics(), testStockTopic) {
@@ -366,12 +368,12 @@ func TestGapWhenBrokerReturnsWithoutData(t *testing.T) {
 	for v := uint64(1); v <= 3; v++ {
 		p.stock(0, 1, v)
 	}
-	waitFor(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
+	polltest.Until(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
 
 	b.Close()
 	standardBroker(t, kafkabroker.Port(port))
 
-	waitFor(t, 30*time.Second, "a gap on stock/0", func() bool {
+	polltest.Until(t, 30*time.Second, "a gap on stock/0", func() bool {
 		for _, g := range h.feed.gapList() {
 			if g.p == stockPart(0) {
 				return true
@@ -382,7 +384,7 @@ func TestGapWhenBrokerReturnsWithoutData(t *testing.T) {
 	h.waitSessions(t, 2)
 	p2 := newProducer(t, b.Addrs())
 	p2.stock(0, 1, 10)
-	waitFor(t, 10*time.Second, "events on the new broker applied", func() bool {
+	polltest.Until(t, 10*time.Second, "events on the new broker applied", func() bool {
 		return slices.Contains(h.applier.stockVersions(1), 10)
 	})
 	for _, g := range h.feed.gapList() {
@@ -441,7 +443,7 @@ func TestResumesInPlaceAfterBrokerRestartWithData(t *testing.T) {
 	for v := uint64(1); v <= 3; v++ {
 		p.stock(0, 1, v)
 	}
-	waitFor(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
+	polltest.Until(t, 10*time.Second, "events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
 	first.Close()
 
 	var open atomic.Bool
@@ -474,7 +476,7 @@ func TestResumesInPlaceAfterBrokerRestartWithData(t *testing.T) {
 	second.ControlKey(int16(kmsg.Heartbeat), refuse(nil))
 	second.ControlKey(int16(kmsg.JoinGroup), refuse(&refusedJoins))
 
-	waitFor(t, 30*time.Second, "the consumer trying to rejoin the restarted broker", func() bool {
+	polltest.Until(t, 30*time.Second, "the consumer trying to rejoin the restarted broker", func() bool {
 		return refusedJoins.Load() > 0
 	})
 	p2 := newProducer(t, addrs)
@@ -486,7 +488,7 @@ func TestResumesInPlaceAfterBrokerRestartWithData(t *testing.T) {
 	if start := s.starts[stockPart(0)]; start > 3 {
 		t.Errorf("the session after the restart started stock/0 at %d, past the last handled position 3", start)
 	}
-	waitFor(t, 30*time.Second, "events produced after the restart applied", func() bool {
+	polltest.Until(t, 30*time.Second, "events produced after the restart applied", func() bool {
 		got := h.applier.stockVersions(1)
 		return slices.Contains(got, 4) && slices.Contains(got, 5)
 	})
@@ -521,7 +523,7 @@ func TestNullValueIsADeleteOfItsKey(t *testing.T) {
 	p.send(testStockTopic, 0, key, []byte(`{"product_id":7,"warehouse_id":2,"qty_salable":5,"version":10,"updated_at":1700000000000001,"__deleted":"true"}`))
 	p.send(testStockTopic, 0, key, nil)
 
-	waitFor(t, 10*time.Second, "every record handled", func() bool {
+	polltest.Until(t, 10*time.Second, "every record handled", func() bool {
 		return len(h.feed.handledOffsets(stockPart(0))) == 6 && len(h.feed.handledOffsets(warehousePart())) == 1
 	})
 	got := h.applier.stockChanges()

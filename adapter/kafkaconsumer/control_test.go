@@ -10,6 +10,8 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/fleetcontrol"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 const testControlTopic = "__gintoki-control.dbz"
@@ -52,7 +54,7 @@ func TestControlTopicReachesEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, h := range nodes {
-		waitFor(t, 10*time.Second, "four control records handled", func() bool { return len(h.feed.handledOffsets(ctrl)) == 4 })
+		polltest.Until(t, 10*time.Second, "four control records handled", func() bool { return len(h.feed.handledOffsets(ctrl)) == 4 })
 		if n := h.applier.fullFlushCount(); n != 2 {
 			t.Errorf("node %d flushed %d times, want 2", i, n)
 		}

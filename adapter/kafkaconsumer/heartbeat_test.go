@@ -12,6 +12,8 @@ import (
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 const testHeartbeatTopic = "__debezium-heartbeat.dbz"
@@ -43,12 +45,12 @@ func TestHeartbeatTopicReadFromItsStartOnceItAppears(t *testing.T) {
 		key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), i == 1)
 		p.send(testHeartbeatTopic, 0, key, value)
 	}
-	waitFor(t, 15*time.Second, "a session with the heartbeat partition", func() bool {
+	polltest.Until(t, 15*time.Second, "a session with the heartbeat partition", func() bool {
 		s := h.feed.sessionStarts()
 		return slices.Contains(s[len(s)-1].assigned, hb) && s[len(s)-1].complete
 	})
 	p.send(testHeartbeatTopic, 0, []byte("?"), []byte("anything at all")) // still a sign of life
-	waitFor(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
+	polltest.Until(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
 	if got := h.events(testHeartbeatTopic, "heartbeat"); got != 4 {
 		t.Errorf("heartbeat events %v, want 4", got)
 	}
@@ -77,7 +79,7 @@ func TestHeartbeatTopicThereAtStart(t *testing.T) {
 	}
 	key, value = debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), false)
 	last := p.send(testHeartbeatTopic, 0, key, value)
-	waitFor(t, 10*time.Second, "the new heartbeat handled", func() bool {
+	polltest.Until(t, 10*time.Second, "the new heartbeat handled", func() bool {
 		return slices.Contains(h.feed.handledOffsets(hb), last)
 	})
 	if n := h.feed.heartbeatCount(); n != 1 {
@@ -99,10 +101,10 @@ func TestHeartbeatsMakeNoSpans(t *testing.T) {
 	key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), false)
 	p.send(testHeartbeatTopic, 0, key, value)
 	last := p.stock(0, 1, 1)
-	waitFor(t, 10*time.Second, "both handled", func() bool {
+	polltest.Until(t, 10*time.Second, "both handled", func() bool {
 		return h.feed.heartbeatCount() == 1 && slices.Contains(h.feed.handledOffsets(stockPart(0)), last)
 	})
-	waitFor(t, 10*time.Second, "the change event's span", func() bool { return len(rec.Ended()) > 0 })
+	polltest.Until(t, 10*time.Second, "the change event's span", func() bool { return len(rec.Ended()) > 0 })
 	for _, s := range rec.Ended() {
 		for _, a := range s.Attributes() {
 			if a.Key == "messaging.destination.name" && a.Value.AsString() == testHeartbeatTopic {
@@ -133,7 +135,7 @@ func TestHeartbeatPositionsReachTheFeed(t *testing.T) {
 	} {
 		p.send(testHeartbeatTopic, 0, []byte("k"), value)
 	}
-	waitFor(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
+	polltest.Until(t, 10*time.Second, "four heartbeats", func() bool { return h.feed.heartbeatCount() == 4 })
 	got := h.feed.positionList()
 	if len(got) != 2 {
 		t.Fatalf("positions %+v, want the two well-formed ones", got)

@@ -19,6 +19,8 @@ import (
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 const (
@@ -31,17 +33,6 @@ var groupSeq atomic.Int64
 // uniqueGroup keeps tests that share nothing from sharing a group.
 func uniqueGroup(t *testing.T) string {
 	return fmt.Sprintf("test-%s-%d", t.Name(), groupSeq.Add(1))
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func startBroker(t *testing.T, opts ...kafkabroker.Option) *kafkabroker.Broker {
@@ -135,7 +126,7 @@ func (h *harness) stop(t *testing.T) {
 // waitSessions waits until n sessions have started.
 func (h *harness) waitSessions(t *testing.T, n int) sessionStart {
 	t.Helper()
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d started session(s)", n), func() bool {
+	polltest.Until(t, 20*time.Second, fmt.Sprintf("%d started session(s)", n), func() bool {
 		return len(h.feed.sessionStarts()) >= n
 	})
 	s := h.feed.sessionStarts()

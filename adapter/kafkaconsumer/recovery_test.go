@@ -13,6 +13,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
 	"github.com/gintoki/gintoki/usecase/changefeed"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // topicsOn lists the broker's topics.
@@ -54,7 +56,7 @@ func consuming(t *testing.T, brokers []string, opts ...harnessOption) (*harness,
 	for v := uint64(1); v <= 3; v++ {
 		p.stock(0, 1, v)
 	}
-	waitFor(t, 10*time.Second, "the first events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
+	polltest.Until(t, 10*time.Second, "the first events applied", func() bool { return len(h.applier.stockChanges()) == 3 })
 	return h, p, first
 }
 
@@ -93,19 +95,19 @@ func TestNeverCreatesATopicItReads(t *testing.T) {
 			h := newHarness(t, b.Addrs(), uniqueGroup(t), withHeartbeats(testHeartbeatTopic),
 				func(c *Config, _ *Options) { c.Version = version })
 			h.start(t)
-			waitFor(t, 15*time.Second, "the missing warehouse topic reported twice", func() bool {
+			polltest.Until(t, 15*time.Second, "the missing warehouse topic reported twice", func() bool {
 				return len(h.feed.missingTopics()) >= 2
 			})
 			if err := kafkabroker.CreateTopics(b.Addrs(), 1, testWarehouseTopic); err != nil {
 				t.Fatal(err)
 			}
 			h.waitSessions(t, 1)
-			waitFor(t, 10*time.Second, "five end-offset polls", func() bool { return len(h.feed.contactList()) >= 5 })
+			polltest.Until(t, 10*time.Second, "five end-offset polls", func() bool { return len(h.feed.contactList()) >= 5 })
 
 			if err := kafkatest.DeleteTopic(b.Addrs(), testStockTopic); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, 15*time.Second, "the deleted stock topic reported missing", func() bool {
+			polltest.Until(t, 15*time.Second, "the deleted stock topic reported missing", func() bool {
 				return slices.Contains(h.feed.missingTopics(), testStockTopic)
 			})
 			time.Sleep(time.Second) // more looks at it
@@ -136,7 +138,7 @@ func TestTopicDeletedAndCreatedAgain(t *testing.T) {
 	for v := uint64(10); v <= 15; v++ {
 		p.stock(0, 1, v) // offsets 0..5 of the new topic: past the old position 3
 	}
-	waitFor(t, 20*time.Second, "every event of the new topic applied, none skipped", func() bool {
+	polltest.Until(t, 20*time.Second, "every event of the new topic applied, none skipped", func() bool {
 		return appliedAll(h.applier.stockVersions(1), 10, 15)
 	})
 	gaps := gapsOn(h.feed, testStockTopic)
@@ -175,7 +177,7 @@ func TestOffsetOutOfRangeContinuesFromTheOldestOffset(t *testing.T) {
 	if got := s.starts[stockPart(0)]; got != 6 {
 		t.Errorf("the session after the deletion starts stock/0 at %d, want the oldest offset left, 6", got)
 	}
-	waitFor(t, 10*time.Second, "the events left applied", func() bool { return len(h.applier.stockChanges()) == 5 })
+	polltest.Until(t, 10*time.Second, "the events left applied", func() bool { return len(h.applier.stockChanges()) == 5 })
 	if got := h.applier.stockVersions(1); !slices.Equal(got, []uint64{1, 2, 3, 7, 8}) {
 		t.Errorf("versions applied %v, want 1 2 3 and the two left after the deletion, 7 8", got)
 	}
@@ -209,11 +211,11 @@ func TestEmptyBrokerIsAGapAndEverythingItHoldsIsRead(t *testing.T) {
 	for v := uint64(10); v <= 12; v++ {
 		p2.stock(0, 1, v) // before the consumer is back: still to be read
 	}
-	waitFor(t, 30*time.Second, "a complete session on the new broker", func() bool {
+	polltest.Until(t, 30*time.Second, "a complete session on the new broker", func() bool {
 		s := h.feed.sessionStarts()
 		return len(s) > sessions && s[len(s)-1].complete && slices.Contains(s[len(s)-1].assigned, ctrl)
 	})
-	waitFor(t, 10*time.Second, "every event of the new broker applied, none skipped", func() bool {
+	polltest.Until(t, 10*time.Second, "every event of the new broker applied, none skipped", func() bool {
 		return appliedAll(h.applier.stockVersions(1), 10, 12)
 	})
 	if g := gapsOn(h.feed, testStockTopic); len(g) == 0 {
@@ -228,7 +230,7 @@ func TestEmptyBrokerIsAGapAndEverythingItHoldsIsRead(t *testing.T) {
 
 	key, value := debezium.EncodeHeartbeat("dbz", time.Now().UnixMilli(), false)
 	p2.send(testHeartbeatTopic, 0, key, value) // the source makes its topic
-	waitFor(t, 15*time.Second, "the new heartbeat topic's first heartbeat read", func() bool {
+	polltest.Until(t, 15*time.Second, "the new heartbeat topic's first heartbeat read", func() bool {
 		return h.feed.heartbeatCount() > 0 && slices.Contains(h.feed.handledOffsets(hb), 0)
 	})
 }
@@ -249,7 +251,7 @@ func TestMissingTopicNotTakenForPresentWhileTheBrokerIsAway(t *testing.T) {
 	time.Sleep(3 * time.Second) // polls and looks while nothing answers
 	standardBroker(t, kafkabroker.Port(port), kafkabroker.DataDir(dir))
 	newProducer(t, b.Addrs()).stock(0, 1, 7)
-	waitFor(t, 20*time.Second, "an event produced after the broker came back applied", func() bool {
+	polltest.Until(t, 20*time.Second, "an event produced after the broker came back applied", func() bool {
 		return slices.Contains(h.applier.stockVersions(1), 7)
 	})
 	for _, s := range h.feed.sessionStarts() {

@@ -6,6 +6,7 @@ package apptest
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // childEnv carries the payload of a child process; its presence is what
@@ -125,18 +128,19 @@ func (c *Child) Stderr() string { return c.stderr.String() }
 // passing, fails the test with the child's output.
 func (c *Child) WaitUntil(t testing.TB, what string, limit time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
+	defer func() {
+		if t.Failed() {
+			t.Logf("the child's last output:\n%s", c.Stderr())
+		}
+	}()
+	polltest.Until(t, limit, what, cond, func() error {
 		select {
 		case <-c.done:
-			t.Fatalf("waiting for %s: child process exited: %v\n%s", what, c.err, c.Stderr())
+			return fmt.Errorf("child process exited: %v", c.err)
 		default:
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s after %s\n%s", what, limit, c.Stderr())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
 }
 
 // tail keeps the last lines of a stream, and the start of the first data

@@ -20,6 +20,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 func runMain(args ...string) (int, string, string) {
@@ -93,12 +95,12 @@ func TestServeAndGatewayEndToEnd(t *testing.T) {
 	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
 	serve := start(t, "serve", "--db", dsn, "--http-addr", httpAddr, "--grpc-addr", grpcAddr)
 	base := "http://" + httpAddr
-	waitFor(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
+	polltest.Until(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
 
 	gwAddr := freeAddr(t)
 	start(t, "gateway", "--backend", grpcAddr, "--http-addr", gwAddr)
 	gw := "http://" + gwAddr
-	waitFor(t, 20*time.Second, "gateway ready", func() bool { return ready(gw) })
+	polltest.Until(t, 20*time.Second, "gateway ready", func() bool { return ready(gw) })
 
 	for _, b := range []string{base, gw} {
 		code, body := get(t, b+"/cache?product_id=7")
@@ -182,7 +184,7 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 	httpAddr := freeAddr(t)
 	start(t, "serve", "--db", viaProxy, "--http-addr", httpAddr, "--grpc-addr", freeAddr(t), "--db-timeout", "500ms")
 	base := "http://" + httpAddr
-	waitFor(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
+	polltest.Until(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
 
 	code, body := get(t, base+"/cache?product_id=1")
 	want := `{"product_id":1,"warehouses":[{"warehouse_code":"WH-A","qty_salable":12},{"warehouse_code":"WH-B","qty_salable":5}]}`
@@ -232,17 +234,17 @@ func TestServeOnMariaDBSurvivesDatabaseLoss(t *testing.T) {
 	}
 
 	proxy.Restore(t)
-	waitFor(t, 20*time.Second, "recovery", func() bool {
+	polltest.Until(t, 20*time.Second, "recovery", func() bool {
 		code, _ := get(t, base+"/cache?product_id=2")
 		return code == 200
 	})
-	waitFor(t, 10*time.Second, "ready again", func() bool { return ready(base) })
+	polltest.Until(t, 10*time.Second, "ready again", func() bool { return ready(base) })
 
 	// --cache=false: one query per request.
 	nc := freeAddr(t)
 	start(t, "serve", "--db", "mysql://"+dsn.Raw, "--cache=false", "--http-addr", nc, "--grpc-addr", freeAddr(t))
 	ncBase := "http://" + nc
-	waitFor(t, 20*time.Second, "uncached serve ready", func() bool { return ready(ncBase) })
+	polltest.Until(t, 20*time.Second, "uncached serve ready", func() bool { return ready(ncBase) })
 	q0 := metricValue(t, ncBase, `gintoki_db_query_duration_seconds_count{outcome="ok"}`)
 	for i := 0; i < 5; i++ {
 		if code, body := get(t, ncBase+"/cache?product_id=1"); code != 200 || body != want {

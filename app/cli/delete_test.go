@@ -8,6 +8,8 @@ import (
 
 	"github.com/gintoki/gintoki/adapter/debezium"
 	"github.com/gintoki/gintoki/adapter/debezium/debeziumtest"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // The reported case: product 35586 cached with WH-A 12 (version 1) and
@@ -23,15 +25,15 @@ func TestRealDeleteReachesTheCacheThroughTheRelay(t *testing.T) {
 		"--snapshot", "never", "--metrics-addr", relayOps, "--server-id", "4242", "--log-level", "warn")
 	// With --snapshot never the relay starts at the end of the binlog: wait
 	// until it streams, or the DELETE could come before its start.
-	waitFor(t, 30*time.Second, "relay streaming", func() bool { return ready("http://" + relayOps) })
+	polltest.Until(t, 30*time.Second, "relay streaming", func() bool { return ready("http://" + relayOps) })
 	base, _ := r.serve()
-	waitFor(t, 30*time.Second, "ready", func() bool { return ready(base) })
-	eventually(t, "product 35586 cached", answers(t, base, 35586, inv(35586, "WH-A=12", "WH-B=7")))
+	polltest.Until(t, 30*time.Second, "ready", func() bool { return ready(base) })
+	polltest.Until(t, 3*time.Second, "product 35586 cached", answers(t, base, 35586, inv(35586, "WH-A=12", "WH-B=7")))
 	q := dbQueries(t, base)
 
 	began := time.Now()
 	r.exec("DELETE FROM stock_items WHERE product_id=35586 AND warehouse_id=2")
-	waitFor(t, 10*time.Second, "WH-A gone from the cached answer", answers(t, base, 35586, inv(35586, "WH-B=7")))
+	polltest.Until(t, 10*time.Second, "WH-A gone from the cached answer", answers(t, base, 35586, inv(35586, "WH-B=7")))
 	t.Logf("DELETE to gone from /cache: %s", time.Since(began).Round(time.Millisecond))
 	if dq := dbQueries(t, base) - q; dq != 0 {
 		t.Fatalf("the answer came from %v database queries, not from the delete event", dq)
@@ -72,11 +74,11 @@ func TestDebeziumDeleteFixtureReachesTheCache(t *testing.T) {
 
 	r := newFeedRig(t)
 	base, _ := r.serve()
-	waitFor(t, 30*time.Second, "ready", func() bool { return ready(base) })
-	eventually(t, "product 1 cached", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
+	polltest.Until(t, 30*time.Second, "ready", func() bool { return ready(base) })
+	polltest.Until(t, 3*time.Second, "product 1 cached", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
 	r.send(r.stockTopic, key, value)
 	r.send(r.stockTopic, key, nil)
-	eventually(t, "WH-A gone", answers(t, base, 1, inv(1, "WH-B=5")))
+	polltest.Until(t, 3*time.Second, "WH-A gone", answers(t, base, 1, inv(1, "WH-B=5")))
 }
 
 func (r *feedRig) exec(sql string) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/app/apptest"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // The quick start's `gintoki demo`: it seeds its SQLite file, serves it,
@@ -19,14 +21,14 @@ func TestDemoServesAndFollowsItsOwnFeed(t *testing.T) {
 	demo := start(t, "demo", "--demo-db", filepath.Join(t.TempDir(), "demo.db"),
 		"--demo-products", "300", "--demo-rate", "200", "--http-addr", httpAddr, "--grpc-addr", freeAddr(t))
 	base := "http://" + httpAddr
-	waitFor(t, 30*time.Second, "demo ready", func() bool { return ready(base) })
+	polltest.Until(t, 30*time.Second, "demo ready", func() bool { return ready(base) })
 	if code, body := get(t, base+"/cache?product_id=300"); code != 200 || !strings.HasPrefix(body, `{"product_id":300,"warehouses":[{"warehouse_code":"WH-001"`) {
 		t.Fatalf("/cache?product_id=300: %d %s", code, body)
 	}
 	if code, _ := get(t, base+"/cache?product_id=301"); code != 404 {
 		t.Fatalf("/cache?product_id=301: %d, want 404", code)
 	}
-	waitFor(t, 30*time.Second, "the feed's events applied", func() bool {
+	polltest.Until(t, 30*time.Second, "the feed's events applied", func() bool {
 		_, body := get(t, base+"/metrics")
 		return apptest.MetricSum(body, "gintoki_cdc_events_total") >= 50
 	})

@@ -18,6 +18,8 @@ import (
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // feedRig is MariaDB + an in-process Kafka-protocol broker + a producer,
@@ -136,11 +138,6 @@ func (r *feedRig) stockEvent(op domain.Op, p, w int64, qty int32, version uint64
 	r.send(r.stockTopic, stockKey(r.t, p, w), v)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	waitFor(t, 3*time.Second, what, cond)
-}
-
 func answers(t *testing.T, base string, id int64, want string) func() bool {
 	return func() bool {
 		_, body := get(t, fmt.Sprintf("%s/cache?product_id=%d", base, id))
@@ -170,13 +167,13 @@ func dbQueries(t *testing.T, base string) float64 {
 func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	r := newFeedRig(t)
 	base, _ := r.serve()
-	waitFor(t, 20*time.Second, "ready", func() bool { return ready(base) })
-	eventually(t, "product 1 from the DB", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
+	polltest.Until(t, 20*time.Second, "ready", func() bool { return ready(base) })
+	polltest.Until(t, 3*time.Second, "product 1 from the DB", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
 	q0 := dbQueries(t, base)
 
 	// In-place update with the schema wrapper: no DB round trip.
 	r.stockEvent(domain.OpUpdate, 1, 2, 100, 2, true)
-	eventually(t, "update applied", answers(t, base, 1, inv(1, "WH-A=100", "WH-B=5")))
+	polltest.Until(t, 3*time.Second, "update applied", answers(t, base, 1, inv(1, "WH-A=100", "WH-B=5")))
 	if q := dbQueries(t, base); q != q0 {
 		t.Fatalf("an event for a cached product cost %v queries", q-q0)
 	}
@@ -184,7 +181,7 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	r.stockEvent(domain.OpUpdate, 1, 2, 7, 1, false)
 	r.stockEvent(domain.OpUpdate, 1, 2, 999, 2, false)
 	r.send(r.stockTopic, stockKey(t, 1, 2), []byte(`{"product_id":1,"warehouse_id":2,"qty_salable":55,"version":3,"updated_at":1,"__op":"u","__deleted":"false"}`)) // flattened
-	eventually(t, "flattened update after older ones", answers(t, base, 1, inv(1, "WH-A=55", "WH-B=5")))
+	polltest.Until(t, 3*time.Second, "flattened update after older ones", answers(t, base, 1, inv(1, "WH-A=55", "WH-B=5")))
 
 	// Delete + tombstone, as a DELETE makes them (the before image carries
 	// the version the row had, 3), then the update of version 3 delivered
@@ -193,27 +190,27 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	r.send(r.stockTopic, stockKey(t, 1, 2), nil)
 	r.stockEvent(domain.OpUpdate, 1, 2, 55, 3, true)
 	r.stockEvent(domain.OpUpdate, 1, 1, 6, 2, false) // marks the end of the sequence
-	eventually(t, "delete kept against an older re-delivery", answers(t, base, 1, inv(1, "WH-B=6")))
+	polltest.Until(t, 3*time.Second, "delete kept against an older re-delivery", answers(t, base, 1, inv(1, "WH-B=6")))
 
 	// Insert over a cached not-found; snapshot reads with snapshot as string and as boolean.
 	if code, _ := get(t, base+"/cache?product_id=50"); code != 404 {
 		t.Fatalf("product 50 before insert: %d", code)
 	}
 	r.stockEvent(domain.OpCreate, 50, 1, 8, 1, false)
-	eventually(t, "insert over not-found", answers(t, base, 50, inv(50, "WH-B=8")))
+	polltest.Until(t, 3*time.Second, "insert over not-found", answers(t, base, 50, inv(50, "WH-B=8")))
 	r.send(r.stockTopic, stockKey(t, 50, 2), []byte(`{"before":null,"after":{"product_id":50,"warehouse_id":2,"qty_salable":9,"version":1,"updated_at":1},"source":{"snapshot":"true","db":"x","table":"stock_items"},"op":"r","ts_ms":1}`))
-	eventually(t, "snapshot read (string)", answers(t, base, 50, inv(50, "WH-A=9", "WH-B=8")))
+	polltest.Until(t, 3*time.Second, "snapshot read (string)", answers(t, base, 50, inv(50, "WH-A=9", "WH-B=8")))
 	r.send(r.stockTopic, stockKey(t, 50, 2), []byte(`{"before":null,"after":{"product_id":50,"warehouse_id":2,"qty_salable":10,"version":2,"updated_at":1},"source":{"snapshot":true},"op":"r","ts_ms":1}`))
-	eventually(t, "snapshot read (boolean)", answers(t, base, 50, inv(50, "WH-A=10", "WH-B=8")))
+	polltest.Until(t, 3*time.Second, "snapshot read (boolean)", answers(t, base, 50, inv(50, "WH-A=10", "WH-B=8")))
 
 	// Warehouse deactivation with TINYINT(1) as 0, reactivation as true: no eviction.
 	wkey, _ := debeziumtest.EncodeWarehouseKey(debezium.Source{}, 1, false)
 	q1 := dbQueries(t, base)
 	r.send(r.whTopic, wkey, []byte(`{"before":null,"after":{"id":1,"code":"WH-B","name":"b","is_active":0,"version":2,"updated_at":1},"source":{},"op":"u","ts_ms":1}`))
-	eventually(t, "deactivated", answers(t, base, 50, inv(50, "WH-A=10")))
-	eventually(t, "deactivated everywhere", func() bool { code, _ := get(t, base+"/cache?product_id=1"); return code == 404 })
+	polltest.Until(t, 3*time.Second, "deactivated", answers(t, base, 50, inv(50, "WH-A=10")))
+	polltest.Until(t, 3*time.Second, "deactivated everywhere", func() bool { code, _ := get(t, base+"/cache?product_id=1"); return code == 404 })
 	r.send(r.whTopic, wkey, []byte(`{"id":1,"code":"WH-Z","name":"b","is_active":true,"version":3,"updated_at":1,"__deleted":"false"}`))
-	eventually(t, "reactivated and renamed", answers(t, base, 50, inv(50, "WH-A=10", "WH-Z=8")))
+	polltest.Until(t, 3*time.Second, "reactivated and renamed", answers(t, base, 50, inv(50, "WH-A=10", "WH-Z=8")))
 	if q := dbQueries(t, base); q != q1 {
 		t.Fatalf("warehouse changes cost %v queries", q-q1)
 	}
@@ -226,13 +223,13 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	get(t, base+"/cache?product_id=1")
 	qp := dbQueries(t, base)
 	r.send(r.stockTopic, stockKey(t, 1, 1), []byte(`{"op":"u","after":{"product_id":"one"}}`))
-	eventually(t, "poisoned key reloaded from the DB", func() bool {
+	polltest.Until(t, 3*time.Second, "poisoned key reloaded from the DB", func() bool {
 		_, body := get(t, base+"/cache?product_id=1")
 		return dbQueries(t, base) > qp && body == inv(1, "WH-Z=6")
 	})
 	r.send(r.stockTopic, []byte("garbage"), []byte("\x00not json"))
 	r.stockEvent(domain.OpUpdate, 50, 1, 77, 5, false)
-	eventually(t, "partition continues after poison", answers(t, base, 50, inv(50, "WH-A=10", "WH-Z=77")))
+	polltest.Until(t, 3*time.Second, "partition continues after poison", answers(t, base, 50, inv(50, "WH-A=10", "WH-Z=77")))
 	if v := metricValue(t, base, fmt.Sprintf(`gintoki_cdc_events_total{outcome="poison",topic="%s"}`, r.stockTopic)); v != 2 {
 		t.Fatalf("poison counted %v, want 2", v)
 	}
@@ -240,7 +237,7 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	// Truncate drops the table's entries: product 50 exists only in the cache.
 	trunc, _ := debeziumtest.EncodeStock(domain.OpTruncate, nil, nil, debezium.Source{Name: r.prefix, DB: r.database, Table: "stock_items"}, false, 0)
 	r.send(r.stockTopic, nil, trunc)
-	eventually(t, "truncate flushed", func() bool { code, _ := get(t, base+"/cache?product_id=50"); return code == 404 })
+	polltest.Until(t, 3*time.Second, "truncate flushed", func() bool { code, _ := get(t, base+"/cache?product_id=50"); return code == 404 })
 }
 
 // The start gap and broker outages: not ready and reading from the database
@@ -250,7 +247,7 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 	r := newFeedRig(t)
 	r.stopBroker()
 	base, _ := r.serve("--max-staleness", "4s")
-	waitFor(t, 20*time.Second, "http up", func() bool {
+	polltest.Until(t, 20*time.Second, "http up", func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -272,12 +269,12 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 		t.Fatalf("%v queries for 3 reads during the start gap, want 3 (no fill)", q)
 	}
 	r.startBroker()
-	waitFor(t, 20*time.Second, "ready once the broker is up", func() bool { return ready(base) })
+	polltest.Until(t, 20*time.Second, "ready once the broker is up", func() bool { return ready(base) })
 
 	// Cached and live.
 	get(t, base+"/cache?product_id=1")
 	r.stockEvent(domain.OpUpdate, 1, 2, 40, 2, false)
-	eventually(t, "live update", answers(t, base, 1, inv(1, "WH-A=40", "WH-B=5")))
+	polltest.Until(t, 3*time.Second, "live update", answers(t, base, 1, inv(1, "WH-A=40", "WH-B=5")))
 
 	// Short outage (well under --max-staleness): the cache stays, the event
 	// produced after the broker returns is applied, nothing is re-read.
@@ -286,7 +283,7 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 	r.startBroker()
 	q1 := dbQueries(t, base)
 	r.stockEvent(domain.OpUpdate, 1, 2, 41, 3, false)
-	waitFor(t, 15*time.Second, "update after a short outage", answers(t, base, 1, inv(1, "WH-A=41", "WH-B=5")))
+	polltest.Until(t, 15*time.Second, "update after a short outage", answers(t, base, 1, inv(1, "WH-A=41", "WH-B=5")))
 	if q := dbQueries(t, base) - q1; q != 0 {
 		t.Fatalf("a short outage cost %v queries: the cache was dropped", q)
 	}
@@ -295,7 +292,7 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 	// 10s; the node stays ready (the outage is the whole fleet's) and
 	// answers from the database.
 	r.stopBroker()
-	waitFor(t, 14*time.Second, "bypass after max-staleness", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 1 })
+	polltest.Until(t, 14*time.Second, "bypass after max-staleness", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 1 })
 	if !ready(base) || metricValue(t, base, "gintoki_ready") != 1 {
 		t.Fatal("a started node went not ready in a feed outage")
 	}
@@ -310,5 +307,5 @@ func TestChangeFeedReadinessAndOutages(t *testing.T) {
 		t.Fatal("read during the outage did not go to the database")
 	}
 	r.startBroker()
-	waitFor(t, 20*time.Second, "the cache in use again", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 0 })
+	polltest.Until(t, 20*time.Second, "the cache in use again", func() bool { return metricValue(t, base, "gintoki_cache_bypassed") == 0 })
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // One `gintoki flush` reaches every read node: after a restore from a backup
@@ -14,8 +16,8 @@ func TestFlushReachesEveryReadNode(t *testing.T) {
 	a, _ := r.serve()
 	b, _ := r.serve()
 	for _, base := range []string{a, b} {
-		waitFor(t, 30*time.Second, "ready", func() bool { return ready(base) })
-		eventually(t, "product 1 cached", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
+		polltest.Until(t, 30*time.Second, "ready", func() bool { return ready(base) })
+		polltest.Until(t, 3*time.Second, "product 1 cached", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
 	}
 	// The restore: older versions, a renamed warehouse; no event.
 	r.exec("UPDATE stock_items SET qty_salable=3, version=0 WHERE product_id=1 AND warehouse_id=2")
@@ -40,8 +42,8 @@ func TestFlushReachesEveryReadNode(t *testing.T) {
 			flushes := func() bool {
 				return metricValue(t, base, `gintoki_cdc_events_total{outcome="flushed",topic="__gintoki-control.`+r.prefix+`"}`) == float64(i+1)
 			}
-			waitFor(t, 10*time.Second, "the flush counted", flushes)
-			waitFor(t, 10*time.Second, "the database's answer", answers(t, base, 1, inv(1, "WH-A=3", "WH-OLD=5")))
+			polltest.Until(t, 10*time.Second, "the flush counted", flushes)
+			polltest.Until(t, 10*time.Second, "the database's answer", answers(t, base, 1, inv(1, "WH-A=3", "WH-OLD=5")))
 		}
 	}
 }

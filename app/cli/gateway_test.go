@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // Two read nodes behind one gateway (--backend a,b): calls go to both; one
@@ -41,8 +43,8 @@ func TestGatewayOverTwoReadNodes(t *testing.T) {
 	calls := func(backend, code string) float64 {
 		return metricValue(t, gw, fmt.Sprintf(`gintoki_gateway_backend_calls_total{backend=%q,code=%q}`, backend, code))
 	}
-	waitFor(t, 20*time.Second, "gateway ready", func() bool { return ready(gw) })
-	waitFor(t, 20*time.Second, "both read nodes serving", func() bool { return serving(grpcA) == 1 && serving(grpcB) == 1 })
+	polltest.Until(t, 20*time.Second, "gateway ready", func() bool { return ready(gw) })
+	polltest.Until(t, 20*time.Second, "both read nodes serving", func() bool { return serving(grpcA) == 1 && serving(grpcB) == 1 })
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -73,12 +75,12 @@ func TestGatewayOverTwoReadNodes(t *testing.T) {
 	}
 	stopStream := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopStream) // before the processes stop, also when the test fails early
-	waitFor(t, 20*time.Second, "calls on both read nodes", func() bool { return calls(grpcA, "OK") > 10 && calls(grpcB, "OK") > 10 })
+	polltest.Until(t, 20*time.Second, "calls on both read nodes", func() bool { return calls(grpcA, "OK") > 10 && calls(grpcB, "OK") > 10 })
 
 	// Stop a: it turns NOT_SERVING, the gateway moves away while a still
 	// answers (a call of our own reaches it), then a closes.
 	a.stop <- os.Interrupt
-	waitFor(t, 10*time.Second, "the gateway to see a NOT_SERVING", func() bool { return serving(grpcA) == 0 })
+	polltest.Until(t, 10*time.Second, "the gateway to see a NOT_SERVING", func() bool { return serving(grpcA) == 0 })
 	conn, err := grpc.NewClient(grpcA, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func TestGatewayWithNoReadNode(t *testing.T) {
 	gwAddr := freeAddr(t)
 	p := startWithEnv(t, map[string]string{"GINTOKI_BACKEND": dead1 + "," + dead2}, "gateway", "--http-addr", gwAddr)
 	gw := "http://" + gwAddr
-	waitFor(t, 20*time.Second, "gateway listening", func() bool {
+	polltest.Until(t, 20*time.Second, "gateway listening", func() bool {
 		resp, err := http.Get(gw + "/healthz")
 		if err != nil {
 			return false

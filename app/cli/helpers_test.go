@@ -54,18 +54,6 @@ func (p *process) shutdown(t *testing.T) {
 
 func freeAddr(t *testing.T) string { return apptest.FreeAddr(t) }
 
-// waitFor polls cond until it holds or the limit passes.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	code, body, _ := getWithHeaders(t, url)

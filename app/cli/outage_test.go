@@ -10,6 +10,8 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // outageProducts are cached before the database goes away; one more
@@ -44,17 +46,17 @@ func TestDatabaseDownLongerThanMaxStalenessAnswersHeldEntries(t *testing.T) {
 	relayOps := freeAddr(t)
 	start(t, "relay", "--db", viaProxy, "--kafka-brokers", r.brokers(), "--cdc-topic-prefix", r.prefix,
 		"--snapshot", "never", "--metrics-addr", relayOps, "--relay-heartbeat", "1s", "--log-level", "warn")
-	waitFor(t, 60*time.Second, "relay streaming", func() bool { return ready("http://" + relayOps) })
+	polltest.Until(t, 60*time.Second, "relay streaming", func() bool { return ready("http://" + relayOps) })
 	addr, grpcAddr, gwAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	start(t, "serve", "--db", viaProxy, "--http-addr", addr, "--grpc-addr", grpcAddr,
 		"--kafka-brokers", r.brokers(), "--cdc-topic-prefix", r.prefix, "--cdc-database", r.database,
 		"--kafka-group", "itest-"+addr, "--max-staleness", "3s", "--stale-if-error", "2m", "--log-level", "warn")
 	base := "http://" + addr
-	waitFor(t, 60*time.Second, "node ready", func() bool { return ready(base) })
+	polltest.Until(t, 60*time.Second, "node ready", func() bool { return ready(base) })
 	start(t, "gateway", "--backend", grpcAddr, "--http-addr", gwAddr)
 	gw := "http://" + gwAddr
-	waitFor(t, 30*time.Second, "gateway ready", func() bool { return ready(gw) })
-	waitFor(t, 30*time.Second, "source heartbeats consumed", func() bool {
+	polltest.Until(t, 30*time.Second, "gateway ready", func() bool { return ready(gw) })
+	polltest.Until(t, 30*time.Second, "source heartbeats consumed", func() bool {
 		return metricValue(t, base, "gintoki_cdc_source_heartbeats") == 1
 	})
 
@@ -72,7 +74,7 @@ func TestDatabaseDownLongerThanMaxStalenessAnswersHeldEntries(t *testing.T) {
 	}
 
 	proxy.Cut()
-	waitFor(t, 30*time.Second, "the node bypassing its cache (feed silent for --max-staleness)", func() bool {
+	polltest.Until(t, 30*time.Second, "the node bypassing its cache (feed silent for --max-staleness)", func() bool {
 		return metricValue(t, base, "gintoki_cache_bypassed") == 1
 	})
 	for _, id := range ids {
@@ -106,7 +108,7 @@ func TestDatabaseDownLongerThanMaxStalenessAnswersHeldEntries(t *testing.T) {
 	proxy.Restore(t)
 	r.exec("UPDATE stock_items SET qty_salable = 777, version = 2 WHERE product_id = 1001 AND warehouse_id = 1")
 	want := `{"product_id":1001,"warehouses":[{"warehouse_code":"WH-A","qty_salable":1001},{"warehouse_code":"WH-B","qty_salable":777}]}`
-	waitFor(t, 60*time.Second, "the node live again with the write made after the outage", func() bool {
+	polltest.Until(t, 60*time.Second, "the node live again with the write made after the outage", func() bool {
 		code, body, h := getWithHeaders(t, base+"/cache?product_id=1001")
 		return code == 200 && body == want && h.Get("X-Gintoki-Stale") == "" &&
 			metricValue(t, base, "gintoki_cache_bypassed") == 0

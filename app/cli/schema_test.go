@@ -12,6 +12,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // The issue's shop: its own tables and the mapping file that names them.
@@ -132,7 +134,7 @@ func TestServeReadsTheShopsTables(t *testing.T) {
 	httpAddr := freeAddr(t)
 	start(t, "serve", "--db", "mysql://"+dsn.Raw, "--schema", writeSchema(t), "--http-addr", httpAddr, "--grpc-addr", freeAddr(t))
 	base := "http://" + httpAddr
-	waitFor(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
+	polltest.Until(t, 20*time.Second, "serve ready", func() bool { return ready(base) })
 	want := `{"product_id":1,"warehouses":[{"warehouse_code":"NYC","qty_salable":7},{"warehouse_code":"SF","qty_salable":-3}]}`
 	if code, body := get(t, base+"/cache?product_id=1"); code != 200 || body != want {
 		t.Errorf("product 1: %d %s, want %s", code, body, want)

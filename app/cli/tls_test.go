@@ -18,6 +18,8 @@ import (
 
 	"github.com/gintoki/gintoki/infrastructure/tlsfiles/tlstest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 func tlsClient(t *testing.T, ca string, pair *tlstest.Pair) *tls.Config {
@@ -66,7 +68,7 @@ func TestServeAndGatewayOverMutualTLS(t *testing.T) {
 		"--tls-cert", server.CertFile, "--tls-key", server.KeyFile, "--tls-client-ca", ca.CertFile)
 	base := "https://" + httpAddr
 	withCert := tlsClient(t, ca.CertFile, &gwClient)
-	waitFor(t, 20*time.Second, "serve ready over https", func() bool {
+	polltest.Until(t, 20*time.Second, "serve ready over https", func() bool {
 		code, _, err := httpsGet(withCert, base+"/readyz")
 		return err == nil && code == 200
 	})
@@ -128,7 +130,7 @@ func TestServeAndGatewayOverMutualTLS(t *testing.T) {
 		"--backend-tls-ca", ca.CertFile, "--backend-tls-cert", gwClient.CertFile, "--backend-tls-key", gwClient.KeyFile,
 		"--backend-tls-server-name", "localhost")
 	anyClient := tlsClient(t, ca.CertFile, nil)
-	waitFor(t, 20*time.Second, "gateway ready", func() bool {
+	polltest.Until(t, 20*time.Second, "gateway ready", func() bool {
 		code, _, err := httpsGet(anyClient, "https://"+gwAddr+"/readyz")
 		return err == nil && code == 200
 	})
@@ -139,7 +141,7 @@ func TestServeAndGatewayOverMutualTLS(t *testing.T) {
 	// Without a client certificate the backend refuses the gateway.
 	noCertAddr := freeAddr(t)
 	start(t, "gateway", "--backend", grpcAddr, "--http-addr", noCertAddr, "--backend-tls-ca", ca.CertFile)
-	waitFor(t, 20*time.Second, "gateway without a client certificate answering", func() bool {
+	polltest.Until(t, 20*time.Second, "gateway without a client certificate answering", func() bool {
 		resp, err := http.Get("http://" + noCertAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -170,7 +172,7 @@ func TestGRPCHealthOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitFor(t, 20*time.Second, "grpc health SERVING over TLS", func() bool {
+	polltest.Until(t, 20*time.Second, "grpc health SERVING over TLS", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})

@@ -24,6 +24,8 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/relay"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 const (
@@ -165,23 +167,6 @@ func (rr *running) stop(t *testing.T) {
 	}
 }
 
-// waitFor polls cond; a value on failed (the relay ended) fails at once.
-func waitFor(t *testing.T, what string, cond func() bool, failed <-chan error) {
-	t.Helper()
-	deadline := time.Now().Add(testDeadline)
-	for !cond() {
-		select {
-		case err := <-failed:
-			t.Fatalf("waiting for %s: relay ended: %v", what, err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // testLogger writes to the test log only when the test fails or -v is on,
 // through a writer the test owns.
 func testLogger(t *testing.T) *slog.Logger {
@@ -263,4 +248,11 @@ func topicSize(t *testing.T, brokers []string, topic string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// waitFor waits for cond, stopping at once when failed (a relay's end)
+// delivers an error.
+func waitFor(t *testing.T, what string, cond func() bool, failed <-chan error) {
+	t.Helper()
+	polltest.Until(t, testDeadline, what, cond, polltest.Failed(failed))
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/relay"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // gtidInsert is a streamed insert of product p by transaction gtid, just
@@ -107,7 +109,7 @@ func TestProgressRecordsFollowAcknowledgements(t *testing.T) {
 	}}
 	store := &fakeStore{cp: &relay.Checkpoint{Position: relay.Position{File: "bin.000001", Pos: 5, GTID: "0-1-10"}}}
 	start(t, progressConfig(), src, pub, store)
-	eventually(t, "a record of every ended transaction", func() bool {
+	polltest.Until(t, deadline, "a record of every ended transaction", func() bool {
 		records, _ := pub.progress()
 		return len(records) > 0 && records[len(records)-1].prog.GTID == "0-1-13,1-2-5"
 	})
@@ -152,7 +154,7 @@ func TestProgressRecordsArePaced(t *testing.T) {
 	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: items, block: true}}}
 	pub := &fakePublisher{}
 	start(t, cfg, src, pub, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "the last transaction reported", func() bool {
+	polltest.Until(t, deadline, "the last transaction reported", func() bool {
 		records, _ := pub.progress()
 		return len(records) > 0 && records[len(records)-1].prog.GTID == "0-1-"+itoa(txs)
 	})
@@ -179,7 +181,7 @@ func TestProgressNeedsEndOffsetsAndGTIDs(t *testing.T) {
 		{Kind: relay.ItemHeartbeat, Time: time.Now()}, gtidInsert(1, "0-1-11"), gtidCommit(20, "0-1-11")}, block: true}}}
 	pub := &fakePublisher{ends: earlier(), endErrs: []error{errors.New("not allowed"), errors.New("not allowed")}}
 	start(t, cfg, src, pub, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "a record once the end offsets are read", func() bool {
+	polltest.Until(t, deadline, "a record once the end offsets are read", func() bool {
 		records, _ := pub.progress()
 		return len(records) > 0
 	})
@@ -193,7 +195,7 @@ func TestProgressNeedsEndOffsetsAndGTIDs(t *testing.T) {
 		{Kind: relay.ItemHeartbeat, Time: time.Now()}, gtidInsert(1, ""), gtidCommit(20, "")}, block: true}}}
 	pub2 := &fakePublisher{}
 	start(t, cfg, src2, pub2, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "heartbeats", func() bool { return len(pub2.heartbeats()) >= 3 })
+	polltest.Until(t, deadline, "heartbeats", func() bool { return len(pub2.heartbeats()) >= 3 })
 	if records, _ := pub2.progress(); len(records) != 0 {
 		t.Errorf("records %+v from a server without GTIDs", records)
 	}

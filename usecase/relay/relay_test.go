@@ -13,6 +13,8 @@ import (
 
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/usecase/relay"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // Guards against a hang only.
@@ -83,17 +85,6 @@ func (h *harness) ended() error {
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func products(cs []*relay.Change) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
@@ -119,7 +110,7 @@ func TestInitialSnapshotThenStream(t *testing.T) {
 	}
 	pub, store := &fakePublisher{}, &fakeStore{}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-	eventually(t, "streamed insert checkpointed", func() bool { return store.last() == pos(120) })
+	polltest.Until(t, deadline, "streamed insert checkpointed", func() bool { return store.last() == pos(120) })
 
 	got := pub.published()
 	if want := []string{"r1", "r2", "r1", "r2", "c5"}; !slices.Equal(products(got), want) {
@@ -181,7 +172,7 @@ func TestSnapshotMarkers(t *testing.T) {
 			src := &fakeSource{snapRows: tc.rows, snapPos: pos(7)}
 			pub, store := &fakePublisher{}, &fakeStore{}
 			start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-			eventually(t, "snapshot checkpoint", func() bool { return store.last() == pos(7) })
+			polltest.Until(t, deadline, "snapshot checkpoint", func() bool { return store.last() == pos(7) })
 			var got []string
 			for _, c := range pub.published() {
 				got = append(got, c.Snapshot)
@@ -197,7 +188,7 @@ func TestSnapshotNeverStartsAtTheBinlogEndAndSavesItAtOnce(t *testing.T) {
 	src := &fakeSource{current: pos(500)}
 	store := &fakeStore{}
 	h := start(t, quickConfig(relay.SnapshotNever), src, &fakePublisher{}, store)
-	eventually(t, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
+	polltest.Until(t, deadline, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
 	if from := src.streamedFrom()[0]; from != pos(500) {
 		t.Errorf("streamed from %s, want the binlog end %s", from, pos(500))
 	}
@@ -216,7 +207,7 @@ func TestResumesFromTheCheckpoint(t *testing.T) {
 	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}}
 	store := &fakeStore{cp: &relay.Checkpoint{Position: pos(300)}}
 	start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, store)
-	eventually(t, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
+	polltest.Until(t, deadline, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
 	if from := src.streamedFrom()[0]; from != pos(300) || src.snapshots != 0 {
 		t.Errorf("streamed from %s after %d snapshots; want the checkpoint and none", from, src.snapshots)
 	}
@@ -242,7 +233,7 @@ func TestPurgedCheckpoint(t *testing.T) {
 		src := &fakeSource{binlogs: map[string]bool{}, snapRows: []*relay.Change{{Table: stockTable, Op: domain.OpRead, After: row(1, 1, 1)}}, snapPos: pos(900)}
 		store := &fakeStore{cp: &relay.Checkpoint{Position: pos(300)}}
 		start(t, quickConfig(relay.SnapshotWhenNeeded), src, &fakePublisher{}, store)
-		eventually(t, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
+		polltest.Until(t, deadline, "stream started", func() bool { return len(src.streamedFrom()) == 1 })
 		if from := src.streamedFrom()[0]; from != pos(900) || store.last() != pos(900) {
 			t.Errorf("streamed from %s with checkpoint %s; want the new snapshot's %s", from, store.last(), pos(900))
 		}
@@ -252,7 +243,7 @@ func TestPurgedCheckpoint(t *testing.T) {
 			sessions: []session{{err: &relay.PurgedError{File: "bin.000001"}}}}
 		store := &fakeStore{cp: &relay.Checkpoint{Position: pos(300)}}
 		start(t, quickConfig(relay.SnapshotWhenNeeded), src, &fakePublisher{}, store)
-		eventually(t, "second stream", func() bool { return len(src.streamedFrom()) == 2 })
+		polltest.Until(t, deadline, "second stream", func() bool { return len(src.streamedFrom()) == 2 })
 		if from := src.streamedFrom()[1]; from != pos(950) || src.snapshots != 1 {
 			t.Errorf("after the purge streamed from %s with %d snapshots", from, src.snapshots)
 		}
@@ -299,7 +290,7 @@ func TestCheckpointNeverRunsAheadOfKafka(t *testing.T) {
 	cfg := quickConfig(relay.SnapshotInitial)
 	cfg.MaxBatch = 2
 	h := start(t, cfg, src, pub, store)
-	eventually(t, "all published", func() bool { return len(pub.published()) == len(items)-len(commits)-1 })
+	polltest.Until(t, deadline, "all published", func() bool { return len(pub.published()) == len(items)-len(commits)-1 })
 	if err := h.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -339,7 +330,7 @@ func TestKafkaFailureResendsFromTheLastAcknowledgedTransaction(t *testing.T) {
 	cfg := quickConfig(relay.SnapshotInitial)
 	cfg.MaxBatch = 1
 	h := start(t, cfg, src, pub, store)
-	eventually(t, "checkpoint after the retry", func() bool { return store.last() == pos(40) })
+	polltest.Until(t, deadline, "checkpoint after the retry", func() bool { return store.last() == pos(40) })
 	froms := src.streamedFrom()
 	if len(froms) != 2 || froms[1] != pos(20) {
 		t.Fatalf("sessions started at %v; want the second at the last acknowledged commit %s", froms, pos(20))
@@ -363,7 +354,7 @@ func TestSourceFailureReconnectsWithBackoff(t *testing.T) {
 	}
 	pub, store := &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-	eventually(t, "third session checkpointed", func() bool { return store.last() == pos(40) })
+	polltest.Until(t, deadline, "third session checkpointed", func() bool { return store.last() == pos(40) })
 	if froms := src.streamedFrom(); !slices.Equal(froms, []relay.Position{pos(5), pos(20), pos(20)}) {
 		t.Errorf("sessions started at %v", froms)
 	}
@@ -395,7 +386,7 @@ func TestCaughtUpFollowsChangesAndHeartbeats(t *testing.T) {
 			src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: tc.items, block: true}}}
 			pub, store := &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 			h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-			eventually(t, "the last heartbeat acknowledged", func() bool {
+			polltest.Until(t, deadline, "the last heartbeat acknowledged", func() bool {
 				got := h.m.caughtUpTimes()
 				return len(got) > 0 && got[len(got)-1].Equal(time.Unix(1010, 0))
 			})
@@ -426,7 +417,7 @@ func TestHeartbeatBehindAnUnpublishedChangeIsNotCaughtUp(t *testing.T) {
 	}}
 	store := &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-	eventually(t, "the retry acknowledged", func() bool { return h.r.Acknowledged() == pos(20) })
+	polltest.Until(t, deadline, "the retry acknowledged", func() bool { return h.r.Acknowledged() == pos(20) })
 	for _, at := range h.m.caughtUpTimes() {
 		if at.Equal(time.Unix(1005, 0)) {
 			t.Fatalf("caught-up times %v include the heartbeat behind the refused change", h.m.caughtUpTimes())
@@ -471,7 +462,7 @@ func TestPermanentErrorStopsTheRelay(t *testing.T) {
 func TestGracefulStopIsNotAHalt(t *testing.T) {
 	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming}, block: true}}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "streaming", func() bool { return h.r.Ready() == nil })
+	polltest.Until(t, deadline, "streaming", func() bool { return h.r.Ready() == nil })
 	if err := h.finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +481,7 @@ func TestGracefulStopSavesTheLastPosition(t *testing.T) {
 	cfg := quickConfig(relay.SnapshotInitial)
 	cfg.CheckpointEvery = time.Hour
 	h := start(t, cfg, src, pub, store)
-	eventually(t, "acknowledged", func() bool { return h.r.Acknowledged() == pos(30) })
+	polltest.Until(t, deadline, "acknowledged", func() bool { return h.r.Acknowledged() == pos(30) })
 	if store.last() != pos(5) {
 		t.Fatalf("checkpoint %s before the interval; the test needs none", store.last())
 	}
@@ -510,7 +501,7 @@ func TestUpdateChangingThePrimaryKeyBecomesDeleteAndCreate(t *testing.T) {
 	}, block: true}}}
 	pub, store := &fakePublisher{}, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 	start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-	eventually(t, "published", func() bool { return store.last() == pos(20) })
+	polltest.Until(t, deadline, "published", func() bool { return store.last() == pos(20) })
 	got := pub.published()
 	if len(got) != 3 {
 		t.Fatalf("published %d changes, want delete + create + update", len(got))
@@ -530,7 +521,7 @@ func TestUpdateChangingThePrimaryKeyBecomesDeleteAndCreate(t *testing.T) {
 func TestCheckIsRetriedUntilItPassesOrIsPermanent(t *testing.T) {
 	src := &fakeSource{checkErrs: []error{errBroken, errBroken}, current: pos(1)}
 	h := start(t, quickConfig(relay.SnapshotNever), src, &fakePublisher{}, &fakeStore{})
-	eventually(t, "streaming after two failed checks", func() bool { return len(src.streamedFrom()) == 1 })
+	polltest.Until(t, deadline, "streaming after two failed checks", func() bool { return len(src.streamedFrom()) == 1 })
 	if src.checks != 3 || h.m.failures(relay.StageMySQL) != 2 {
 		t.Errorf("%d checks, %d failures counted; want 3 and 2", src.checks, h.m.failures(relay.StageMySQL))
 	}
@@ -573,7 +564,7 @@ func TestCheckIsRetriedUntilItPassesOrIsPermanent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	eventually(t, "streaming", func() bool { return len(src.streamedFrom()) == 1 })
+	polltest.Until(t, deadline, "streaming", func() bool { return len(src.streamedFrom()) == 1 })
 	cancel()
 	if err := <-done; err != nil || src.checks != 1 {
 		t.Errorf("Run: %v after %d checks; want nil after 1", err, src.checks)
@@ -592,7 +583,7 @@ func TestFailedCheckpointSaveIsRetriedWithoutRestarting(t *testing.T) {
 		return nil
 	}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, store)
-	eventually(t, "saved", func() bool { return store.last() == pos(20) })
+	polltest.Until(t, deadline, "saved", func() bool { return store.last() == pos(20) })
 	if h.m.failures(relay.StageCheckpoint) != 3 || len(src.streamedFrom()) != 1 {
 		t.Errorf("%d checkpoint failures counted, %d sessions; want 3 and 1", h.m.failures(relay.StageCheckpoint), len(src.streamedFrom()))
 	}
@@ -608,7 +599,7 @@ func TestFailedSnapshotStartsOver(t *testing.T) {
 	src := &fakeSource{snapRows: rows, snapPos: pos(50), snapErrs: []error{errBroken}}
 	pub, store := &fakePublisher{}, &fakeStore{loadErr: []error{errBroken}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
-	eventually(t, "stream after the snapshot", func() bool { return len(src.streamedFrom()) == 1 })
+	polltest.Until(t, deadline, "stream after the snapshot", func() bool { return len(src.streamedFrom()) == 1 })
 	if src.snapshots != 2 || store.saved()[0] != pos(50) {
 		t.Errorf("%d snapshots, first checkpoint %s; want 2 and the snapshot's position", src.snapshots, store.saved()[0])
 	}
@@ -677,8 +668,8 @@ func TestIdleRelayKeepsItsCheckpointCurrent(t *testing.T) {
 		sessions: []session{{items: []relay.Item{streaming, insert(1, 10), commit(20)}, block: true}}}
 	store := &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}}
 	h := start(t, quickConfig(relay.SnapshotInitial), src, &fakePublisher{}, store)
-	eventually(t, "saved", func() bool { return store.last() == pos(20) })
-	eventually(t, "reported current while idle", func() bool {
+	polltest.Until(t, deadline, "saved", func() bool { return store.last() == pos(20) })
+	polltest.Until(t, deadline, "reported current while idle", func() bool {
 		h.m.mu.Lock()
 		defer h.m.mu.Unlock()
 		return h.m.saved >= 5
@@ -699,10 +690,10 @@ func TestSourceHeartbeatsOnlyWhileCaughtUp(t *testing.T) {
 	src := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming, heardNow}, block: true}}}
 	pub := &fakePublisher{}
 	h := start(t, cfg, src, pub, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "heartbeats while caught up", func() bool { return len(pub.heartbeats()) >= 3 })
+	polltest.Until(t, deadline, "heartbeats while caught up", func() bool { return len(pub.heartbeats()) >= 3 })
 	// Nothing more comes from the binlog: once HeartbeatWithin has passed
 	// since it last said the relay was caught up, heartbeats stop.
-	eventually(t, "heartbeats to stop", func() bool {
+	polltest.Until(t, deadline, "heartbeats to stop", func() bool {
 		n := len(pub.heartbeats())
 		time.Sleep(50 * time.Millisecond)
 		return len(pub.heartbeats()) == n && time.Since(heardNow.Time) > cfg.HeartbeatWithin
@@ -724,7 +715,7 @@ func TestSourceHeartbeatsOnlyWhileCaughtUp(t *testing.T) {
 	src2 := &fakeSource{binlogs: map[string]bool{"bin.000001": true}, sessions: []session{{items: []relay.Item{streaming, old}, block: true}}}
 	pub2 := &fakePublisher{}
 	h2 := start(t, cfg, src2, pub2, &fakeStore{cp: &relay.Checkpoint{Position: pos(5)}})
-	eventually(t, "the old heartbeat acknowledged", func() bool { return len(h2.m.caughtUpTimes()) > 0 })
+	polltest.Until(t, deadline, "the old heartbeat acknowledged", func() bool { return len(h2.m.caughtUpTimes()) > 0 })
 	time.Sleep(50 * time.Millisecond)
 	if n := len(pub2.heartbeats()); n != 0 {
 		t.Fatalf("%d heartbeats from a relay an hour behind", n)

@@ -21,6 +21,8 @@ import (
 	"github.com/gintoki/gintoki/adapter/grpcserver"
 	"github.com/gintoki/gintoki/domain"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 func TestParseTargets(t *testing.T) {
@@ -104,7 +106,7 @@ func TestNodeTurnedNotServingStopsGettingCalls(t *testing.T) {
 
 	grpcserver.SetServing(b.health, true)
 	g.waitServing(t, map[string]float64{b.addr: 1})
-	waitFor(t, "calls to reach b again", func() bool {
+	polltest.Until(t, 20*time.Second, "calls to reach b again", func() bool {
 		node, err := g.get(t, 1)
 		return err == nil && node == "b"
 	})
@@ -341,7 +343,7 @@ func TestDrainingNodeGetsNoCallsBeforeItCloses(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "calls on a", func() bool { return a.calls.Load() > 20 })
+	polltest.Until(t, 20*time.Second, "calls on a", func() bool { return a.calls.Load() > 20 })
 
 	const drain = 3 * time.Second
 	started := time.Now()

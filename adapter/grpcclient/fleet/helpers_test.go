@@ -19,6 +19,8 @@ import (
 	"github.com/gintoki/gintoki/domain"
 	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	inventoryv1 "github.com/gintoki/gintoki/proto/gintoki/inventory/v1"
+
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // readNode is the project's gRPC server on a loopback port, in front of a
@@ -160,7 +162,7 @@ func (g *gateway) calls(t *testing.T, backend, code string) float64 {
 // the wanted value.
 func (g *gateway) waitServing(t *testing.T, want map[string]float64) {
 	t.Helper()
-	waitFor(t, fmt.Sprint("serving gauges ", want), func() bool {
+	polltest.Until(t, 20*time.Second, fmt.Sprint("serving gauges ", want), func() bool {
 		for b, w := range want {
 			if v, ok := g.metric(t, fleet.ServingName, map[string]string{"backend": b}); !ok || v != w {
 				return false
@@ -170,22 +172,11 @@ func (g *gateway) waitServing(t *testing.T, want map[string]float64) {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // listenOn listens on addr again, retrying while the old socket lingers.
 func listenOn(t *testing.T, addr string) net.Listener {
 	t.Helper()
 	var lis net.Listener
-	waitFor(t, "listening on "+addr, func() bool {
+	polltest.Until(t, 20*time.Second, "listening on "+addr, func() bool {
 		var err error
 		lis, err = net.Listen("tcp", addr)
 		return err == nil
