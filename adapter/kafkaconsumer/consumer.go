@@ -53,8 +53,9 @@ type Options struct {
 // DefaultPollInterval is the end-offset poll period when none is given.
 const DefaultPollInterval = time.Second
 
-// Retry pacing. Variables so tests can shorten them.
-var (
+// Retry and log pacing. The consumer's tunable timing (the end-offset poll)
+// is an Option; these are not worth tuning.
+const (
 	retryMin      = 250 * time.Millisecond
 	retryMax      = 5 * time.Second
 	topicRetry    = 2 * time.Second

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"time"
 )
 
 // ClientFiles say how a client checks its servers and proves who it is.
@@ -19,6 +20,9 @@ type ClientFiles struct {
 	ServerName string
 	// InsecureSkipVerify accepts any server certificate. Tests only.
 	InsecureSkipVerify bool
+	// CheckEvery is how often the files are looked at again (0:
+	// DefaultCheckEvery).
+	CheckEvery time.Duration
 }
 
 // Check says what is inconsistent.
@@ -46,12 +50,12 @@ func NewClient(f ClientFiles, log *slog.Logger) (*Client, error) {
 	c := &Client{files: f}
 	var err error
 	if f.CA != "" {
-		if c.ca, err = watchPool("server CA", f.CA, log); err != nil {
+		if c.ca, err = watchPool("server CA", f.CA, f.CheckEvery, log); err != nil {
 			return nil, err
 		}
 	}
 	if f.Cert != "" {
-		if c.pair, err = watchPair("client certificate", f.Cert, f.Key, log); err != nil {
+		if c.pair, err = watchPair("client certificate", f.Cert, f.Key, f.CheckEvery, log); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // ServerFiles are a listener's certificate and key and, for mutual TLS, the
@@ -15,6 +16,9 @@ type ServerFiles struct {
 	// ClientCA, when set, makes a client certificate signed by one of its
 	// CAs a requirement of every connection.
 	ClientCA string
+	// CheckEvery is how often the files are looked at again (0:
+	// DefaultCheckEvery).
+	CheckEvery time.Duration
 }
 
 // Enabled reports whether TLS is asked for.
@@ -45,13 +49,13 @@ func NewServer(f ServerFiles, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	log = logOrDiscard(log)
-	pair, err := watchPair("server certificate", f.Cert, f.Key, log)
+	pair, err := watchPair("server certificate", f.Cert, f.Key, f.CheckEvery, log)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{pair: pair}
 	if f.ClientCA != "" {
-		if s.clientCA, err = watchPool("client CA", f.ClientCA, log); err != nil {
+		if s.clientCA, err = watchPool("client CA", f.ClientCA, f.CheckEvery, log); err != nil {
 			return nil, err
 		}
 	}

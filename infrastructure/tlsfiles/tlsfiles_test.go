@@ -85,11 +85,8 @@ func newClient(t *testing.T, f ClientFiles) *Client {
 	return c
 }
 
-func noDelay(t *testing.T) {
-	old := checkEvery
-	checkEvery = 0
-	t.Cleanup(func() { checkEvery = old })
-}
+// noDelay: rotation tests look at the files at every handshake.
+const noDelay = time.Nanosecond
 
 func TestServerAndClientOverTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "test")
@@ -165,12 +162,11 @@ func TestMutualTLS(t *testing.T) {
 }
 
 func TestRotationWithoutRestart(t *testing.T) {
-	noDelay(t)
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "127.0.0.1")
 	cp := ca.Client(t, "gateway")
-	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile, ClientCA: ca.CertFile})
-	cl := newClient(t, ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile})
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile, ClientCA: ca.CertFile, CheckEvery: noDelay})
+	cl := newClient(t, ClientFiles{CA: ca.CertFile, Cert: cp.CertFile, Key: cp.KeyFile, CheckEvery: noDelay})
 	cfg := cl.Config() // kept, as a Kafka client keeps its configuration
 
 	sp2 := ca.Reissue(t, sp, "server", x509.ExtKeyUsageServerAuth, "127.0.0.1")
@@ -204,10 +200,9 @@ func TestRotationWithoutRestart(t *testing.T) {
 }
 
 func TestBrokenFilesKeepThePreviousCertificate(t *testing.T) {
-	noDelay(t)
 	ca := tlstest.NewCA(t, "test")
 	sp := ca.Server(t, "server", "127.0.0.1")
-	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile})
+	addr := listen(t, ServerFiles{Cert: sp.CertFile, Key: sp.KeyFile, CheckEvery: noDelay})
 	cl := newClient(t, ClientFiles{CA: ca.CertFile})
 	if err := os.WriteFile(sp.KeyFile, []byte("not a key"), 0o600); err != nil {
 		t.Fatal(err)

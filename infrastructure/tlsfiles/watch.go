@@ -18,10 +18,10 @@ import (
 // MinVersion is the oldest TLS version offered or accepted.
 const MinVersion = tls.VersionTLS12
 
-// checkEvery is how often files are compared with what was loaded. The
-// check runs on use (a handshake), so an idle process reads nothing; tests
-// set it to zero.
-var checkEvery = time.Second
+// DefaultCheckEvery is how often, by default, files are compared with what
+// was loaded (ServerFiles.CheckEvery, ClientFiles.CheckEvery). The check
+// runs on use (a handshake), so an idle process reads nothing.
+const DefaultCheckEvery = time.Second
 
 // watched holds what was parsed from a set of files and parses them again
 // when their contents change. A change that does not parse (a certificate
@@ -32,6 +32,7 @@ type watched[T any] struct {
 	paths []string
 	parse func(contents [][]byte) (T, error)
 	log   *slog.Logger
+	every time.Duration
 
 	mu      sync.Mutex
 	cur     T
@@ -40,8 +41,11 @@ type watched[T any] struct {
 	failing bool // the last change failed to load; logged once
 }
 
-func newWatched[T any](what string, paths []string, parse func([][]byte) (T, error), log *slog.Logger) (*watched[T], error) {
-	w := &watched[T]{what: what, paths: paths, parse: parse, log: log}
+func newWatched[T any](what string, paths []string, every time.Duration, parse func([][]byte) (T, error), log *slog.Logger) (*watched[T], error) {
+	if every <= 0 {
+		every = DefaultCheckEvery
+	}
+	w := &watched[T]{what: what, paths: paths, parse: parse, log: log, every: every}
 	raw, err := readFiles(paths)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
@@ -55,12 +59,12 @@ func newWatched[T any](what string, paths []string, parse func([][]byte) (T, err
 }
 
 // get returns the current value, first loading the files again if they
-// changed since the last look (at most once per checkEvery).
+// changed since the last look (at most once per w.every).
 func (w *watched[T]) get() T {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	now := time.Now()
-	if now.Sub(w.checked) < checkEvery {
+	if now.Sub(w.checked) < w.every {
 		return w.cur
 	}
 	w.checked = now
@@ -109,8 +113,8 @@ func sameContents(a, b [][]byte) bool {
 }
 
 // watchPair watches a PEM certificate (chain) and its key.
-func watchPair(what, certFile, keyFile string, log *slog.Logger) (*watched[*tls.Certificate], error) {
-	return newWatched(what, []string{certFile, keyFile}, func(c [][]byte) (*tls.Certificate, error) {
+func watchPair(what, certFile, keyFile string, every time.Duration, log *slog.Logger) (*watched[*tls.Certificate], error) {
+	return newWatched(what, []string{certFile, keyFile}, every, func(c [][]byte) (*tls.Certificate, error) {
 		pair, err := tls.X509KeyPair(c[0], c[1])
 		if err != nil {
 			return nil, fmt.Errorf("%s and %s: %w", certFile, keyFile, err)
@@ -120,8 +124,8 @@ func watchPair(what, certFile, keyFile string, log *slog.Logger) (*watched[*tls.
 }
 
 // watchPool watches a PEM bundle of CA certificates.
-func watchPool(what, file string, log *slog.Logger) (*watched[*x509.CertPool], error) {
-	return newWatched(what, []string{file}, func(c [][]byte) (*x509.CertPool, error) {
+func watchPool(what, file string, every time.Duration, log *slog.Logger) (*watched[*x509.CertPool], error) {
+	return newWatched(what, []string{file}, every, func(c [][]byte) (*x509.CertPool, error) {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(c[0]) {
 			return nil, fmt.Errorf("%s: no PEM certificate found", file)
