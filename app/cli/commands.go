@@ -77,15 +77,19 @@ func (r *readNodeSettings) register(s *config.Set, selfContained bool) {
 	})
 }
 
-// options are the modules of a read node; the caller supplies config.Kafka.
-func (r *readNodeSettings) options(env Env) []fx.Option {
+// options are the modules of a read node, with its change feed when feed
+// is set; the caller supplies config.Kafka.
+func (r *readNodeSettings) options(env Env, feed bool) []fx.Option {
 	return []fx.Option{
-		withTelemetry(env, r.tel, r.http, r.tls, r.grpc, r.db, r.schema, r.cache),
+		telemetryOf(env, r.tel),
+		fx.Provide(func() readNodeConfig {
+			return readNodeConfig{HTTP: r.http, TLS: r.tls, GRPC: r.grpc, DB: r.db, Schema: r.schema, Cache: r.cache}
+		}),
 		fx.Provide(listen.ServerTLS),
 		fx.Invoke(func(log *slog.Logger) { telemetry.TuneGC(r.rt.GCPercent, r.rt.MemoryLimitMB, log) }),
 		dbmod.Module,
 		readmod.Module,
-		feedmod.Module,
+		feedmod.Module(feed),
 		fx.Provide(
 			func(r *inventory.Reader) httpapi.Reader { return r },
 			func(r *inventory.Reader) grpcserver.Reader { return r },
@@ -104,7 +108,7 @@ func serveCommand() command {
 			var r readNodeSettings
 			r.register(s, false)
 			return func() ([]fx.Option, error) {
-				opts := append(r.options(env), fx.Supply(r.kafka))
+				opts := append(r.options(env, r.kafka.Enabled()), fx.Provide(func() config.Kafka { return r.kafka }))
 				opts = append(opts, fx.Invoke(func(log *slog.Logger) {
 					if r.cache.Enabled && !r.kafka.Enabled() {
 						log.Warn("no change feed configured: the cache is kept fresh by --cache-ttl alone", "cache_ttl", r.cache.TTL)
@@ -146,7 +150,7 @@ func demoCommand() command {
 				f.Warehouses, f.Kafka, f.DB = d.Warehouses, r.kafka, r.db
 				// demomod first: its tables must exist before the
 				// repository checks them.
-				opts := append([]fx.Option{demomod.Module}, r.options(env)...)
+				opts := append([]fx.Option{demomod.Module}, r.options(env, true)...)
 				opts = append(opts, fx.Supply(d, f), demomod.Feed,
 					fx.Invoke(func(lc fx.Lifecycle) {
 						lc.Append(fx.StartHook(func() { printDemoHelp(env, r.http.Addr, r.grpc.Addr, f.Rate) }))
@@ -173,7 +177,8 @@ func gatewayCommand() command {
 			btls.Register(s)
 			return func() ([]fx.Option, error) {
 				return []fx.Option{
-					withTelemetry(env, tel, h, tl, g, btls),
+					telemetryOf(env, tel),
+					fx.Provide(func() gatewayConfig { return gatewayConfig{HTTP: h, TLS: tl, Gateway: g, BackendTLS: btls} }),
 					fx.Provide(listen.ServerTLS),
 					gatewaymod.Module,
 					httpmod.Module,
@@ -194,7 +199,8 @@ func relayCommand() command {
 			rc.Register(s)
 			return func() ([]fx.Option, error) {
 				return []fx.Option{
-					withTelemetry(env, tel, rc),
+					telemetryOf(env, tel),
+					fx.Provide(func() relaymod.Config { return rc }),
 					relaymod.Module,
 				}, nil
 			}
@@ -293,7 +299,7 @@ func flushCommand() command {
 					topic = fleetcontrol.Topic(prefix)
 				}
 				return []fx.Option{
-					withTelemetry(env, tel),
+					telemetryOf(env, tel),
 					fx.Invoke(func(log *slog.Logger) error {
 						secure, err := kafkaauth.FromSettings(k).Setup(log)
 						if err != nil {
@@ -319,15 +325,40 @@ func flushCommand() command {
 
 // withTelemetry supplies the settings every command's app takes, the
 // telemetry settings first, and the logs, metrics and traces built on them.
-func withTelemetry(env Env, tel config.Telemetry, settings ...any) fx.Option {
-	return fx.Options(fx.Supply(append([]any{tel, telemetrymod.Output{W: env.Stderr}}, settings...)...), telemetrymod.Module)
+// telemetryOf is the telemetry module with its settings and output.
+func telemetryOf(env Env, tel config.Telemetry) fx.Option {
+	return fx.Options(
+		fx.Provide(func() config.Telemetry { return tel }, func() telemetrymod.Output { return telemetrymod.Output{W: env.Stderr} }),
+		telemetrymod.Module)
+}
+
+// readNodeConfig and gatewayConfig are the settings a process hands its
+// modules, one typed field each: a setting a module needs and nobody
+// provides is a start-up error naming its type.
+type readNodeConfig struct {
+	fx.Out
+	HTTP   config.HTTP
+	TLS    config.ServerTLS
+	GRPC   config.GRPC
+	DB     config.DB
+	Schema config.Schema
+	Cache  config.Cache
+}
+
+type gatewayConfig struct {
+	fx.Out
+	HTTP       config.HTTP
+	TLS        config.ServerTLS
+	Gateway    gatewaymod.Config
+	BackendTLS gatewaymod.BackendTLS
 }
 
 // databaseTask is a one-shot command on the database (migrate, seed): run
 // gets the connection and at most timeout.
 func databaseTask(env Env, tel config.Telemetry, db config.DB, timeout time.Duration, run func(context.Context, *gorm.DB) error) []fx.Option {
 	return []fx.Option{
-		withTelemetry(env, tel, db),
+		telemetryOf(env, tel),
+		fx.Provide(func() config.DB { return db }),
 		dbmod.Module,
 		fx.Invoke(func(gdb *gorm.DB) error {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)

@@ -27,20 +27,24 @@ import (
 	"github.com/gintoki/gintoki/usecase/readiness"
 )
 
-// Module starts the consumer when --kafka-brokers is set.
-var Module = fx.Module("changefeed",
-	fx.Provide(
-		newTracker,
-		fx.Annotate(readinessCondition, fx.ResultTags(`group:"readiness"`)),
-	),
-	fx.Invoke(run),
-)
-
-// newTracker returns nil without a feed: the cache then runs on TTL alone.
-func newTracker(cfg config.Kafka, dbc config.DB, sc config.Schema, svc *inventory.Upkeep, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
-	if !cfg.Enabled() {
-		return nil, nil
+// Module is the change feed of a node that has one (enabled): the tracker
+// and the consumer. Without one, the cache runs on its TTL alone and the
+// feed puts no condition on readiness.
+func Module(enabled bool) fx.Option {
+	if !enabled {
+		return fx.Module("changefeed",
+			fx.Provide(fx.Annotate(func() readiness.Condition { return func() error { return nil } }, fx.ResultTags(`group:"readiness"`))))
 	}
+	return fx.Module("changefeed",
+		fx.Provide(
+			newTracker,
+			fx.Annotate(readinessCondition, fx.ResultTags(`group:"readiness"`)),
+		),
+		fx.Invoke(run),
+	)
+}
+
+func newTracker(cfg config.Kafka, dbc config.DB, sc config.Schema, svc *inventory.Upkeep, reg prometheus.Registerer, log *slog.Logger) (*changefeed.Tracker, error) {
 	policy, err := heartbeatPolicy(cfg)
 	if err != nil {
 		return nil, err
@@ -119,12 +123,7 @@ func heartbeatTopic(cfg config.Kafka) string {
 // the feed does later shows in the cache bypass, not in readiness (see
 // usecase/readiness).
 func readinessCondition(t *changefeed.Tracker) readiness.Condition {
-	return func() error {
-		if t == nil {
-			return nil
-		}
-		return t.Started()
-	}
+	return t.Started
 }
 
 // Params are the feed's inputs.
@@ -166,9 +165,6 @@ func tableTopics(k config.Kafka, dbc config.DB, sc config.Schema) (feedTopics, e
 }
 
 func run(lc fx.Lifecycle, p Params) error {
-	if p.Tracker == nil {
-		return nil
-	}
 	topics, err := tableTopics(p.Kafka, p.DB, p.Schema)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ var Module = fx.Module("telemetry",
 		func(r *prometheus.Registry) prometheus.Gatherer { return r },
 		newTracerProvider,
 	),
+	fx.Invoke(useAsDefault),
 )
 
 func newLogger(cfg config.Telemetry, out Output) (*slog.Logger, error) {
@@ -35,10 +36,14 @@ func newLogger(cfg config.Telemetry, out Output) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := telemetry.NewLogger(out.W, cfg.LogFormat, level)
-	slog.SetDefault(l)
-	return l, nil
+	return telemetry.NewLogger(out.W, cfg.LogFormat, level), nil
 }
+
+// useAsDefault makes the process's logger slog's default, in the open where
+// the process is composed rather than inside a constructor: code that logs
+// through slog.Default, and the standard log package behind it (vitess
+// writes there), then writes the same structured lines.
+func useAsDefault(l *slog.Logger) { slog.SetDefault(l) }
 
 func newTracerProvider(lc fx.Lifecycle, cfg config.Telemetry, out Output) (trace.TracerProvider, error) {
 	t, err := telemetry.NewTracing(telemetry.TracingConfig{
