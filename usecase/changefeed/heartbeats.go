@@ -76,7 +76,7 @@ func WithHeartbeats(p HeartbeatPolicy) Option {
 // first one turns the requirement on.
 func (t *Tracker) Heartbeat() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if t.policy == HeartbeatsOff {
 		return
 	}
@@ -92,7 +92,7 @@ func (t *Tracker) Heartbeat() {
 // the tracker started when none has); on is whether they are required.
 func (t *Tracker) HeartbeatAge() (age time.Duration, on bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	return t.now().Sub(t.lastHeartbeat), t.heartbeats
 }
 

@@ -72,7 +72,7 @@ type positions struct {
 // the last such message), as of at.
 func (t *Tracker) Position(pos domain.SourcePos, offsets map[Partition]int64, at time.Time) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if t.pos.tables == nil || len(pos) == 0 {
 		return
 	}
@@ -116,7 +116,7 @@ func (t *Tracker) WaitApplied(ctx context.Context, want domain.SourcePos) bool {
 // positions: one arrived within the staleness bound.
 func (t *Tracker) PositionsReported() bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	return !t.pos.lastReported.IsZero() && t.now().Sub(t.pos.lastReported) <= t.maxStaleness
 }
 
@@ -124,7 +124,7 @@ func (t *Tracker) PositionsReported() bool {
 // applied; ok is false when none is.
 func (t *Tracker) AppliedAge() (age time.Duration, ok bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if t.pos.applied.load() == nil {
 		return 0, false
 	}
@@ -135,7 +135,7 @@ func (t *Tracker) AppliedAge() (age time.Duration, ok bool) {
 // flush): whatever was proven of it is forgotten.
 func (t *Tracker) Flushed() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.forgetPositions()
 }
 

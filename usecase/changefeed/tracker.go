@@ -48,6 +48,11 @@ type Tracker struct {
 	now          func() time.Time
 	log          *slog.Logger
 
+	// applyMu orders what the cache is told (see unlock); pending is what
+	// it is to be told once mu is released.
+	applyMu sync.Mutex
+	pending []bool
+
 	mu          sync.Mutex
 	state       State
 	owned       []Partition
@@ -99,7 +104,7 @@ func NewTracker(cache CacheControl, maxStaleness time.Duration, log *slog.Logger
 // SessionStarted records a new ownership of partitions.
 func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partition]int64, complete bool) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.sessionPositions(assigned, starts)
 	t.owned = append(t.owned[:0], assigned...)
 	t.complete = complete
@@ -127,14 +132,14 @@ func (t *Tracker) SessionStarted(assigned []Partition, starts, ends map[Partitio
 // lost broker). The cache stays in use: the staleness bound decides.
 func (t *Tracker) SessionEnded() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.complete = false
 }
 
 // Contact records that a broker answered with fresh end offsets.
 func (t *Tracker) Contact(ends map[Partition]int64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.lastContact = t.now()
 	if t.state == Stale && t.sourceHeardSinceStale() {
 		// Back in touch: catch up with what the broker holds now before
@@ -150,7 +155,7 @@ func (t *Tracker) Contact(ends map[Partition]int64) {
 // Handled records that the message at offset of p was dealt with.
 func (t *Tracker) Handled(p Partition, offset int64) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	before := t.positions[p]
 	t.positions[p] = offset + 1
 	t.lastContact = t.now()
@@ -178,7 +183,7 @@ func (t *Tracker) Gap(p Partition, reason string) {
 // TopicMissing records that a configured topic does not exist.
 func (t *Tracker) TopicMissing(topic string) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	t.missing[topic] = t.now()
 }
 
@@ -188,7 +193,7 @@ func (t *Tracker) TopicMissing(topic string) {
 // this.
 func (t *Tracker) LastSign() time.Time {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if t.heartbeats && t.lastHeartbeat.Before(t.lastContact) {
 		return t.lastHeartbeat
 	}
@@ -198,7 +203,7 @@ func (t *Tracker) LastSign() time.Time {
 // Tick checks the staleness bound; call it periodically.
 func (t *Tracker) Tick() {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	now := t.now()
 	t.warnWithoutHeartbeats(now)
 	if t.state == Stale || t.state == Starting {
@@ -216,14 +221,14 @@ func (t *Tracker) Tick() {
 // State returns the current state.
 func (t *Tracker) State() State {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	return t.state
 }
 
 // Gaps returns how many gaps were seen.
 func (t *Tracker) Gaps() int {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	return t.gaps
 }
 
@@ -242,7 +247,7 @@ func (t *Tracker) Started() error {
 // Ready returns nil when the feed is live, or why it is not.
 func (t *Tracker) Ready() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	defer t.unlock()
 	if len(t.missing) > 0 {
 		topics := make([]string, 0, len(t.missing))
 		for topic := range t.missing {
@@ -306,12 +311,32 @@ func (t *Tracker) setState(s State, why string) {
 			t.liveSince = now
 		}
 		t.beenLive = true
-		t.cache.SetCacheUsable(true)
+		t.pending = append(t.pending, true)
 		t.provePositions()
 	case Stale:
 		t.staleSince = now
 		t.forgetPositions()
-		t.cache.SetCacheUsable(false)
+		t.pending = append(t.pending, false)
+	}
+}
+
+// unlock releases t.mu, then tells the cache what was decided under it, in
+// the order decided. Turning the cache off may flush it (a bigcache reset
+// of every shard), and no partition's Handled must wait behind that.
+// applyMu is taken before t.mu is released, so the decisions of two callers
+// reach the cache in the order the tracker took them.
+func (t *Tracker) unlock() {
+	usable := t.pending
+	t.pending = nil
+	if len(usable) == 0 {
+		t.mu.Unlock()
+		return
+	}
+	t.applyMu.Lock()
+	t.mu.Unlock()
+	defer t.applyMu.Unlock()
+	for _, u := range usable {
+		t.cache.SetCacheUsable(u)
 	}
 }
 

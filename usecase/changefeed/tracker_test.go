@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,4 +253,43 @@ func TestStartedLatchesOnceLive(t *testing.T) {
 	if err := tr.Started(); err != nil {
 		t.Fatalf("start gap back after an outage: %v", err)
 	}
+}
+
+// blockingCache takes its time turning the cache off, as a flush of a big
+// cache does.
+type blockingCache struct {
+	fakeCache
+	block            atomic.Bool
+	entered, release chan struct{}
+}
+
+func (c *blockingCache) SetCacheUsable(u bool) {
+	if !u && c.block.CompareAndSwap(true, false) {
+		close(c.entered)
+		<-c.release
+	}
+	c.fakeCache.SetCacheUsable(u)
+}
+
+// The tracker tells the cache what it decided after releasing its lock: a
+// partition's Handled does not wait for the flush another call started.
+func TestFlushIsNotUnderTheTrackersLock(t *testing.T) {
+	c := &blockingCache{entered: make(chan struct{}), release: make(chan struct{})}
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	tr := NewTracker(c, 30*time.Second, nil)
+	tr.now = clk.now
+	tr.lastContact = clk.now()
+	goLive(t, tr)
+	c.block.Store(true)
+	clk.advance(time.Minute)
+	go tr.Tick() // stale: the cache is turned off, slowly
+	<-c.entered
+	handled := make(chan struct{})
+	go func() { tr.Handled(p0, 5); close(handled) }()
+	select {
+	case <-handled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Handled waited for the cache's flush")
+	}
+	close(c.release)
 }
