@@ -274,19 +274,15 @@ func flushCommand() command {
 		oneShot: true,
 		setup: func(s *config.Set, env Env) func() ([]fx.Option, error) {
 			var tel config.Telemetry
-			var k config.KafkaSecurity
-			var brokers []string
-			var version, clientID, prefix, topic, reason string
+			var k config.KafkaClient
+			var prefix, topic, reason string
 			tel.Register(s)
-			s.List(&brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port) of the read nodes' change feed")
-			s.String(&version, "kafka-version", "2.8.0", "Kafka protocol version to speak")
-			s.String(&clientID, "kafka-client-id", "gintoki-flush", "Kafka client id")
+			k.Register(s, "gintoki-flush", "Kafka bootstrap brokers (host:port) of the read nodes' change feed")
 			s.String(&prefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix the read nodes use: the control topic is __gintoki-control.<prefix>")
 			s.String(&topic, "cdc-control-topic", "", "control topic, when the read nodes set --cdc-control-topic (default: __gintoki-control.<prefix>)")
 			s.String(&reason, "reason", "", "why, for the read nodes' logs")
-			k.Register(s)
 			s.Check(func() error {
-				if len(brokers) == 0 {
+				if len(k.Brokers) == 0 {
 					return fmt.Errorf("--kafka-brokers is required")
 				}
 				if topic == "off" {
@@ -301,14 +297,14 @@ func flushCommand() command {
 				return []fx.Option{
 					telemetryOf(env, tel),
 					fx.Invoke(func(log *slog.Logger) error {
-						secure, err := kafkaauth.FromSettings(k).Setup(log)
+						secure, err := kafkaauth.FromSettings(k.KafkaSecurity).Setup(log)
 						if err != nil {
 							return err
 						}
 						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 						defer cancel()
 						cmd := fleetcontrol.NewFlush(reason, time.Now())
-						cl := fleetcontrol.Cluster{Brokers: brokers, Version: version, ClientID: clientID, Secure: secure}
+						cl := fleetcontrol.Cluster{Brokers: k.Brokers, Version: k.Version, ClientID: k.ClientID, Secure: secure}
 						partition, offset, err := fleetcontrol.SendTo(ctx, cl, topic, cmd)
 						if err != nil {
 							return fmt.Errorf("flush: %w", err)

@@ -27,12 +27,10 @@ type Config struct {
 	// Given, the relay captures its tables and checks it against the
 	// database at start, as serve does.
 	Schema config.Schema
-	// TopicPrefix, Brokers, KafkaVersion and KafkaClientID are named as
-	// serve's flags, so one environment configures both.
-	TopicPrefix     string
-	Brokers         []string
-	KafkaVersion    string
-	KafkaClientID   string
+	// TopicPrefix and the Kafka client are named as serve's flags, so one
+	// environment configures both.
+	TopicPrefix string
+	config.KafkaClient
 	WithSchema      bool
 	Snapshot        string
 	CheckpointTopic string
@@ -45,8 +43,6 @@ type Config struct {
 	// because a transaction ended, saying how far the relay has published.
 	PositionInterval time.Duration
 	MetricsAddr      string
-	// Kafka is TLS and SASL, the same flags as serve's.
-	Kafka config.KafkaSecurity
 }
 
 // Defaults of the flags.
@@ -66,9 +62,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Schema.Register(s)
 	s.List(&c.Tables, "relay-tables", "", "tables of the --db database to capture (empty: the tables of --schema, or stock_items,warehouses without it); with --schema they must include its tables")
 	s.String(&c.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: events go to <prefix>.<database>.<table>; source.name")
-	s.List(&c.Brokers, "kafka-brokers", "", "Kafka bootstrap brokers (host:port)")
-	s.String(&c.KafkaVersion, "kafka-version", "2.8.0", "Kafka protocol version to speak")
-	s.String(&c.KafkaClientID, "kafka-client-id", "gintoki-relay", "Kafka client id")
+	c.KafkaClient.Register(s, "gintoki-relay", "Kafka bootstrap brokers (host:port)")
 	s.Bool(&c.WithSchema, "cdc-with-schema", false, "write the JsonConverter schema/payload wrapper (schemas.enable=true) around keys and values")
 	s.String(&c.Snapshot, "snapshot", string(relay.SnapshotInitial), "initial: publish existing rows as op r when there is no checkpoint; never: start at the binlog's end; when_needed: also re-snapshot when the checkpoint's binlog is purged")
 	s.String(&c.CheckpointTopic, "relay-checkpoint-topic", relaycheckpoint.DefaultTopic, "compacted Kafka topic holding the binlog position (created when missing)")
@@ -78,7 +72,6 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.SourceHeartbeat, "heartbeat-interval", time.Second, "how often a Debezium-format heartbeat goes to __debezium-heartbeat.<prefix>, only while the relay streams the binlog and is caught up, so read nodes notice a stopped or stuck relay (0: off)")
 	s.Duration(&c.PositionInterval, "position-interval", 20*time.Millisecond, "least time between two heartbeats sent, once Kafka has a transaction's changes, to say how far the relay has published (GTID position and offsets), so read nodes can answer X-Read-After-GTID reads from their cache; shorter proves a write applied sooner, for up to one record per interval on the heartbeat topic (0: positions only on --heartbeat-interval)")
 	s.String(&c.MetricsAddr, "metrics-addr", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty: off); loopback by default, set :9404 for a scraper on another host")
-	c.Kafka.Register(s)
 	s.Check(c.check)
 	config.RegisterDBPasswordFile(s, &c.DSN)
 }
@@ -105,11 +98,6 @@ func (c *Config) check() error {
 	}
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("--kafka-brokers is required")
-	}
-	for _, b := range c.Brokers {
-		if _, _, err := net.SplitHostPort(b); err != nil {
-			return fmt.Errorf("--kafka-brokers: %q is not host:port", b)
-		}
 	}
 	if _, err := relay.ParseSnapshotMode(c.Snapshot); err != nil {
 		return fmt.Errorf("--snapshot: %v", err)

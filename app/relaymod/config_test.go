@@ -36,7 +36,7 @@ func TestConfigDefaultsAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.Tables, []string{"stock_items", "warehouses"}) || c.TopicPrefix != "prod" || c.Snapshot != "never" ||
-		!slices.Equal(c.Brokers, []string{"k1:9092", "k2:9092"}) || c.KafkaVersion != "2.8.0" || c.WithSchema ||
+		!slices.Equal(c.Brokers, []string{"k1:9092", "k2:9092"}) || c.Version != "2.8.0" || c.WithSchema ||
 		c.CheckpointTopic != "gintoki-relay-offsets" || c.CheckpointEvery != time.Second || c.MetricsAddr != "127.0.0.1:9404" {
 		t.Fatalf("parsed %+v", c)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/usecase/relay"
 
+	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
@@ -68,8 +69,8 @@ func testConfig(dsn database.DSN, brokers []string) Config {
 	return Config{
 		DSN: "mysql://" + dsn.Raw, ServerID: 100000 + mrand.IntN(1<<30),
 		Tables: []string{"stock_items", "warehouses"}, TopicPrefix: testPrefix,
-		Brokers: brokers, KafkaVersion: "2.8.0", KafkaClientID: "relay-test",
-		Snapshot: "initial", CheckpointTopic: "ckpt-" + dsn.Database,
+		KafkaClient: config.KafkaClient{Brokers: brokers, Version: "2.8.0", ClientID: "relay-test"},
+		Snapshot:    "initial", CheckpointTopic: "ckpt-" + dsn.Database,
 		CheckpointEvery: 50 * time.Millisecond, MaxBatch: 500, Heartbeat: time.Second,
 	}
 }

@@ -55,7 +55,7 @@ type kafkaTuning func(*sarama.Config)
 // newKafkaTuning loads the TLS files once (a bad one fails the start) and
 // warns of SASL PLAIN without TLS.
 func newKafkaTuning(c Config, log *slog.Logger) (kafkaTuning, error) {
-	secure, err := kafkaauth.FromSettings(c.Kafka).Setup(log)
+	secure, err := kafkaauth.FromSettings(c.KafkaSecurity).Setup(log)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %w", err)
 	}
@@ -84,7 +84,7 @@ func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafka
 		return nil, nil, err
 	}
 	p, err := kafkaproducer.New(kafkaproducer.Config{
-		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID,
+		Brokers: c.Brokers, Version: c.Version, ClientID: c.ClientID,
 		TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema, Tables: c.Tables,
 	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune))
 	if err != nil {
@@ -99,7 +99,7 @@ func newStore(c Config, log *slog.Logger, tune kafkaTuning) (*relaycheckpoint.St
 		return nil, nil, err
 	}
 	s, err := relaycheckpoint.New(relaycheckpoint.Config{
-		Brokers: c.Brokers, Version: c.KafkaVersion, ClientID: c.KafkaClientID + "-checkpoint",
+		Brokers: c.Brokers, Version: c.Version, ClientID: c.ClientID + "-checkpoint",
 		Topic: c.CheckpointTopic, Relay: c.TopicPrefix, Database: db, Tune: tune,
 	}, log)
 	if err != nil {

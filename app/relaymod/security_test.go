@@ -28,7 +28,7 @@ func TestRelayTakesServesKafkaSecurityFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := c.Kafka
+	k := c.KafkaSecurity
 	if !k.TLS || k.TLSCAFile != "ca.pem" || k.TLSCertFile != "c.pem" || k.TLSKeyFile != "k.pem" ||
 		k.SASLMechanism != "SCRAM-SHA-512" || k.SASLUser != "relay" || k.SASLPassword != "s3cret" {
 		t.Fatalf("kafka security %+v", k)

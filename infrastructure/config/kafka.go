@@ -2,16 +2,42 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"time"
 )
 
+// KafkaClient is how a process reaches Kafka: brokers, protocol version,
+// client id, TLS and SASL. Every process that talks to Kafka (serve, relay,
+// flush) registers it, so each flag means the same everywhere.
+type KafkaClient struct {
+	Brokers  []string
+	Version  string
+	ClientID string
+	KafkaSecurity
+}
+
+// Register adds the flags; clientID is the process's default client id
+// and brokersUsage says what the brokers are to it.
+func (k *KafkaClient) Register(s *Set, clientID, brokersUsage string) {
+	s.List(&k.Brokers, "kafka-brokers", "", brokersUsage)
+	s.String(&k.Version, "kafka-version", "2.8.0", "Kafka protocol version to speak")
+	s.String(&k.ClientID, "kafka-client-id", clientID, "Kafka client id")
+	k.KafkaSecurity.Register(s)
+	s.Check(func() error {
+		for _, b := range k.Brokers {
+			if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+				return fmt.Errorf("--kafka-brokers: %q is not host:port", b)
+			}
+		}
+		return nil
+	})
+}
+
 // Kafka is the change feed's connection and naming.
 type Kafka struct {
-	Brokers      []string
+	KafkaClient
 	Group        string
-	Version      string
-	ClientID     string
 	TopicPrefix  string
 	Database     string
 	MaxStaleness time.Duration
@@ -23,7 +49,6 @@ type Kafka struct {
 	// SourceHeartbeats is what the source's heartbeats mean: "auto",
 	// "required" or "off" (changefeed.HeartbeatPolicy).
 	SourceHeartbeats string
-	KafkaSecurity
 }
 
 // DefaultGroup is gintoki-<hostname>: stable per host, distinct across
@@ -38,16 +63,13 @@ func DefaultGroup() string {
 
 // Register adds the change-feed flags.
 func (k *Kafka) Register(s *Set) {
-	s.List(&k.Brokers, "kafka-brokers", "", "Kafka bootstrap brokers; empty runs without a change feed (cache on TTL alone)")
-	s.String(&k.Version, "kafka-version", "2.8.0", "Kafka protocol version to speak")
-	s.String(&k.ClientID, "kafka-client-id", "gintoki", "Kafka client id")
+	k.KafkaClient.Register(s, "gintoki", "Kafka bootstrap brokers; empty runs without a change feed (cache on TTL alone)")
 	s.String(&k.TopicPrefix, "cdc-topic-prefix", "gintoki", "Debezium topic.prefix: topics are <prefix>.<database>.<table> of the stock and warehouse tables (stock_items and warehouses, or those --schema maps)")
 	s.String(&k.Database, "cdc-database", "", "database name in the topic names (default: the database named in --db)")
 	s.String(&k.ControlTopic, "cdc-control-topic", "", "topic of fleet-wide commands (gintoki flush); created when missing (default: __gintoki-control.<prefix>; off: none)")
 	s.String(&k.HeartbeatTopic, "cdc-heartbeat-topic", "", "topic of the source's heartbeats, see --source-heartbeats (default: __debezium-heartbeat.<prefix>, as Debezium and gintoki relay name it; off: none)")
 	s.String(&k.SourceHeartbeats, "source-heartbeats", "auto", "what the source's heartbeats mean: required (no heartbeat for --max-staleness, counted from the start, bypasses the cache like a lost broker; for a source that sends them: gintoki relay, Debezium with heartbeat.interval.ms), "+
 		"auto (required from the first heartbeat read; warns once when none arrived within max(--max-staleness, 10s) of the feed going live), off (ignored: a stopped source goes unnoticed)")
-	k.KafkaSecurity.Register(s)
 	k.RegisterPolicy(s)
 	s.Check(func() error {
 		if k.TopicPrefix == "" {
