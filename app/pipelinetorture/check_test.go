@@ -30,7 +30,7 @@ type dbWarehouse struct {
 	version uint64
 }
 
-func (p *pipeline) readDB() dbState {
+func (m *model) readDB(p *pipeline) dbState {
 	s := dbState{rows: map[rowKey]dbRow{}, whs: map[int64]dbWarehouse{}}
 	rows, err := p.DB.Query("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items")
 	if err != nil {
@@ -82,7 +82,7 @@ func (s dbState) answer(product int64, warehouses int) answer {
 
 // matchesModel compares the database with what the writers believe they
 // committed: a difference is a fault of the test, not of the product.
-func (s dbState) matchesModel(m *model) []string {
+func (m *model) matchesModel(s dbState) []string {
 	var out []string
 	for i := range m.rows {
 		r := &m.rows[i]
@@ -161,7 +161,7 @@ func (p *pipeline) converge(rd *readers, s dbState, products, warehouses int, li
 
 // explain says, row by row, how a node's answer differs from the database,
 // with the row's last committed changes, and tallies the kinds.
-func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
+func (m *model) explain(s dbState, d mismatch, kinds map[staleKind]int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s product %d: node %s, database %s", d.node, d.product, d.got, d.want)
 	if d.err != nil {

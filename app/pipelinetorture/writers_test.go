@@ -10,9 +10,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+
+	"github.com/gintoki/gintoki/infrastructure/database"
 )
 
 // qtyBase: every write sets qty_salable to qtyBase plus the row's version
@@ -123,24 +127,34 @@ type writeStats struct {
 	rollbacks, retries                           atomic.Int64
 }
 
-// model is the writers' side: the rows, the version counter and the
-// statements that change them.
+// model is the writers' side in version order (gintoki's own tables): the
+// rows, the version counter and the statements that change them.
 type model struct {
-	db          *sql.DB
+	writeLoad
 	seedVersion uint64
 	next        atomic.Uint64 // the last version handed out
 	products    int
+	seeded      int
 	warehouses  int
 	rows        []stockRow
 	whs         []warehouseRow
-	stats       writeStats
-	// gate stops writers taking new work once writes reach it, so the
-	// disruptions happen while writes flow, whatever the machine's speed.
-	gate atomic.Int64
 }
 
+// newVersionWorkload seeds gintoki's own tables: every row and warehouse at
+// the seed's version, which the writers then move on.
+func newVersionWorkload(t *testing.T, gdb *gorm.DB, wdb *sql.DB) (workload, string) {
+	seed, err := database.Seed(context.Background(), gdb, seededProducts, warehouses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newModel(wdb, seed.Version, seededProducts+newProducts, seededProducts, warehouses,
+		func(id int64) string { return database.WarehouseCode(id, warehouses) }), ""
+}
+
+func (m *model) load() *writeLoad { return &m.writeLoad }
+
 func newModel(db *sql.DB, seedVersion uint64, products, seeded, warehouses int, codes func(int64) string) *model {
-	m := &model{db: db, seedVersion: seedVersion, products: products, warehouses: warehouses,
+	m := &model{writeLoad: writeLoad{db: db}, seedVersion: seedVersion, products: products, seeded: seeded, warehouses: warehouses,
 		rows: make([]stockRow, products*warehouses), whs: make([]warehouseRow, warehouses)}
 	m.next.Store(seedVersion)
 	for p := 1; p <= products; p++ {
@@ -176,11 +190,11 @@ func (m *model) renamedCode(id int64, version uint64) string {
 
 // pickProduct prefers a hot tenth of the products half of the time, so
 // writes, fills and reads of the same rows collide often.
-func (m *model) pickProduct(rng *rand.Rand) int64 {
+func pickProduct(rng *rand.Rand, products int) int64 {
 	if rng.IntN(2) == 0 {
-		return int64(rng.IntN(max(1, m.products/10)) + 1)
+		return int64(rng.IntN(max(1, products/10)) + 1)
 	}
-	return int64(rng.IntN(m.products) + 1)
+	return int64(rng.IntN(products) + 1)
 }
 
 // stmt is one SQL statement and how many rows it must report affected.
@@ -465,7 +479,7 @@ func (m *model) step(ctx context.Context, rng *rand.Rand) error {
 	case n < 60:
 		rows := make([]*stockRow, 2+rng.IntN(3))
 		for i := range rows {
-			rows[i] = m.row(m.pickProduct(rng), int64(rng.IntN(m.warehouses)+1))
+			rows[i] = m.row(pickProduct(rng, m.products), int64(rng.IntN(m.warehouses)+1))
 		}
 		var wh *warehouseRow
 		if rng.IntN(4) == 0 {
@@ -484,55 +498,27 @@ func (m *model) step(ctx context.Context, rng *rand.Rand) error {
 	case n < 120:
 		var rows []*stockRow
 		if rng.IntN(2) == 0 { // every warehouse of one product
-			p := m.pickProduct(rng)
+			p := pickProduct(rng, m.products)
 			for w := 1; w <= m.warehouses; w++ {
 				rows = append(rows, m.row(p, int64(w)))
 			}
 		} else { // one warehouse, several products
 			w := int64(rng.IntN(m.warehouses) + 1)
 			for range 2 + rng.IntN(4) {
-				rows = append(rows, m.row(m.pickProduct(rng), w))
+				rows = append(rows, m.row(pickProduct(rng, m.products), w))
 			}
 		}
 		u = m.lock("multi", rows, nil)
 		u.multiRow(rng)
 	default:
-		u = m.lock("single", []*stockRow{m.row(m.pickProduct(rng), int64(rng.IntN(m.warehouses)+1))}, nil)
+		u = m.lock("single", []*stockRow{m.row(pickProduct(rng, m.products), int64(rng.IntN(m.warehouses)+1))}, nil)
 		u.stockWrite(rng, u.rows[0], 5)
 	}
 	defer u.unlock()
 	return u.run(ctx)
 }
 
-// write runs writers until target writes are committed, waiting at the
-// gate whenever it is reached. The first error stops every writer.
+// write runs writers until target writes are committed.
 func (m *model) write(ctx context.Context, writers int, target int64, seed uint64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(g)))
-			for ctx.Err() == nil && m.stats.writes.Load() < target {
-				if m.stats.writes.Load() >= m.gate.Load() {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				if err := m.step(ctx, rng); err != nil {
-					errs <- err
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err, ok := <-errs; ok {
-		return err
-	}
-	return ctx.Err()
+	return m.runWriters(ctx, writers, target, seed, m.step)
 }
