@@ -21,7 +21,9 @@ type dbState struct {
 
 type dbRow struct {
 	qty     int32
-	version uint64
+	version uint64 // version order
+	// binlog order: the shop's columns (qty is their difference)
+	onHand, reserved int32
 }
 
 type dbWarehouse struct {

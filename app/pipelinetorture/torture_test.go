@@ -42,14 +42,17 @@ const (
 // SIGKILLed (once right after the server moved to a new binlog file), the
 // read nodes are stopped (SIGTERM) and killed (SIGKILL), and the broker
 // restarts. No reader may see a row of a node go back, and once the feed has
-// drained every product on every node equals the database. It runs on
-// gintoki's own tables, whose version column orders each row's changes.
-// GINTOKI_SOAK_WRITES sets the number of writes (make soak).
+// drained every product on every node equals the database. It runs in both
+// orders: on gintoki's own tables, whose version column orders each row's
+// changes, and on a shop's tables without any version column, mapped with
+// --schema, where the binlog orders them. GINTOKI_SOAK_WRITES sets the
+// number of writes of each (make soak).
 func TestPipelineTorture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the pipeline torture is not short")
 	}
 	t.Run("by-version", func(t *testing.T) { runTorture(t, "version column", newVersionWorkload) })
+	t.Run("by-binlog", func(t *testing.T) { runTorture(t, "binlog order, shop schema", newShopWorkload) })
 }
 
 // workload is one mode of the torture: the tables, the writers that change
@@ -183,6 +186,9 @@ func runTorture(t *testing.T, modeName string, setup setup) {
 		messages, d.binlogRotations, d.relayKills, d.nodeTerms, d.nodeKills, d.brokerRestarts,
 		rd.stats.reads.Load(), rd.stats.unavailable.Load(), len(stale), len(diffs), rd.stats.backwards.Load(), rd.stats.malformed.Load(),
 		wrote.Round(time.Second), drained.Round(time.Second), rngSeed)
+	if sm, ok := w.(interface{ summary() string }); ok {
+		t.Logf("of which: %s", sm.summary())
+	}
 
 	if len(diffs) > 0 {
 		var tally []string
