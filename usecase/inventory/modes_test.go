@@ -424,3 +424,74 @@ func TestBinlogOrderUnplacedChangesEvict(t *testing.T) {
 		expect(t, s, 1, "[{WH-A 14} {WH-B 11}]")
 	})
 }
+
+// A null-value delete names no transaction: it deletes what the change
+// before it wrote, and stands after that change, in its transaction or a
+// later one. A fill read after that change, the row still there, may have
+// been taken before the delete: the delete must not be taken for one the
+// fill already reflected.
+func TestModesNullValueDeleteAfterAFillThatReadTheRow(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+		s.now = clock.Now
+		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		u.Position = 7
+		s.ApplyStock(u)
+		clock.Advance(20 * time.Second) // the entry expired, the marker did not
+		expect(t, s, 1, "[{WH-A 20} {WH-B 11}]")
+		db.del(1, 2)
+		null := deleteByKey(1, 2)
+		null.Position = 8
+		s.ApplyStock(null)
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// A reader saw a row deleted by a null value; the entry expires and a
+// lagging replica that has the change before the delete, not the delete,
+// refills it: the row must not come back.
+func TestModesNullValueDeleteSurvivesARefillFromALaggingReplica(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+		s.now = clock.Now
+		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		u.Position = 7
+		s.ApplyStock(u)
+		db.lag() // the replica has the update, not the delete
+		db.del(1, 2)
+		null := deleteByKey(1, 2)
+		null.Position = 8
+		s.ApplyStock(null)
+		expect(t, s, 1, "[{WH-B 11}]")
+		clock.Advance(20 * time.Second) // the entry expired, the marker did not
+		expect(t, s, 1, "[{WH-B 11}]")
+		db.catchUp()
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// The warehouse's null-value delete after a fill read the warehouse as its
+// last event left it: the read may predate the delete, which removes the
+// warehouse all the same; a later read of a lagging replica does not bring
+// it back.
+func TestModesWarehouseNullValueDeleteAfterAReadOfIt(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		rename := domain.WarehouseChange{Op: domain.OpUpdate, Row: domain.Warehouse{ID: 1, Code: "WH-Z", Active: true}, GTID: db.next(), Sub: db.sub, Position: 5}
+		if !db.order.Binlog {
+			rename.Row.Version = 2
+		}
+		db.primary.putWarehouse(rename.Row)
+		s.ApplyWarehouse(rename)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]") // the fill reads the renamed warehouse
+		db.lag()                                 // the replica keeps it
+		null := domain.WarehouseChange{Op: domain.OpDelete, Row: domain.Warehouse{ID: 1}, ByKey: true, Position: 6}
+		s.ApplyWarehouse(null)
+		expect(t, s, 1, "[{WH-A 12}]")
+		s.Flush() // the next read refills, from the lagging replica
+		expect(t, s, 1, "[{WH-A 12}]")
+	})
+}
