@@ -474,6 +474,38 @@ func TestModesNullValueDeleteSurvivesARefillFromALaggingReplica(t *testing.T) {
 	})
 }
 
+// An expired entry held a change the feed delivered; its marker is gone
+// too. The refill's read overlaps that change's commit (a replica applying
+// it while the read ran, from rows it read before): the read may not
+// reflect it, and the refill must not answer the value before it.
+func TestBinlogOrderRefillOverlappingAChangeTheExpiredEntryHeld(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+		s.now = clock.Now
+		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		s.marks.ttl = time.Second
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		db.lag()
+		replica := db.repo
+		s.ApplyStock(db.write(1, 2, 60))
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		clock.Advance(20 * time.Second) // the entry and the marker expired
+		replica.hold = func(context.Context, []int64) error {
+			replica.hold = nil
+			replica.setPosition(db.primary.pos) // the replica applies the change mid-read, after the rows were read
+			return nil
+		}
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		db.catchUp()
+		q := db.primary.queryCount()
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		if n := db.primary.queryCount() - q; n != 1 {
+			t.Fatalf("%d reads of the database for two answers, want 1: the exact refill is cached", n)
+		}
+	})
+}
+
 // The warehouse's null-value delete after a fill read the warehouse as its
 // last event left it: the read may predate the delete, which removes the
 // warehouse all the same; a later read of a lagging replica does not bring
