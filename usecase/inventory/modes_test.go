@@ -527,3 +527,26 @@ func TestModesWarehouseNullValueDeleteAfterAReadOfIt(t *testing.T) {
 		expect(t, s, 1, "[{WH-A 12}]")
 	})
 }
+
+// The database runs ahead of the feed: a row was updated, deleted (a null
+// value, which names no transaction), re-inserted and deleted again, and a
+// fill read it gone. The backlog then arrives: the null value leaves a
+// tombstone (in version order at the version of the change before it, in
+// binlog order at no place), and the re-insert, which the fill had read
+// past, must not bring the row back over it.
+func TestModesBacklogOverANullValueDeleteDoesNotBringTheRowBack(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		db.del(1, 2)
+		c := db.write(1, 2, 30)
+		db.del(1, 2)
+		s.Flush() // the next read refills, past all four
+		expect(t, s, 1, "[{WH-B 11}]")
+		for i, ev := range []domain.StockChange{u, deleteByKey(1, 2), c, deleteByKey(1, 2)} {
+			ev.Position = int64(7 + i)
+			s.ApplyStock(ev)
+			expect(t, s, 1, "[{WH-B 11}]")
+		}
+	})
+}
