@@ -3,7 +3,6 @@ package pipelinetorture
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/gintoki/gintoki/domain"
@@ -156,6 +154,8 @@ func (m *shopModel) summary() string {
 	return fmt.Sprintf("%d re-inserts with the values the deleted row had, %d reservation changes, %d updates keeping the salable quantity, %d locations disabled, %d renamed",
 		s.sameReinserts.Load(), s.reservedChanges.Load(), s.evenUpdates.Load(), s.disables.Load(), s.renames.Load())
 }
+
+func (r *shopRow) key() rowKey { return rowKey{r.p, r.w} }
 
 func (m *shopModel) row(p, w int64) *shopRow { return &m.rows[(p-1)*int64(m.warehouses)+w-1] }
 
@@ -332,18 +332,9 @@ func (u *shopUnit) multiRow(rng *rand.Rand) {
 			existing = append(existing, r)
 		}
 	}
-	pairs := func(rows []*shopRow) (string, []any) {
-		ph := make([]string, len(rows))
-		var args []any
-		for i, r := range rows {
-			ph[i] = "(?, ?)"
-			args = append(args, r.p, r.w)
-		}
-		return strings.Join(ph, ", "), args
-	}
 	switch choice := rng.IntN(3); {
 	case choice == 0 && len(existing) >= 1:
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		u.add(stmt{"DELETE FROM inventory_levels WHERE (sku_id, location_id) IN (" + ph + ")", args, int64(len(existing))})
 		for _, r := range existing {
 			next := u.state[r]
@@ -353,7 +344,7 @@ func (u *shopUnit) multiRow(rng *rand.Rand) {
 		}
 	case choice == 1 && len(existing) >= 1:
 		tick := u.m.ticks.Add(1)
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		at := levels{tick: tick}.updatedAt()
 		u.add(stmt{"UPDATE inventory_levels SET reserved = reserved + 1, updated_at = ? WHERE (sku_id, location_id) IN (" + ph + ")",
 			append([]any{at}, args...), int64(len(existing))})
@@ -421,31 +412,11 @@ func (u *shopUnit) locationWrite(rng *rand.Rand) {
 // run executes the unit in a transaction, retries it on a deadlock, and on
 // commit updates the rows and the counters. The caller unlocks.
 func (u *shopUnit) run(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		err := u.exec(ctx)
-		var me *mysql.MySQLError
-		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
-			u.m.stats.retries.Add(1)
-			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		break
+	committed, err := u.m.runUnit(ctx, u.how, len(u.stmts), u.rollback, u.exec)
+	if !committed {
+		return err
 	}
 	s := &u.m.stats
-	s.statements.Add(int64(len(u.stmts)))
-	if u.how == "tx" {
-		s.txs.Add(1)
-	}
-	if u.rollback {
-		s.rollbacks.Add(1)
-		return nil
-	}
-	if u.how == "multi" {
-		s.multiRow.Add(1)
-	}
 	c := &u.counts
 	s.inserts.Add(c.inserts)
 	s.reinserts.Add(c.reinserts)
@@ -537,57 +508,25 @@ func (u *shopUnit) pend() []pendingStates {
 	return out
 }
 
-// step does one unit of work, picked at random, as in version order:
-// mostly single-row writes, sometimes a multi-row statement, a transaction
-// (some rolled back) or a location change.
+func (u *shopUnit) locked() int { return len(u.rows) }
+func (u *shopUnit) writeRow(rng *rand.Rand, i, deleteOneIn int) {
+	u.stockWrite(rng, u.rows[i], deleteOneIn)
+}
+func (u *shopUnit) writeWarehouse(rng *rand.Rand) { u.locationWrite(rng) }
+func (u *shopUnit) setRollback()                  { u.rollback = true }
+
+// step does one unit of work, picked at random as in version order.
 func (m *shopModel) step(ctx context.Context, rng *rand.Rand) error {
-	var u *shopUnit
-	pick := func() int64 { return pickProduct(rng, m.products) }
-	switch n := rng.IntN(1000); {
-	case n < 8:
-		u = m.lock("single", nil, &m.locs[rng.IntN(m.warehouses)])
-		u.locationWrite(rng)
-	case n < 60:
-		rows := make([]*shopRow, 2+rng.IntN(3))
-		for i := range rows {
-			rows[i] = m.row(pick(), int64(rng.IntN(m.warehouses)+1))
-		}
-		var loc *locRow
-		if rng.IntN(4) == 0 {
-			loc = &m.locs[rng.IntN(m.warehouses)]
-		}
-		u = m.lock("tx", rows, loc)
-		for range 2 + rng.IntN(5) {
-			// The same row may be written twice: deleted and
-			// re-inserted as it was, or inserted and updated, in one
-			// transaction.
-			u.stockWrite(rng, u.rows[rng.IntN(len(u.rows))], 3)
-		}
-		if loc != nil {
-			u.locationWrite(rng)
-		}
-		u.rollback = rng.IntN(10) == 0
-	case n < 120:
-		var rows []*shopRow
-		if rng.IntN(2) == 0 { // every location of one product
-			p := pick()
-			for w := 1; w <= m.warehouses; w++ {
-				rows = append(rows, m.row(p, int64(w)))
-			}
-		} else { // one location, several products
-			w := int64(rng.IntN(m.warehouses) + 1)
-			for range 2 + rng.IntN(4) {
-				rows = append(rows, m.row(pick(), w))
-			}
-		}
-		u = m.lock("multi", rows, nil)
-		u.multiRow(rng)
-	default:
-		u = m.lock("single", []*shopRow{m.row(pick(), int64(rng.IntN(m.warehouses)+1))}, nil)
-		u.stockWrite(rng, u.rows[0], 5)
+	pl := pickPlan(rng, m.products, m.warehouses)
+	rows := make([]*shopRow, len(pl.rows))
+	for i, k := range pl.rows {
+		rows[i] = m.row(k.p, k.w)
 	}
-	defer u.unlock()
-	return u.run(ctx)
+	var loc *locRow
+	if pl.wh != 0 {
+		loc = &m.locs[pl.wh-1]
+	}
+	return pl.do(ctx, rng, m.lock(pl.how, rows, loc))
 }
 
 // write runs writers until target writes are committed.

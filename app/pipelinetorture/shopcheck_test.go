@@ -1,6 +1,7 @@
 package pipelinetorture
 
 import (
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -303,38 +304,21 @@ func (v *shopView) check(f shopFloors, answers []answer) (map[rowKey]int, map[in
 // readDB reads the shop's tables.
 func (m *shopModel) readDB(p *pipeline) dbState {
 	s := dbState{rows: map[rowKey]dbRow{}, whs: map[int64]dbWarehouse{}}
-	rows, err := p.DB.Query("SELECT sku_id, location_id, on_hand, reserved FROM inventory_levels")
-	if err != nil {
-		p.T.Fatal(err)
-	}
-	for rows.Next() {
+	p.queryEach("SELECT sku_id, location_id, on_hand, reserved FROM inventory_levels", func(rows *sql.Rows) error {
 		var k rowKey
 		var r dbRow
-		if err := rows.Scan(&k.p, &k.w, &r.onHand, &r.reserved); err != nil {
-			p.T.Fatal(err)
-		}
+		err := rows.Scan(&k.p, &k.w, &r.onHand, &r.reserved)
 		r.qty = r.onHand - r.reserved
 		s.rows[k] = r
-	}
-	if err := rows.Close(); err != nil {
-		p.T.Fatal(err)
-	}
-	locs, err := p.DB.Query("SELECT id, code, enabled FROM locations")
-	if err != nil {
-		p.T.Fatal(err)
-	}
-	defer locs.Close()
-	for locs.Next() {
+		return err
+	})
+	p.queryEach("SELECT id, code, enabled FROM locations", func(rows *sql.Rows) error {
 		var id int64
 		var w dbWarehouse
-		if err := locs.Scan(&id, &w.code, &w.active); err != nil {
-			p.T.Fatal(err)
-		}
+		err := rows.Scan(&id, &w.code, &w.active)
 		s.whs[id] = w
-	}
-	if err := locs.Err(); err != nil {
-		p.T.Fatal(err)
-	}
+		return err
+	})
 	return s
 }
 
@@ -448,58 +432,24 @@ func (p *pipeline) shopRowEvents(m *shopModel, rows map[rowKey]uint64, first int
 	if err != nil {
 		return nil, err
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient([]string{p.Brokers()}, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, err
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(p.StockTopic)
-	if err != nil {
-		return nil, err
-	}
 	out := map[rowKey][]string{}
-	for _, part := range parts {
-		end, err := client.GetOffset(p.StockTopic, part, sarama.OffsetNewest)
-		if err != nil {
-			return nil, err
+	err = p.eachStockMessage(func(part int32, msg *sarama.ConsumerMessage) {
+		c, _, err := dec.StockRecord(msg.Key, msg.Value)
+		k := rowKey{c.Row.ProductID, c.Row.WarehouseID}
+		from, asked := rows[k]
+		if err != nil || !asked || !c.ByKey && c.GTID.Known() && c.GTID.Seq < from {
+			return
 		}
-		if end == 0 {
-			continue
+		ev := "null"
+		if !c.ByKey {
+			ev = fmt.Sprintf("%s:%d@%s/%d.%d", c.Op, c.Row.QtySalable, c.GTID, c.Sub>>16, c.Sub&0xFFFF)
+		} else if len(out[k]) == 0 {
+			return // the tombstone of a delete before the events asked for
 		}
-		pc, err := consumer.ConsumePartition(p.StockTopic, part, sarama.OffsetOldest)
-		if err != nil {
-			return nil, err
-		}
-		for msg := range pc.Messages() {
-			c, _, err := dec.StockRecord(msg.Key, msg.Value)
-			k := rowKey{c.Row.ProductID, c.Row.WarehouseID}
-			if from, asked := rows[k]; err == nil && asked && (c.ByKey || !c.GTID.Known() || c.GTID.Seq >= from) {
-				ev := "null"
-				if !c.ByKey {
-					ev = fmt.Sprintf("%s:%d@%s/%d.%d", c.Op, c.Row.QtySalable, c.GTID, c.Sub>>16, c.Sub&0xFFFF)
-				}
-				if c.ByKey && len(out[k]) == 0 {
-					ev = "" // the tombstone of a delete before the events asked for
-				}
-				if ev != "" {
-					out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
-				}
-			}
-			if msg.Offset >= end-1 {
-				break
-			}
-		}
-		pc.Close()
-	}
+		out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
+	})
 	for k, evs := range out {
 		out[k] = evs[:min(len(evs), first)]
 	}
-	return out, nil
+	return out, err
 }

@@ -3,6 +3,7 @@ package pipelinetorture
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"
+	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
@@ -217,6 +218,39 @@ type writeLoad struct {
 	// gate stops writers taking new work once writes reach it, so the
 	// disruptions happen while writes flow, whatever the machine's speed.
 	gate atomic.Int64
+}
+
+// runUnit runs a unit of work with exec, again on a deadlock or a lock wait
+// timeout (up to ten times), and counts its statements and what it was. It
+// reports whether the unit committed (false: it was rolled back on
+// purpose).
+func (l *writeLoad) runUnit(ctx context.Context, how string, statements int, rollback bool, exec func(context.Context) error) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		err := exec(ctx)
+		var me *mysql.MySQLError
+		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
+			l.stats.retries.Add(1)
+			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		break
+	}
+	s := &l.stats
+	s.statements.Add(int64(statements))
+	if how == "tx" {
+		s.txs.Add(1)
+	}
+	if rollback {
+		s.rollbacks.Add(1)
+		return false, nil
+	}
+	if how == "multi" {
+		s.multiRow.Add(1)
+	}
+	return true, nil
 }
 
 // runWriters runs writers, each doing one unit of work at a time with step,

@@ -3,7 +3,6 @@ package pipelinetorture
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,9 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 
 	"github.com/gintoki/gintoki/infrastructure/database"
@@ -270,6 +267,24 @@ func (u *unit) stockWrite(rng *rand.Rand, r *stockRow, deleteOneIn int) {
 	}
 }
 
+// keyed is a row the writers know, by its key.
+type keyed interface{ key() rowKey }
+
+func (r *stockRow) key() rowKey { return rowKey{r.p, r.w} }
+
+// inPairs is the placeholders and arguments of an IN list of the rows'
+// (product, warehouse) keys.
+func inPairs[R keyed](rows []R) (string, []any) {
+	ph := make([]string, len(rows))
+	var args []any
+	for i, r := range rows {
+		ph[i] = "(?, ?)"
+		k := r.key()
+		args = append(args, k.p, k.w)
+	}
+	return strings.Join(ph, ", "), args
+}
+
 // multiRow adds one statement over every locked row: an upsert (inserts
 // and updates in one statement), or an update or delete of the rows that
 // exist.
@@ -280,25 +295,16 @@ func (u *unit) multiRow(rng *rand.Rand) {
 			existing = append(existing, r)
 		}
 	}
-	pairs := func(rows []*stockRow) (string, []any) {
-		ph := make([]string, len(rows))
-		var args []any
-		for i, r := range rows {
-			ph[i] = "(?, ?)"
-			args = append(args, r.p, r.w)
-		}
-		return strings.Join(ph, ", "), args
-	}
 	switch choice := rng.IntN(3); {
 	case choice == 0 && len(existing) >= 1:
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		u.add(stmt{"DELETE FROM stock_items WHERE (product_id, warehouse_id) IN (" + ph + ")", args, int64(len(existing))})
 		for _, r := range existing {
 			u.record(r, 'd', u.state[r].version, false)
 		}
 	case choice == 1 && len(existing) >= 1:
 		v := u.m.newVersion()
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		u.add(stmt{"UPDATE stock_items SET qty_salable = ?, version = ?, updated_at = NOW(6) WHERE (product_id, warehouse_id) IN (" + ph + ")",
 			append([]any{u.m.qty(v), v}, args...), int64(len(existing))})
 		for _, r := range existing {
@@ -364,31 +370,11 @@ func (u *unit) record(r *stockRow, op byte, version uint64, existsAfter bool) {
 // or is one), retries it on a deadlock, and on commit updates the rows and
 // the counters. The caller unlocks.
 func (u *unit) run(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		err := u.exec(ctx)
-		var me *mysql.MySQLError
-		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
-			u.m.stats.retries.Add(1)
-			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		break
+	committed, err := u.m.runUnit(ctx, u.how, len(u.stmts), u.rollback, u.exec)
+	if !committed {
+		return err
 	}
 	s := &u.m.stats
-	s.statements.Add(int64(len(u.stmts)))
-	if u.how == "tx" {
-		s.txs.Add(1)
-	}
-	if u.rollback {
-		s.rollbacks.Add(1)
-		return nil
-	}
-	if u.how == "multi" {
-		s.multiRow.Add(1)
-	}
 	for r, cs := range u.changes {
 		for _, c := range cs {
 			switch {
@@ -467,55 +453,105 @@ func execChecked(ctx context.Context, db execer, s stmt) error {
 	return nil
 }
 
-// step does one unit of work, picked at random: mostly single-row writes,
+// plan is one unit of work picked at random: mostly single-row writes,
 // sometimes a multi-row statement, a transaction (some rolled back) or a
-// warehouse change.
-func (m *model) step(ctx context.Context, rng *rand.Rand) error {
-	var u *unit
+// warehouse change. Both orders' writers draw the same plans.
+type plan struct {
+	how  string   // single, multi, tx
+	rows []rowKey // the stock rows it may write
+	wh   int64    // the warehouse it changes, 0 for none
+}
+
+func pickPlan(rng *rand.Rand, products, warehouses int) plan {
+	row := func(p int64) rowKey { return rowKey{p, int64(rng.IntN(warehouses) + 1)} }
+	pick := func() int64 { return pickProduct(rng, products) }
+	anyWarehouse := func() int64 { return int64(rng.IntN(warehouses) + 1) }
 	switch n := rng.IntN(1000); {
 	case n < 8:
-		u = m.lock("single", nil, &m.whs[rng.IntN(m.warehouses)])
-		u.warehouseWrite(rng)
+		return plan{how: "single", wh: anyWarehouse()}
 	case n < 60:
-		rows := make([]*stockRow, 2+rng.IntN(3))
-		for i := range rows {
-			rows[i] = m.row(pickProduct(rng, m.products), int64(rng.IntN(m.warehouses)+1))
+		pl := plan{how: "tx", rows: make([]rowKey, 2+rng.IntN(3))}
+		for i := range pl.rows {
+			pl.rows[i] = row(pick())
 		}
-		var wh *warehouseRow
 		if rng.IntN(4) == 0 {
-			wh = &m.whs[rng.IntN(m.warehouses)]
+			pl.wh = anyWarehouse()
 		}
-		u = m.lock("tx", rows, wh)
+		return pl
+	case n < 120:
+		pl := plan{how: "multi"}
+		if rng.IntN(2) == 0 { // every warehouse of one product
+			p := pick()
+			for w := 1; w <= warehouses; w++ {
+				pl.rows = append(pl.rows, rowKey{p, int64(w)})
+			}
+		} else { // one warehouse, several products
+			w := anyWarehouse()
+			for range 2 + rng.IntN(4) {
+				pl.rows = append(pl.rows, rowKey{pick(), w})
+			}
+		}
+		return pl
+	}
+	return plan{how: "single", rows: []rowKey{row(pick())}}
+}
+
+// work is a unit of a plan, its rows locked: what each order's unit does.
+type work interface {
+	locked() int                                 // how many distinct rows it locked
+	writeRow(rng *rand.Rand, i, deleteOneIn int) // the natural next write of locked row i
+	multiRow(rng *rand.Rand)
+	writeWarehouse(rng *rand.Rand)
+	setRollback()
+	run(ctx context.Context) error
+	unlock()
+}
+
+// do carries the plan out on u and unlocks it.
+func (pl plan) do(ctx context.Context, rng *rand.Rand, u work) error {
+	defer u.unlock()
+	switch {
+	case pl.how == "tx":
 		for range 2 + rng.IntN(5) {
 			// The same row may be written twice: deleted and
 			// re-inserted, or inserted and updated, in one transaction.
-			u.stockWrite(rng, u.rows[rng.IntN(len(u.rows))], 3)
+			u.writeRow(rng, rng.IntN(u.locked()), 3)
 		}
-		if wh != nil {
-			u.warehouseWrite(rng)
+		if pl.wh != 0 {
+			u.writeWarehouse(rng)
 		}
-		u.rollback = rng.IntN(10) == 0
-	case n < 120:
-		var rows []*stockRow
-		if rng.IntN(2) == 0 { // every warehouse of one product
-			p := pickProduct(rng, m.products)
-			for w := 1; w <= m.warehouses; w++ {
-				rows = append(rows, m.row(p, int64(w)))
-			}
-		} else { // one warehouse, several products
-			w := int64(rng.IntN(m.warehouses) + 1)
-			for range 2 + rng.IntN(4) {
-				rows = append(rows, m.row(pickProduct(rng, m.products), w))
-			}
+		if rng.IntN(10) == 0 {
+			u.setRollback()
 		}
-		u = m.lock("multi", rows, nil)
+	case pl.how == "multi":
 		u.multiRow(rng)
+	case pl.wh != 0:
+		u.writeWarehouse(rng)
 	default:
-		u = m.lock("single", []*stockRow{m.row(pickProduct(rng, m.products), int64(rng.IntN(m.warehouses)+1))}, nil)
-		u.stockWrite(rng, u.rows[0], 5)
+		u.writeRow(rng, 0, 5)
 	}
-	defer u.unlock()
 	return u.run(ctx)
+}
+
+func (u *unit) locked() int { return len(u.rows) }
+func (u *unit) writeRow(rng *rand.Rand, i, deleteOneIn int) {
+	u.stockWrite(rng, u.rows[i], deleteOneIn)
+}
+func (u *unit) writeWarehouse(rng *rand.Rand) { u.warehouseWrite(rng) }
+func (u *unit) setRollback()                  { u.rollback = true }
+
+// step does one unit of work, picked at random.
+func (m *model) step(ctx context.Context, rng *rand.Rand) error {
+	pl := pickPlan(rng, m.products, m.warehouses)
+	rows := make([]*stockRow, len(pl.rows))
+	for i, k := range pl.rows {
+		rows[i] = m.row(k.p, k.w)
+	}
+	var wh *warehouseRow
+	if pl.wh != 0 {
+		wh = &m.whs[pl.wh-1]
+	}
+	return pl.do(ctx, rng, m.lock(pl.how, rows, wh))
 }
 
 // write runs writers until target writes are committed.
