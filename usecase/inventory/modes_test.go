@@ -156,6 +156,15 @@ func modal(t *testing.T, f func(t *testing.T, db *binlogDB, s *testService, stor
 	}
 }
 
+// expiring gives s a clock of its own and entries that live ten seconds,
+// so a test can let them expire.
+func expiring(s *testService) *manualClock {
+	clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+	s.now = clock.Now
+	s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+	return clock
+}
+
 func expect(t *testing.T, s *testService, p int64, want string) {
 	t.Helper()
 	if got := answerOf(t, s, p); got != want {
@@ -224,9 +233,7 @@ func TestModesLaggingFillIsCorrectedByMarkers(t *testing.T) {
 		for _, cachedBefore := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/cached=%v", change, cachedBefore), func(t *testing.T) {
 				modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-					clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-					s.now = clock.Now
-					s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+					clock := expiring(s)
 					db.primary.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
 					if err := s.LoadDirectory(context.Background()); err != nil {
 						t.Fatal(err)
@@ -265,9 +272,7 @@ func TestModesLaggingFillIsCorrectedByMarkers(t *testing.T) {
 // lagging replica that still has the row does not bring it back.
 func TestModesRefillAfterExpiryKeepsTheTombstone(t *testing.T) {
 	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-		s.now = clock.Now
-		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		clock := expiring(s)
 		s.marks.ttl = time.Second
 		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
 		db.lag()
@@ -432,19 +437,13 @@ func TestBinlogOrderUnplacedChangesEvict(t *testing.T) {
 // fill already reflected.
 func TestModesNullValueDeleteAfterAFillThatReadTheRow(t *testing.T) {
 	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-		s.now = clock.Now
-		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		clock := expiring(s)
 		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
-		u := db.write(1, 2, 20)
-		u.Position = 7
-		s.ApplyStock(u)
+		s.ApplyStock(at(7, db.write(1, 2, 20)))
 		clock.Advance(20 * time.Second) // the entry expired, the marker did not
 		expect(t, s, 1, "[{WH-A 20} {WH-B 11}]")
 		db.del(1, 2)
-		null := deleteByKey(1, 2)
-		null.Position = 8
-		s.ApplyStock(null)
+		s.ApplyStock(at(8, deleteByKey(1, 2)))
 		expect(t, s, 1, "[{WH-B 11}]")
 	})
 }
@@ -454,18 +453,12 @@ func TestModesNullValueDeleteAfterAFillThatReadTheRow(t *testing.T) {
 // refills it: the row must not come back.
 func TestModesNullValueDeleteSurvivesARefillFromALaggingReplica(t *testing.T) {
 	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-		s.now = clock.Now
-		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		clock := expiring(s)
 		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
-		u := db.write(1, 2, 20)
-		u.Position = 7
-		s.ApplyStock(u)
+		s.ApplyStock(at(7, db.write(1, 2, 20)))
 		db.lag() // the replica has the update, not the delete
 		db.del(1, 2)
-		null := deleteByKey(1, 2)
-		null.Position = 8
-		s.ApplyStock(null)
+		s.ApplyStock(at(8, deleteByKey(1, 2)))
 		expect(t, s, 1, "[{WH-B 11}]")
 		clock.Advance(20 * time.Second) // the entry expired, the marker did not
 		expect(t, s, 1, "[{WH-B 11}]")
@@ -480,9 +473,7 @@ func TestModesNullValueDeleteSurvivesARefillFromALaggingReplica(t *testing.T) {
 // reflect it, and the refill must not answer the value before it.
 func TestBinlogOrderRefillOverlappingAChangeTheExpiredEntryHeld(t *testing.T) {
 	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-		s.now = clock.Now
-		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		clock := expiring(s)
 		s.marks.ttl = time.Second
 		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
 		db.lag()
