@@ -47,7 +47,7 @@ vuln: ## govulncheck: known vulnerabilities the code reaches (database from the 
 test-short: ## unit tests only, no race detector
 	$(GO) test -short -count=1 $(PKG)
 
-soak: ## the pipeline torture (relay + read nodes + broker, killed and restarted) at SOAK_WRITES writes (default 1,000,000); needs GINTOKI_TEST_MYSQL_DSN
+soak: ## the pipeline torture (relay + read nodes + broker, killed and restarted) at SOAK_WRITES writes (default 1,000,000) in each order (version column, shop schema by the binlog); needs GINTOKI_TEST_MYSQL_DSN
 	@test -n "$$GINTOKI_TEST_MYSQL_DSN" || { echo "make soak needs GINTOKI_TEST_MYSQL_DSN, e.g. 'root@tcp(127.0.0.1:3306)/test' (MariaDB with the binlog on)"; exit 2; }
 	GINTOKI_SOAK_WRITES=$${SOAK_WRITES:-1000000} $(GO) test -count=1 -timeout 6h -run '^TestPipelineTorture$$' -v $(SOAKFLAGS) ./app/pipelinetorture/
 

@@ -2,6 +2,7 @@ package pipelinetorture
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,7 +22,9 @@ type dbState struct {
 
 type dbRow struct {
 	qty     int32
-	version uint64
+	version uint64 // version order
+	// binlog order: the shop's columns (qty is their difference)
+	onHand, reserved int32
 }
 
 type dbWarehouse struct {
@@ -30,40 +33,41 @@ type dbWarehouse struct {
 	version uint64
 }
 
-func (p *pipeline) readDB() dbState {
+func (m *model) readDB(p *pipeline) dbState {
 	s := dbState{rows: map[rowKey]dbRow{}, whs: map[int64]dbWarehouse{}}
-	rows, err := p.DB.Query("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items")
-	if err != nil {
-		p.T.Fatal(err)
-	}
-	for rows.Next() {
+	p.queryEach("SELECT product_id, warehouse_id, qty_salable, version FROM stock_items", func(rows *sql.Rows) error {
 		var k rowKey
 		var r dbRow
-		if err := rows.Scan(&k.p, &k.w, &r.qty, &r.version); err != nil {
-			p.T.Fatal(err)
-		}
+		err := rows.Scan(&k.p, &k.w, &r.qty, &r.version)
 		s.rows[k] = r
-	}
-	if err := rows.Close(); err != nil {
-		p.T.Fatal(err)
-	}
-	whs, err := p.DB.Query("SELECT id, code, is_active, version FROM warehouses")
-	if err != nil {
-		p.T.Fatal(err)
-	}
-	defer whs.Close()
-	for whs.Next() {
+		return err
+	})
+	p.queryEach("SELECT id, code, is_active, version FROM warehouses", func(rows *sql.Rows) error {
 		var id int64
 		var w dbWarehouse
-		if err := whs.Scan(&id, &w.code, &w.active, &w.version); err != nil {
-			p.T.Fatal(err)
-		}
+		err := rows.Scan(&id, &w.code, &w.active, &w.version)
 		s.whs[id] = w
-	}
-	if err := whs.Err(); err != nil {
-		p.T.Fatal(err)
-	}
+		return err
+	})
 	return s
+}
+
+// queryEach runs query and scan on each row it returns; any error fails
+// the test.
+func (p *pipeline) queryEach(query string, scan func(*sql.Rows) error) {
+	rows, err := p.DB.Query(query)
+	if err != nil {
+		p.T.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			p.T.Fatalf("%s: %v", query, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		p.T.Fatalf("%s: %v", query, err)
+	}
 }
 
 // answer is what a read node must answer for product: its rows in active
@@ -82,7 +86,7 @@ func (s dbState) answer(product int64, warehouses int) answer {
 
 // matchesModel compares the database with what the writers believe they
 // committed: a difference is a fault of the test, not of the product.
-func (s dbState) matchesModel(m *model) []string {
+func (m *model) matchesModel(s dbState) []string {
 	var out []string
 	for i := range m.rows {
 		r := &m.rows[i]
@@ -161,7 +165,7 @@ func (p *pipeline) converge(rd *readers, s dbState, products, warehouses int, li
 
 // explain says, row by row, how a node's answer differs from the database,
 // with the row's last committed changes, and tallies the kinds.
-func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
+func (m *model) explain(s dbState, d mismatch, kinds map[staleKind]int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s product %d: node %s, database %s", d.node, d.product, d.got, d.want)
 	if d.err != nil {
@@ -217,66 +221,77 @@ func (s dbState) explain(m *model, d mismatch, kinds map[staleKind]int) string {
 // its first messages from rank from on: partition,
 // offset, op and rank, "null" for a tombstone.
 func (p *pipeline) rowEvents(m *model, rows map[rowKey]uint64, first int) (map[rowKey][]string, error) {
+	out := map[rowKey][]string{}
+	err := p.eachStockMessage(func(part int32, msg *sarama.ConsumerMessage) {
+		pid, wid, err := debezium.DecodeStockKey(msg.Key)
+		k := rowKey{pid, wid}
+		from, asked := rows[k]
+		if err != nil || !asked {
+			return
+		}
+		// A tombstone has no version: it follows the delete before it.
+		ev := ""
+		if len(out[k]) > 0 {
+			ev = "null"
+		}
+		if msg.Value != nil {
+			ev = "?"
+			if c, err := debezium.DecodeStock(msg.Value); err == nil {
+				if c.Row.Version < m.seedVersion+from && c.Op != domain.OpTruncate {
+					ev = ""
+				} else {
+					ev = fmt.Sprintf("%s@%d", c.Op, m.rank(c.Row.Version))
+				}
+			}
+		}
+		if ev != "" {
+			out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
+		}
+	})
+	for k, evs := range out {
+		out[k] = evs[:min(len(evs), first)]
+	}
+	return out, err
+}
+
+// eachStockMessage calls f with every message the stock topic holds now,
+// partition by partition, in offset order.
+func (p *pipeline) eachStockMessage(f func(part int32, msg *sarama.ConsumerMessage)) error {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V2_8_0_0
 	client, err := sarama.NewClient([]string{p.Brokers()}, cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer client.Close()
 	consumer, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer consumer.Close()
 	parts, err := client.Partitions(p.StockTopic)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := map[rowKey][]string{}
 	for _, part := range parts {
 		end, err := client.GetOffset(p.StockTopic, part, sarama.OffsetNewest)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if end == 0 {
 			continue
 		}
 		pc, err := consumer.ConsumePartition(p.StockTopic, part, sarama.OffsetOldest)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for msg := range pc.Messages() {
-			pid, wid, err := debezium.DecodeStockKey(msg.Key)
-			k := rowKey{pid, wid}
-			if from, asked := rows[k]; err == nil && asked {
-				// A tombstone has no version: it follows the delete before it.
-				ev := ""
-				if len(out[k]) > 0 {
-					ev = "null"
-				}
-				if msg.Value != nil {
-					ev = "?"
-					if c, err := debezium.DecodeStock(msg.Value); err == nil {
-						if c.Row.Version < m.seedVersion+from && c.Op != domain.OpTruncate {
-							ev = ""
-						} else {
-							ev = fmt.Sprintf("%s@%d", c.Op, m.rank(c.Row.Version))
-						}
-					}
-				}
-				if ev != "" {
-					out[k] = append(out[k], fmt.Sprintf("p%d/%d:%s", part, msg.Offset, ev))
-				}
-			}
+			f(part, msg)
 			if msg.Offset >= end-1 {
 				break
 			}
 		}
 		pc.Close()
 	}
-	for k, evs := range out {
-		out[k] = evs[:min(len(evs), first)]
-	}
-	return out, nil
+	return nil
 }

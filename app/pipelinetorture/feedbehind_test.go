@@ -27,7 +27,7 @@ func TestDeletedRowStaysDeletedWhenTheFeedIsBehind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPipeline(t, dsn, gdb, 1)
+	p := newPipeline(t, dsn, gdb, 1, "")
 	p.StartRelay()
 	n := p.nodes[0]
 	p.StartNode(n.Node)

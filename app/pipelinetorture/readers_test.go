@@ -43,10 +43,10 @@ func parseCode(code string) (id int64, rank uint64, err error) {
 
 type rowKey struct{ p, w int64 }
 
-// seen is what completed reads of one node have shown: the newest state
-// of every row and the newest rank of every warehouse's name. A read that
-// started after a read showing a state completed must not show an older
-// one.
+// rankView is what completed reads of one node have shown, in version
+// order: the newest state of every row and the newest rank of every
+// warehouse's name. A read that started after a read showing a state
+// completed must not show an older one.
 //
 // A row's state orders as the cache must: the row at rank r (2r), then its
 // delete, which carries rank r too (2r+1), then the row re-inserted at a
@@ -57,10 +57,17 @@ type rowKey struct{ p, w int64 }
 // committed: so it holds at least the first committed delete from that
 // rank on, and a later answer showing the row at that rank or older
 // brought a deleted row back.
-type seen struct {
+type rankView struct {
+	rd   *readers
+	node string
+	m    *model
 	mu   sync.Mutex
 	rows map[rowKey]uint64
 	whs  map[int64]uint64
+}
+
+func (m *model) newView(rd *readers, node string) view {
+	return &rankView{rd: rd, node: node, m: m, rows: map[rowKey]uint64{}, whs: map[int64]uint64{}}
 }
 
 func shownState(rank uint64) uint64 { return 2 * rank }
@@ -68,14 +75,23 @@ func shownState(rank uint64) uint64 { return 2 * rank }
 // deletedState is the least state a node that shows row k missing can be
 // in, given the state floor seen before. A row the seed did not write that
 // was never seen may just not be inserted yet: that tells nothing.
-func (rd *readers) deletedState(k rowKey, floor uint64) uint64 {
-	if floor == 0 && k.p > int64(rd.seeded) {
+func (v *rankView) deletedState(k rowKey, floor uint64) uint64 {
+	if floor == 0 && k.p > int64(v.m.seeded) {
 		return 0
 	}
-	if d, ok := rd.firstDelete(k, floor/2); ok {
+	if d, ok := v.firstDelete(k, floor/2); ok {
 		return max(floor, 2*d+1)
 	}
 	return floor | 1
+}
+
+// firstDelete returns the lowest rank at least from that a committed
+// delete of row k carried.
+func (v *rankView) firstDelete(k rowKey, from uint64) (uint64, bool) {
+	if k.p > int64(v.m.products) {
+		return 0, false // never written
+	}
+	return v.m.row(k.p, k.w).firstDeleteFrom(from)
 }
 
 func describeState(st uint64) string {
@@ -90,28 +106,69 @@ type floors struct {
 	whs  map[int64]uint64
 }
 
-func (s *seen) floors(products []int64, warehouses int) floors {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (v *rankView) floors(products []int64) floors {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	f := floors{rows: map[rowKey]uint64{}, whs: map[int64]uint64{}}
-	for w := int64(1); w <= int64(warehouses); w++ {
-		f.whs[w] = s.whs[w]
+	for w := int64(1); w <= int64(v.m.warehouses); w++ {
+		f.whs[w] = v.whs[w]
 		for _, p := range products {
-			f.rows[rowKey{p, w}] = s.rows[rowKey{p, w}]
+			f.rows[rowKey{p, w}] = v.rows[rowKey{p, w}]
 		}
 	}
 	return f
 }
 
-func (s *seen) raise(rows map[rowKey]uint64, whs map[int64]uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (v *rankView) raise(rows map[rowKey]uint64, whs map[int64]uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	for k, r := range rows {
-		s.rows[k] = max(s.rows[k], r)
+		v.rows[k] = max(v.rows[k], r)
 	}
 	for k, r := range whs {
-		s.whs[k] = max(s.whs[k], r)
+		v.whs[k] = max(v.whs[k], r)
 	}
+}
+
+func (v *rankView) before(ids []int64) func([]answer) {
+	f := v.floors(ids)
+	return func(answers []answer) { v.raise(v.check(f, answers)) }
+}
+
+// check compares answers with the floors taken before the request, and
+// returns the states they show.
+func (v *rankView) check(f floors, answers []answer) (map[rowKey]uint64, map[int64]uint64) {
+	rd, node := v.rd, v.node
+	rows, whs := map[rowKey]uint64{}, map[int64]uint64{}
+	for _, a := range answers {
+		shown := map[int64]bool{}
+		for _, l := range a.Warehouses {
+			w, whRank, err := parseCode(l.Code)
+			if err != nil || w < 1 || w > int64(rd.warehouses) {
+				rd.stats.malformed.Add(1)
+				rd.problem("%s: product %d: %v (%s)", node, a.ProductID, err, l.Code)
+				continue
+			}
+			shown[w] = true
+			k := rowKey{a.ProductID, w}
+			st := shownState(rankOfQty(l.Qty))
+			if fl := f.rows[k]; st < fl {
+				rd.wentBack(backRow{node, k, fl, st}, fmt.Sprintf("%s: product %d warehouse %d went back from %s to %s", node, k.p, k.w, describeState(fl), describeState(st)))
+			}
+			if fl := f.whs[w]; whRank < fl {
+				rd.stats.backwards.Add(1)
+				rd.problem("%s: warehouse %d's name went back from rank %d to %d (%s)", node, w, fl, whRank, l.Code)
+			}
+			rows[k] = max(rows[k], st)
+			whs[w] = max(whs[w], whRank)
+		}
+		for w := int64(1); w <= stableWarehouses; w++ {
+			if k := (rowKey{a.ProductID, w}); !shown[w] {
+				rows[k] = max(rows[k], v.deletedState(k, f.rows[k]))
+			}
+		}
+	}
+	return rows, whs
 }
 
 // readStats counts what the readers did and found.
@@ -122,24 +179,19 @@ type readStats struct {
 const maxProblems = 30
 
 // readers read every node over HTTP and check each answer against what
-// earlier answers of the same node showed.
+// earlier answers of the same node showed (a view of the node).
 type readers struct {
 	client     *http.Client
 	products   int
-	seeded     int // products 1..seeded had a row in every warehouse at the start
 	warehouses int
-	// firstDelete returns the lowest rank at least from that a committed
-	// delete of row k carried.
-	firstDelete func(k rowKey, from uint64) (uint64, bool)
-	stats       readStats
-	mu          sync.Mutex
-	problems    []string
-	backRows    []backRow
+	stats      readStats
+	mu         sync.Mutex
+	problems   []string
+	backRows   []backRow
 }
 
-func newReaders(products, seeded, warehouses int, firstDelete func(rowKey, uint64) (uint64, bool)) *readers {
+func newReaders(products, warehouses int) *readers {
 	return &readers{
-		firstDelete: firstDelete, seeded: seeded,
 		client: &http.Client{
 			Timeout:   10 * time.Second,
 			Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 30 * time.Second},
@@ -157,7 +209,7 @@ func (rd *readers) problem(format string, args ...any) {
 }
 
 // backRow is a row a node showed going back: from the state seen before
-// to the rank shown.
+// to the state shown (what a state is depends on the view).
 type backRow struct {
 	node     string
 	k        rowKey
@@ -166,13 +218,15 @@ type backRow struct {
 
 const maxBackRows = 8
 
-func (rd *readers) wentBack(node string, k rowKey, from, to uint64) {
+// wentBack counts a read that showed row b.k go back, says why, and keeps
+// the first rows for the report.
+func (rd *readers) wentBack(b backRow, why string) {
 	rd.stats.backwards.Add(1)
-	rd.problem("%s: product %d warehouse %d went back from %s to %s", node, k.p, k.w, describeState(from), describeState(to))
+	rd.problem("%s", why)
 	rd.mu.Lock()
 	defer rd.mu.Unlock()
-	if len(rd.backRows) < maxBackRows && !slices.ContainsFunc(rd.backRows, func(b backRow) bool { return b.k == k }) {
-		rd.backRows = append(rd.backRows, backRow{node, k, from, to})
+	if len(rd.backRows) < maxBackRows && !slices.ContainsFunc(rd.backRows, func(o backRow) bool { return o.k == b.k }) {
+		rd.backRows = append(rd.backRows, b)
 	}
 }
 
@@ -192,47 +246,8 @@ func (rd *readers) fetch(ctx context.Context, base string, ids []int64, style in
 	return rig.Fetch(ctx, rd.client, base, ids, style)
 }
 
-// check compares answers with the floors taken before the request, and
-// returns the states they show.
-func (rd *readers) check(node string, f floors, answers []answer) (map[rowKey]uint64, map[int64]uint64) {
-	rows, whs := map[rowKey]uint64{}, map[int64]uint64{}
-	for _, a := range answers {
-		if !slices.IsSortedFunc(a.Warehouses, func(x, y line) int { return strings.Compare(x.Code, y.Code) }) {
-			rd.stats.malformed.Add(1)
-			rd.problem("%s: product %d: warehouses not ordered by code: %s", node, a.ProductID, a)
-		}
-		shown := map[int64]bool{}
-		for _, l := range a.Warehouses {
-			w, whRank, err := parseCode(l.Code)
-			if err != nil || w < 1 || w > int64(rd.warehouses) {
-				rd.stats.malformed.Add(1)
-				rd.problem("%s: product %d: %v (%s)", node, a.ProductID, err, l.Code)
-				continue
-			}
-			shown[w] = true
-			k := rowKey{a.ProductID, w}
-			st := shownState(rankOfQty(l.Qty))
-			if fl := f.rows[k]; st < fl {
-				rd.wentBack(node, k, fl, st)
-			}
-			if fl := f.whs[w]; whRank < fl {
-				rd.stats.backwards.Add(1)
-				rd.problem("%s: warehouse %d's name went back from rank %d to %d (%s)", node, w, fl, whRank, l.Code)
-			}
-			rows[k] = max(rows[k], st)
-			whs[w] = max(whs[w], whRank)
-		}
-		for w := int64(1); w <= stableWarehouses; w++ {
-			if k := (rowKey{a.ProductID, w}); !shown[w] {
-				rows[k] = max(rows[k], rd.deletedState(k, f.rows[k]))
-			}
-		}
-	}
-	return rows, whs
-}
-
 // read runs one reader against one node until ctx ends.
-func (rd *readers) read(ctx context.Context, node string, base string, s *seen, seed uint64) {
+func (rd *readers) read(ctx context.Context, node string, base string, v view, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	pick := func() int64 {
 		// A few ids that never exist keep negative entries in play.
@@ -253,7 +268,7 @@ func (rd *readers) read(ctx context.Context, node string, base string, s *seen, 
 				}
 			}
 		}
-		f := s.floors(ids, rd.warehouses)
+		check := v.before(ids)
 		answers, err := rd.fetch(ctx, base, ids, rng.IntN(2))
 		switch {
 		case ctx.Err() != nil:
@@ -268,7 +283,12 @@ func (rd *readers) read(ctx context.Context, node string, base string, s *seen, 
 			continue
 		}
 		rd.stats.reads.Add(1)
-		rows, whs := rd.check(node, f, answers)
-		s.raise(rows, whs)
+		for _, a := range answers {
+			if !slices.IsSortedFunc(a.Warehouses, func(x, y line) int { return strings.Compare(x.Code, y.Code) }) {
+				rd.stats.malformed.Add(1)
+				rd.problem("%s: product %d: warehouses not ordered by code: %s", node, a.ProductID, a)
+			}
+		}
+		check(answers)
 	}
 }

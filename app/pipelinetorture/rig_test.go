@@ -26,16 +26,17 @@ type pipeline struct {
 	nodes []*node
 }
 
-// node is one read node and the newest states its readers have seen.
+// node is one read node.
 type node struct {
 	*rig.Node
-	seen *seen
 }
 
-func newPipeline(t *testing.T, dsn database.DSN, gdb *gorm.DB, nodes int) *pipeline {
-	p := &pipeline{Pipeline: rig.New(t, dsn, gdb, rig.Options{Prefix: topicPrefix, Nodes: nodes, Partitions: partitions})}
+// newPipeline prepares the pipeline; schema is the mapping file the relay
+// and the nodes get ("" for gintoki's own tables).
+func newPipeline(t *testing.T, dsn database.DSN, gdb *gorm.DB, nodes int, schema string) *pipeline {
+	p := &pipeline{Pipeline: rig.New(t, dsn, gdb, rig.Options{Prefix: topicPrefix, Nodes: nodes, Partitions: partitions, Schema: schema})}
 	for _, n := range p.Nodes {
-		p.nodes = append(p.nodes, &node{Node: n, seen: &seen{rows: map[rowKey]uint64{}, whs: map[int64]uint64{}}})
+		p.nodes = append(p.nodes, &node{Node: n})
 	}
 	return p
 }

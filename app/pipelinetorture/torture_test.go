@@ -3,21 +3,23 @@ package pipelinetorture
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+	"github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
 
-	_ "github.com/go-sql-driver/mysql"
-
-	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
+	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
 )
 
 const (
@@ -38,82 +40,117 @@ const (
 
 // TestPipelineTorture: MariaDB -> gintoki relay -> broker -> gintoki serve,
 // all real, under concurrent writes of every kind, while the relay is
-// SIGKILLed (once right after the server moved to a new binlog file), the read nodes are stopped (SIGTERM) and killed (SIGKILL), and
-// the broker restarts. No reader may see a row of a node go back, and once
-// the feed has drained every product on every node equals the database.
-// GINTOKI_SOAK_WRITES sets the number of writes (make soak).
+// SIGKILLed (once right after the server moved to a new binlog file), the
+// read nodes are stopped (SIGTERM) and killed (SIGKILL), and the broker
+// restarts. No reader may see a row of a node go back, and once the feed has
+// drained every product on every node equals the database. It runs in both
+// orders: on gintoki's own tables, whose version column orders each row's
+// changes, and on a shop's tables without any version column, mapped with
+// --schema, where the binlog orders them. GINTOKI_SOAK_WRITES sets the
+// number of writes of each (make soak).
 func TestPipelineTorture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the pipeline torture is not short")
 	}
+	t.Run("by-version", func(t *testing.T) { runTorture(t, "version column", newVersionWorkload) })
+	t.Run("by-binlog", func(t *testing.T) { runTorture(t, "binlog order, shop schema", newShopWorkload) })
+}
+
+// workload is one mode of the torture: the tables, the writers that change
+// them, and what the readers and the final comparison check against.
+type workload interface {
+	// load is the writers' side the disruptions pace themselves by.
+	load() *writeLoad
+	// write runs writers until target writes are committed.
+	write(ctx context.Context, writers int, target int64, seed uint64) error
+	// newView is what the readers of one node have seen of it.
+	newView(rd *readers, node string) view
+	// readDB reads what the database holds once the writers stopped.
+	readDB(p *pipeline) dbState
+	// matchesModel lists where the database differs from what the writers
+	// committed: a fault of the test.
+	matchesModel(s dbState) []string
+	// explain says how a node's answer differs from the database, row by
+	// row, tallying the kinds.
+	explain(s dbState, d mismatch, kinds map[staleKind]int) string
+	// explainBackwards details the rows readers saw go back.
+	explainBackwards(p *pipeline, rd *readers) string
+}
+
+// view is what completed reads of one node have shown. before is called
+// before a request for ids, with what is known then; the function it
+// returns checks the request's answers against that and records what they
+// show, so a read that started after another completed must not show an
+// older state than that one did.
+type view interface {
+	before(ids []int64) func(answers []answer)
+}
+
+// setup makes and fills a mode's tables on the test's database and returns
+// its workload and the schema mapping file the relay and the nodes get (""
+// for gintoki's own tables).
+type setup func(t *testing.T, gdb *gorm.DB, wdb *sql.DB) (workload, string)
+
+func runTorture(t *testing.T, modeName string, setup setup) {
 	target := writesWanted(t)
 	ctx := context.Background()
 	dsn, gdb := dbtest.MySQLDSN(t)
-	seed, err := database.Seed(ctx, gdb, seededProducts, warehouses)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	p := newPipeline(t, dsn, gdb, readNodes)
-	p.StartRelay()
-	for _, n := range p.nodes {
-		p.StartNode(n.Node)
-	}
-
 	wdb, err := sql.Open("mysql", dsn.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wdb.SetMaxOpenConns(writers + 2)
 	t.Cleanup(func() { wdb.Close() })
-	products := seededProducts + newProducts
-	m := newModel(wdb, seed.Version, products, seededProducts, warehouses,
-		func(id int64) string { return database.WarehouseCode(id, warehouses) })
+	w, schema := setup(t, gdb, wdb)
+	l := w.load()
 
-	rd := newReaders(products, seededProducts, warehouses, func(k rowKey, from uint64) (uint64, bool) {
-		if k.p > int64(products) {
-			return 0, false // never written
-		}
-		return m.row(k.p, k.w).firstDeleteFrom(from)
-	})
+	p := newPipeline(t, dsn, gdb, readNodes, schema)
+	p.StartRelay()
+	for _, n := range p.nodes {
+		p.StartNode(n.Node)
+	}
+
+	products := seededProducts + newProducts
+	rd := newReaders(products, warehouses)
 	readCtx, stopReading := context.WithCancel(ctx)
 	var readWG sync.WaitGroup
 	for i, n := range p.nodes {
+		v := w.newView(rd, n.Name)
 		for r := range readersPerNode {
 			readWG.Add(1)
 			go func() {
 				defer readWG.Done()
-				rd.read(readCtx, n.Name, n.Base(), n.seen, uint64(i*readersPerNode+r))
+				rd.read(readCtx, n.Name, n.Base(), v, uint64(i*readersPerNode+r))
 			}()
 		}
 	}
 	t.Cleanup(func() { stopReading(); readWG.Wait() })
 
 	cycle := min(target, cycleWrites)
-	m.gate.Store(0)
+	l.gate.Store(0)
 	rngSeed := uint64(time.Now().UnixNano())
 	writeCtx, stopWriting := context.WithCancel(ctx)
-	w := &writing{done: make(chan struct{})}
+	wr := &writing{done: make(chan struct{})}
 	go func() {
-		defer close(w.done)
-		w.err = m.write(writeCtx, writers, target, rngSeed)
+		defer close(wr.done)
+		wr.err = w.write(writeCtx, writers, target, rngSeed)
 	}()
-	t.Cleanup(func() { stopWriting(); <-w.done })
+	t.Cleanup(func() { stopWriting(); <-wr.done })
 
 	began := time.Now()
 	var d disruptions
-	p.disrupt(m, w, target, cycle, &d)
-	<-w.done
-	if w.err != nil {
-		t.Fatalf("writers: %v", w.err)
+	p.disrupt(l, wr, target, cycle, &d)
+	<-wr.done
+	if wr.err != nil {
+		t.Fatalf("writers: %v", wr.err)
 	}
 	wrote := time.Since(began)
 
 	drainLimit := 2*time.Minute + time.Duration(target/1000)*time.Second
 	drainBegan := time.Now()
 	p.Drain(drainLimit)
-	state := p.readDB()
-	if bad := state.matchesModel(m); len(bad) > 0 {
+	state := w.readDB(p)
+	if bad := w.matchesModel(state); len(bad) > 0 {
 		t.Fatalf("the database differs from what the writers committed (a fault of the test):\n%s", strings.Join(bad[:min(len(bad), 20)], "\n"))
 	}
 	// A few ids past the last product were never written: 404 everywhere.
@@ -135,21 +172,24 @@ func TestPipelineTorture(t *testing.T) {
 	var report []string
 	for _, d := range diffs {
 		stale[d.product] = true
-		report = append(report, state.explain(m, d, kinds))
+		report = append(report, w.explain(state, d, kinds))
 	}
 	for _, n := range p.nodes {
 		t.Logf("%s change events by outcome (its last run): %v", n.Name, eventCounts(p.Metrics(n.Base())))
 	}
-	s := &m.stats
-	t.Logf("pipeline torture: %d writes (%d inserts, %d updates, %d deletes, %d re-inserts, %d warehouse changes) "+
+	s := &l.stats
+	t.Logf("pipeline torture (%s): %d writes (%d inserts, %d updates, %d deletes, %d re-inserts, %d warehouse changes) "+
 		"in %d statements, %d multi-row statements, %d transactions (%d rolled back), %d deadlock retries; "+
 		"%d messages on the change topics; %d binlog rotations, %d relay SIGKILLs, %d read node SIGTERMs and %d SIGKILLs, %d broker restarts; "+
 		"%d reads (%d unavailable); %d stale products (%d product-node pairs), %d backwards reads, %d bad answers; writing %s, draining %s (seed %d)",
-		s.writes.Load(), s.inserts.Load(), s.updates.Load(), s.deletes.Load(), s.reinserts.Load(), s.warehouseChanges.Load(),
+		modeName, s.writes.Load(), s.inserts.Load(), s.updates.Load(), s.deletes.Load(), s.reinserts.Load(), s.warehouseChanges.Load(),
 		s.statements.Load(), s.multiRow.Load(), s.txs.Load(), s.rollbacks.Load(), s.retries.Load(),
 		messages, d.binlogRotations, d.relayKills, d.nodeTerms, d.nodeKills, d.brokerRestarts,
 		rd.stats.reads.Load(), rd.stats.unavailable.Load(), len(stale), len(diffs), rd.stats.backwards.Load(), rd.stats.malformed.Load(),
 		wrote.Round(time.Second), drained.Round(time.Second), rngSeed)
+	if sm, ok := w.(interface{ summary() string }); ok {
+		t.Logf("of which: %s", sm.summary())
+	}
 
 	if len(diffs) > 0 {
 		var tally []string
@@ -166,8 +206,85 @@ func TestPipelineTorture(t *testing.T) {
 			len(stale), ids, len(diffs), strings.Join(tally, ", "), strings.Join(report[:min(len(report), 40)], "\n"))
 	}
 	if n := rd.stats.backwards.Load() + rd.stats.malformed.Load(); n > 0 {
-		t.Errorf("%d reads went back or were malformed:\n%s%s", n, rd.report(), p.explainBackwards(m, rd))
+		t.Errorf("%d reads went back or were malformed:\n%s%s", n, rd.report(), w.explainBackwards(p, rd))
 	}
+}
+
+// writeLoad is the writers' side that both modes share: the database they
+// write, what they committed, and the gate that holds them.
+type writeLoad struct {
+	db    *sql.DB
+	stats writeStats
+	// gate stops writers taking new work once writes reach it, so the
+	// disruptions happen while writes flow, whatever the machine's speed.
+	gate atomic.Int64
+}
+
+// runUnit runs a unit of work with exec, again on a deadlock or a lock wait
+// timeout (up to ten times), and counts its statements and what it was. It
+// reports whether the unit committed (false: it was rolled back on
+// purpose).
+func (l *writeLoad) runUnit(ctx context.Context, how string, statements int, rollback bool, exec func(context.Context) error) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		err := exec(ctx)
+		var me *mysql.MySQLError
+		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
+			l.stats.retries.Add(1)
+			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		break
+	}
+	s := &l.stats
+	s.statements.Add(int64(statements))
+	if how == "tx" {
+		s.txs.Add(1)
+	}
+	if rollback {
+		s.rollbacks.Add(1)
+		return false, nil
+	}
+	if how == "multi" {
+		s.multiRow.Add(1)
+	}
+	return true, nil
+}
+
+// runWriters runs writers, each doing one unit of work at a time with step,
+// until target writes are committed, waiting at the gate whenever it is
+// reached. The first error stops every writer.
+func (l *writeLoad) runWriters(ctx context.Context, writers int, target int64, seed uint64, step func(context.Context, *rand.Rand) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(g)))
+			for ctx.Err() == nil && l.stats.writes.Load() < target {
+				if l.stats.writes.Load() >= l.gate.Load() {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if err := step(ctx, rng); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err, ok := <-errs; ok {
+		return err
+	}
+	return ctx.Err()
 }
 
 // writing is the writers' outcome: done is closed once they stopped, err
@@ -182,7 +299,7 @@ type writing struct {
 // applying events). The writers are held at a gate a little past each point
 // until the disruption is done, so every one happens while writes flow and
 // every node applies events for much of the run.
-func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disruptions) {
+func (p *pipeline) disrupt(m *writeLoad, w *writing, target, cycle int64, d *disruptions) {
 	t := p.T
 	slack := max(cycle/20, 200)
 	// While a process or the broker is down, writes go on: at least this
@@ -297,7 +414,7 @@ func (p *pipeline) disrupt(m *model, w *writing, target, cycle int64, d *disrupt
 
 // explainBackwards lists, for the first rows that went back, what the
 // writers committed and what the stock topic holds for them.
-func (p *pipeline) explainBackwards(m *model, rd *readers) string {
+func (m *model) explainBackwards(p *pipeline, rd *readers) string {
 	rd.mu.Lock()
 	rows := slices.Clone(rd.backRows)
 	rd.mu.Unlock()

@@ -3,16 +3,17 @@ package pipelinetorture
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
+	"testing"
 
-	"github.com/go-sql-driver/mysql"
+	"gorm.io/gorm"
+
+	"github.com/gintoki/gintoki/infrastructure/database"
 )
 
 // qtyBase: every write sets qty_salable to qtyBase plus the row's version
@@ -123,24 +124,34 @@ type writeStats struct {
 	rollbacks, retries                           atomic.Int64
 }
 
-// model is the writers' side: the rows, the version counter and the
-// statements that change them.
+// model is the writers' side in version order (gintoki's own tables): the
+// rows, the version counter and the statements that change them.
 type model struct {
-	db          *sql.DB
+	writeLoad
 	seedVersion uint64
 	next        atomic.Uint64 // the last version handed out
 	products    int
+	seeded      int
 	warehouses  int
 	rows        []stockRow
 	whs         []warehouseRow
-	stats       writeStats
-	// gate stops writers taking new work once writes reach it, so the
-	// disruptions happen while writes flow, whatever the machine's speed.
-	gate atomic.Int64
 }
 
+// newVersionWorkload seeds gintoki's own tables: every row and warehouse at
+// the seed's version, which the writers then move on.
+func newVersionWorkload(t *testing.T, gdb *gorm.DB, wdb *sql.DB) (workload, string) {
+	seed, err := database.Seed(context.Background(), gdb, seededProducts, warehouses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newModel(wdb, seed.Version, seededProducts+newProducts, seededProducts, warehouses,
+		func(id int64) string { return database.WarehouseCode(id, warehouses) }), ""
+}
+
+func (m *model) load() *writeLoad { return &m.writeLoad }
+
 func newModel(db *sql.DB, seedVersion uint64, products, seeded, warehouses int, codes func(int64) string) *model {
-	m := &model{db: db, seedVersion: seedVersion, products: products, warehouses: warehouses,
+	m := &model{writeLoad: writeLoad{db: db}, seedVersion: seedVersion, products: products, seeded: seeded, warehouses: warehouses,
 		rows: make([]stockRow, products*warehouses), whs: make([]warehouseRow, warehouses)}
 	m.next.Store(seedVersion)
 	for p := 1; p <= products; p++ {
@@ -176,11 +187,11 @@ func (m *model) renamedCode(id int64, version uint64) string {
 
 // pickProduct prefers a hot tenth of the products half of the time, so
 // writes, fills and reads of the same rows collide often.
-func (m *model) pickProduct(rng *rand.Rand) int64 {
+func pickProduct(rng *rand.Rand, products int) int64 {
 	if rng.IntN(2) == 0 {
-		return int64(rng.IntN(max(1, m.products/10)) + 1)
+		return int64(rng.IntN(max(1, products/10)) + 1)
 	}
-	return int64(rng.IntN(m.products) + 1)
+	return int64(rng.IntN(products) + 1)
 }
 
 // stmt is one SQL statement and how many rows it must report affected.
@@ -256,6 +267,24 @@ func (u *unit) stockWrite(rng *rand.Rand, r *stockRow, deleteOneIn int) {
 	}
 }
 
+// keyed is a row the writers know, by its key.
+type keyed interface{ key() rowKey }
+
+func (r *stockRow) key() rowKey { return rowKey{r.p, r.w} }
+
+// inPairs is the placeholders and arguments of an IN list of the rows'
+// (product, warehouse) keys.
+func inPairs[R keyed](rows []R) (string, []any) {
+	ph := make([]string, len(rows))
+	var args []any
+	for i, r := range rows {
+		ph[i] = "(?, ?)"
+		k := r.key()
+		args = append(args, k.p, k.w)
+	}
+	return strings.Join(ph, ", "), args
+}
+
 // multiRow adds one statement over every locked row: an upsert (inserts
 // and updates in one statement), or an update or delete of the rows that
 // exist.
@@ -266,25 +295,16 @@ func (u *unit) multiRow(rng *rand.Rand) {
 			existing = append(existing, r)
 		}
 	}
-	pairs := func(rows []*stockRow) (string, []any) {
-		ph := make([]string, len(rows))
-		var args []any
-		for i, r := range rows {
-			ph[i] = "(?, ?)"
-			args = append(args, r.p, r.w)
-		}
-		return strings.Join(ph, ", "), args
-	}
 	switch choice := rng.IntN(3); {
 	case choice == 0 && len(existing) >= 1:
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		u.add(stmt{"DELETE FROM stock_items WHERE (product_id, warehouse_id) IN (" + ph + ")", args, int64(len(existing))})
 		for _, r := range existing {
 			u.record(r, 'd', u.state[r].version, false)
 		}
 	case choice == 1 && len(existing) >= 1:
 		v := u.m.newVersion()
-		ph, args := pairs(existing)
+		ph, args := inPairs(existing)
 		u.add(stmt{"UPDATE stock_items SET qty_salable = ?, version = ?, updated_at = NOW(6) WHERE (product_id, warehouse_id) IN (" + ph + ")",
 			append([]any{u.m.qty(v), v}, args...), int64(len(existing))})
 		for _, r := range existing {
@@ -350,31 +370,11 @@ func (u *unit) record(r *stockRow, op byte, version uint64, existsAfter bool) {
 // or is one), retries it on a deadlock, and on commit updates the rows and
 // the counters. The caller unlocks.
 func (u *unit) run(ctx context.Context) error {
-	for attempt := 0; ; attempt++ {
-		err := u.exec(ctx)
-		var me *mysql.MySQLError
-		if err != nil && errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205) && attempt < 10 {
-			u.m.stats.retries.Add(1)
-			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		break
+	committed, err := u.m.runUnit(ctx, u.how, len(u.stmts), u.rollback, u.exec)
+	if !committed {
+		return err
 	}
 	s := &u.m.stats
-	s.statements.Add(int64(len(u.stmts)))
-	if u.how == "tx" {
-		s.txs.Add(1)
-	}
-	if u.rollback {
-		s.rollbacks.Add(1)
-		return nil
-	}
-	if u.how == "multi" {
-		s.multiRow.Add(1)
-	}
 	for r, cs := range u.changes {
 		for _, c := range cs {
 			switch {
@@ -453,86 +453,108 @@ func execChecked(ctx context.Context, db execer, s stmt) error {
 	return nil
 }
 
-// step does one unit of work, picked at random: mostly single-row writes,
+// plan is one unit of work picked at random: mostly single-row writes,
 // sometimes a multi-row statement, a transaction (some rolled back) or a
-// warehouse change.
-func (m *model) step(ctx context.Context, rng *rand.Rand) error {
-	var u *unit
+// warehouse change. Both orders' writers draw the same plans.
+type plan struct {
+	how  string   // single, multi, tx
+	rows []rowKey // the stock rows it may write
+	wh   int64    // the warehouse it changes, 0 for none
+}
+
+func pickPlan(rng *rand.Rand, products, warehouses int) plan {
+	row := func(p int64) rowKey { return rowKey{p, int64(rng.IntN(warehouses) + 1)} }
+	pick := func() int64 { return pickProduct(rng, products) }
+	anyWarehouse := func() int64 { return int64(rng.IntN(warehouses) + 1) }
 	switch n := rng.IntN(1000); {
 	case n < 8:
-		u = m.lock("single", nil, &m.whs[rng.IntN(m.warehouses)])
-		u.warehouseWrite(rng)
+		return plan{how: "single", wh: anyWarehouse()}
 	case n < 60:
-		rows := make([]*stockRow, 2+rng.IntN(3))
-		for i := range rows {
-			rows[i] = m.row(m.pickProduct(rng), int64(rng.IntN(m.warehouses)+1))
+		pl := plan{how: "tx", rows: make([]rowKey, 2+rng.IntN(3))}
+		for i := range pl.rows {
+			pl.rows[i] = row(pick())
 		}
-		var wh *warehouseRow
 		if rng.IntN(4) == 0 {
-			wh = &m.whs[rng.IntN(m.warehouses)]
+			pl.wh = anyWarehouse()
 		}
-		u = m.lock("tx", rows, wh)
+		return pl
+	case n < 120:
+		pl := plan{how: "multi"}
+		if rng.IntN(2) == 0 { // every warehouse of one product
+			p := pick()
+			for w := 1; w <= warehouses; w++ {
+				pl.rows = append(pl.rows, rowKey{p, int64(w)})
+			}
+		} else { // one warehouse, several products
+			w := anyWarehouse()
+			for range 2 + rng.IntN(4) {
+				pl.rows = append(pl.rows, rowKey{pick(), w})
+			}
+		}
+		return pl
+	}
+	return plan{how: "single", rows: []rowKey{row(pick())}}
+}
+
+// work is a unit of a plan, its rows locked: what each order's unit does.
+type work interface {
+	locked() int                                 // how many distinct rows it locked
+	writeRow(rng *rand.Rand, i, deleteOneIn int) // the natural next write of locked row i
+	multiRow(rng *rand.Rand)
+	writeWarehouse(rng *rand.Rand)
+	setRollback()
+	run(ctx context.Context) error
+	unlock()
+}
+
+// do carries the plan out on u and unlocks it.
+func (pl plan) do(ctx context.Context, rng *rand.Rand, u work) error {
+	defer u.unlock()
+	switch {
+	case pl.how == "tx":
 		for range 2 + rng.IntN(5) {
 			// The same row may be written twice: deleted and
 			// re-inserted, or inserted and updated, in one transaction.
-			u.stockWrite(rng, u.rows[rng.IntN(len(u.rows))], 3)
+			u.writeRow(rng, rng.IntN(u.locked()), 3)
 		}
-		if wh != nil {
-			u.warehouseWrite(rng)
+		if pl.wh != 0 {
+			u.writeWarehouse(rng)
 		}
-		u.rollback = rng.IntN(10) == 0
-	case n < 120:
-		var rows []*stockRow
-		if rng.IntN(2) == 0 { // every warehouse of one product
-			p := m.pickProduct(rng)
-			for w := 1; w <= m.warehouses; w++ {
-				rows = append(rows, m.row(p, int64(w)))
-			}
-		} else { // one warehouse, several products
-			w := int64(rng.IntN(m.warehouses) + 1)
-			for range 2 + rng.IntN(4) {
-				rows = append(rows, m.row(m.pickProduct(rng), w))
-			}
+		if rng.IntN(10) == 0 {
+			u.setRollback()
 		}
-		u = m.lock("multi", rows, nil)
+	case pl.how == "multi":
 		u.multiRow(rng)
+	case pl.wh != 0:
+		u.writeWarehouse(rng)
 	default:
-		u = m.lock("single", []*stockRow{m.row(m.pickProduct(rng), int64(rng.IntN(m.warehouses)+1))}, nil)
-		u.stockWrite(rng, u.rows[0], 5)
+		u.writeRow(rng, 0, 5)
 	}
-	defer u.unlock()
 	return u.run(ctx)
 }
 
-// write runs writers until target writes are committed, waiting at the
-// gate whenever it is reached. The first error stops every writer.
+func (u *unit) locked() int { return len(u.rows) }
+func (u *unit) writeRow(rng *rand.Rand, i, deleteOneIn int) {
+	u.stockWrite(rng, u.rows[i], deleteOneIn)
+}
+func (u *unit) writeWarehouse(rng *rand.Rand) { u.warehouseWrite(rng) }
+func (u *unit) setRollback()                  { u.rollback = true }
+
+// step does one unit of work, picked at random.
+func (m *model) step(ctx context.Context, rng *rand.Rand) error {
+	pl := pickPlan(rng, m.products, m.warehouses)
+	rows := make([]*stockRow, len(pl.rows))
+	for i, k := range pl.rows {
+		rows[i] = m.row(k.p, k.w)
+	}
+	var wh *warehouseRow
+	if pl.wh != 0 {
+		wh = &m.whs[pl.wh-1]
+	}
+	return pl.do(ctx, rng, m.lock(pl.how, rows, wh))
+}
+
+// write runs writers until target writes are committed.
 func (m *model) write(ctx context.Context, writers int, target int64, seed uint64) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(seed, uint64(g)))
-			for ctx.Err() == nil && m.stats.writes.Load() < target {
-				if m.stats.writes.Load() >= m.gate.Load() {
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				if err := m.step(ctx, rng); err != nil {
-					errs <- err
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err, ok := <-errs; ok {
-		return err
-	}
-	return ctx.Err()
+	return m.runWriters(ctx, writers, target, seed, m.step)
 }

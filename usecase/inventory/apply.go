@@ -85,7 +85,11 @@ func (s *Changes) ApplyStock(c domain.StockChange) Outcome {
 		switch {
 		case known && mk.unknown:
 			return Older
-		case !known || !mk.hasLast:
+		case !known || !mk.hasLast || s.cfg.StockOrder.Binlog:
+			// In binlog order the change before it does not place it
+			// either: it may be in that change's transaction or in any
+			// later one, so a read that reflected that change may or may
+			// not reflect the delete.
 			s.deleteUnknown(now, pid, c, e, held)
 			if live {
 				return Applied
@@ -151,8 +155,9 @@ func binlogStamp(g domain.GTID, sub uint64) domain.Stamp {
 }
 
 // deleteUnknown applies a null-value delete of a row nothing is known of
-// (no change of it seen within the marker TTL). Its version cannot be
-// guessed from the entry: a fill may have read a re-insert the null comes
+// (no change of it seen within the marker TTL), or of any row in binlog
+// order, where a null value has no place. Its version cannot be guessed
+// from the entry: a fill may have read a re-insert the null comes
 // before, and a tombstone at that version would hide the re-insert for good.
 // So the product is evicted; markers keep what the entry knew of its other
 // rows, and an unknown-version delete keeps fills from showing this one

@@ -208,7 +208,9 @@ func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, sp fillSp
 // repair exactly that. uncertain is true when the expired entry cannot be
 // placed against the fresh read (binlog order: the two reads overlap, or a
 // change it held may have committed while the fresh read ran): the refill
-// may answer but is not cached.
+// may answer but is not cached. A change the entry held that cannot be
+// placed is answered, as merge does with a marker: the read may not reflect
+// it, and the entry may have answered it already.
 func (s *core) keepExpiredVersions(productID int64, e *Entry) (kept int, uncertain bool) {
 	prev := s.entries.Get().(*Entry)
 	defer s.entries.Put(prev)
@@ -228,11 +230,15 @@ func (s *core) keepExpiredVersions(productID int64, e *Entry) (kept int, uncerta
 			}
 			continue
 		}
-		changed, unknown := e.apply(o, change{warehouseID: r.WarehouseID, qty: r.QtySalable, stamp: r.stamp(), deleted: r.Deleted})
+		c := change{warehouseID: r.WarehouseID, qty: r.QtySalable, stamp: r.stamp(), deleted: r.Deleted}
+		changed, unknown := e.apply(o, c)
+		if unknown {
+			e.set(c)
+			changed, uncertain = true, true
+		}
 		if changed {
 			kept++
 		}
-		uncertain = uncertain || unknown
 	}
 	return kept, uncertain
 }

@@ -200,7 +200,10 @@ func (d *Directory) Delete(id int64, stamp domain.Stamp, pos int64) bool {
 
 // DeleteByKey records a null-value delete of warehouse id at feed position
 // pos: it deletes what the warehouse's event just before it wrote, or, when
-// no event of it was seen, at an unknown place.
+// no event of it was seen, at an unknown place. In binlog order it is always
+// at an unknown place: it may be in the transaction of the event before it
+// or in any later one, so a read that reflected that event may or may not
+// reflect the delete.
 func (d *Directory) DeleteByKey(id int64, pos int64) bool {
 	changed := false
 	d.update(func(m map[int64]dirEntry) bool {
@@ -208,7 +211,7 @@ func (d *Directory) DeleteByKey(id int64, pos int64) bool {
 		if ok && (replayed(e.last, pos) || e.unknown) {
 			return false
 		}
-		if ok && e.hasLast {
+		if ok && e.hasLast && !d.order.Binlog {
 			changed = d.tombstone(&e, e.lastStamp)
 		} else {
 			e.w.ID, e.deleted, e.unknown, changed = id, true, true, true

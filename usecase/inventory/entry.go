@@ -88,7 +88,18 @@ func (e *Entry) place(o domain.Order, c change) (v domain.Verdict, i int, found 
 	i, found = e.find(c.warehouseID)
 	switch {
 	case found && !e.Rows[i].Read:
-		return o.Compare(e.Rows[i].stamp(), c.stamp), i, true
+		v = o.Compare(e.Rows[i].stamp(), c.stamp)
+		if v == domain.Newer && e.Rows[i].Deleted && !o.Binlog && e.FillPos.Covers(c.gtid) {
+			// A tombstone either superseded the row the read returned (the
+			// read reflected this change, so it cannot be newer) or
+			// stands where the read had no row: then the read, having
+			// reflected this change, saw the row disappear after it. A
+			// tombstone of a null value, at the version of the change
+			// before it in the feed, is below changes the read had
+			// passed.
+			v = domain.Older
+		}
+		return v, i, true
 	case o.Binlog:
 		return e.span().Place(c.stamp), i, found
 	case e.FillPos.Covers(c.gtid):

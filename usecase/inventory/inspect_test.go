@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -205,4 +206,92 @@ func TestInspectorLogsOneLinePerRound(t *testing.T) {
 		!strings.Contains(lines[0], `"behind_products":[1,2,3,4,5,6,7,8,9,10]`) {
 		t.Fatalf("log of the round: %q, want one WARN line with 20 behind and the first ten", lines)
 	}
+}
+
+// The inspector in binlog order: rows carry no version, so a cached product
+// is compared with the database by value and presence, and which way it
+// differs is told by where the cached row stands against the database's
+// position (divergesInBinlogOrder). A cache ahead of the database (a forged
+// change with a huge GTID sequence) and one behind it (a missed change) are
+// evicted after two looks a lag window apart, their markers forgotten, and
+// the next fill answers the database; a product the feed patched correctly
+// is left alone, though its rows stand at GTIDs and the database's read at
+// none.
+func TestInspectorInBinlogOrder(t *testing.T) {
+	forged := func(db *binlogDB, op domain.Op, qty int32) domain.StockChange {
+		return domain.StockChange{Op: op, Row: domain.StockRow{ProductID: 1, WarehouseID: 2, QtySalable: qty},
+			GTID: domain.GTID{Source: gtid("0-1-1").Source, Seq: 9e15}, Sub: 10}
+	}
+	for _, tc := range []struct {
+		name  string
+		wrong func(db *binlogDB, s *testService)
+		want  Direction
+	}{
+		{"forged change with GTID sequence 9e15", func(db *binlogDB, s *testService) {
+			s.ApplyStock(forged(db, domain.OpUpdate, 9999))
+		}, Ahead},
+		{"forged delete with GTID sequence 9e15", func(db *binlogDB, s *testService) {
+			s.ApplyStock(forged(db, domain.OpDelete, 12))
+		}, Ahead},
+		{"missed change", func(db *binlogDB, _ *testService) { db.write(1, 2, 500) }, Behind},
+		{"missed delete", func(db *binlogDB, _ *testService) { db.del(1, 2) }, Behind},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+				warmHot(t, s, 1)
+				if out := s.ApplyStock(db.write(1, 1, 15)); out != Applied { // the row now stands at a GTID
+					t.Fatalf("the feed's change: %v, want applied to the cached product", out)
+				}
+				if st := inspect(t, s); len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
+					t.Fatalf("a product the feed patched correctly was evicted: %+v", st)
+				}
+				tc.wrong(db, s)
+				other := map[Direction]Direction{Ahead: Behind, Behind: Ahead}[tc.want]
+				st := inspect(t, s)
+				if !slices.Equal(st.Stale[tc.want], []int64{1}) || len(st.Stale[other]) != 0 {
+					t.Fatalf("stats %+v, want product 1 %s", st, tc.want)
+				}
+				var e Entry
+				if store.Get(1, &e) {
+					t.Fatal("the entry was not evicted")
+				}
+				want := databaseAnswer(t, db)
+				for i := 0; i < 2; i++ {
+					if got := answerOf(t, s, 1); got != want {
+						t.Fatalf("read %d after eviction: %s, want the database's %s", i, got, want)
+					}
+				}
+				if st := inspect(t, s); len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
+					t.Fatalf("the refilled entry is still wrong: %+v", st)
+				}
+			})
+		})
+	}
+}
+
+// In binlog order too, a change whose event arrives within the lag window
+// is in flight, not missed.
+func TestInspectorInBinlogOrderLeavesEventsInFlightAlone(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		warmHot(t, s, 1)
+		ev := db.write(1, 2, 77)
+		done := make(chan InspectStats)
+		go func() { st, _ := s.Inspect(context.Background(), 10, 10, 200*time.Millisecond); done <- st }()
+		time.Sleep(20 * time.Millisecond)
+		s.ApplyStock(ev)
+		if st := <-done; len(st.Stale[Behind])+len(st.Stale[Ahead]) != 0 {
+			t.Fatalf("an event in flight was reported stale: %+v", st)
+		}
+	})
+}
+
+// databaseAnswer is what the database holds for product 1, read straight.
+func databaseAnswer(t *testing.T, db *binlogDB) string {
+	t.Helper()
+	rows, err := db.primary.StockByProducts(context.Background(), []int64{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := domain.InventoryFromJoined(1, rows)
+	return fmt.Sprint(inv.Warehouses)
 }

@@ -156,6 +156,15 @@ func modal(t *testing.T, f func(t *testing.T, db *binlogDB, s *testService, stor
 	}
 }
 
+// expiring gives s a clock of its own and entries that live ten seconds,
+// so a test can let them expire.
+func expiring(s *testService) *manualClock {
+	clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
+	s.now = clock.Now
+	s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+	return clock
+}
+
 func expect(t *testing.T, s *testService, p int64, want string) {
 	t.Helper()
 	if got := answerOf(t, s, p); got != want {
@@ -224,9 +233,7 @@ func TestModesLaggingFillIsCorrectedByMarkers(t *testing.T) {
 		for _, cachedBefore := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/cached=%v", change, cachedBefore), func(t *testing.T) {
 				modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-					clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-					s.now = clock.Now
-					s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+					clock := expiring(s)
 					db.primary.putWarehouse(domain.Warehouse{ID: 4, Code: "WH-D", Active: true, Version: 1})
 					if err := s.LoadDirectory(context.Background()); err != nil {
 						t.Fatal(err)
@@ -265,9 +272,7 @@ func TestModesLaggingFillIsCorrectedByMarkers(t *testing.T) {
 // lagging replica that still has the row does not bring it back.
 func TestModesRefillAfterExpiryKeepsTheTombstone(t *testing.T) {
 	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
-		clock := &manualClock{t: time.Unix(1_700_000_000, 0)}
-		s.now = clock.Now
-		s.cfg.TTL, s.cfg.TTLJitter = 10*time.Second, 0
+		clock := expiring(s)
 		s.marks.ttl = time.Second
 		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
 		db.lag()
@@ -422,5 +427,117 @@ func TestBinlogOrderUnplacedChangesEvict(t *testing.T) {
 			t.Fatalf("a change of another GTID source: %v, want evicted", out)
 		}
 		expect(t, s, 1, "[{WH-A 14} {WH-B 11}]")
+	})
+}
+
+// A null-value delete names no transaction: it deletes what the change
+// before it wrote, and stands after that change, in its transaction or a
+// later one. A fill read after that change, the row still there, may have
+// been taken before the delete: the delete must not be taken for one the
+// fill already reflected.
+func TestModesNullValueDeleteAfterAFillThatReadTheRow(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := expiring(s)
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.ApplyStock(at(7, db.write(1, 2, 20)))
+		clock.Advance(20 * time.Second) // the entry expired, the marker did not
+		expect(t, s, 1, "[{WH-A 20} {WH-B 11}]")
+		db.del(1, 2)
+		s.ApplyStock(at(8, deleteByKey(1, 2)))
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// A reader saw a row deleted by a null value; the entry expires and a
+// lagging replica that has the change before the delete, not the delete,
+// refills it: the row must not come back.
+func TestModesNullValueDeleteSurvivesARefillFromALaggingReplica(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := expiring(s)
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.ApplyStock(at(7, db.write(1, 2, 20)))
+		db.lag() // the replica has the update, not the delete
+		db.del(1, 2)
+		s.ApplyStock(at(8, deleteByKey(1, 2)))
+		expect(t, s, 1, "[{WH-B 11}]")
+		clock.Advance(20 * time.Second) // the entry expired, the marker did not
+		expect(t, s, 1, "[{WH-B 11}]")
+		db.catchUp()
+		expect(t, s, 1, "[{WH-B 11}]")
+	})
+}
+
+// An expired entry held a change the feed delivered; its marker is gone
+// too. The refill's read overlaps that change's commit (a replica applying
+// it while the read ran, from rows it read before): the read may not
+// reflect it, and the refill must not answer the value before it.
+func TestBinlogOrderRefillOverlappingAChangeTheExpiredEntryHeld(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		clock := expiring(s)
+		s.marks.ttl = time.Second
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		db.lag()
+		replica := db.repo
+		s.ApplyStock(db.write(1, 2, 60))
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		clock.Advance(20 * time.Second) // the entry and the marker expired
+		replica.hold = func(context.Context, []int64) error {
+			replica.hold = nil
+			replica.setPosition(db.primary.pos) // the replica applies the change mid-read, after the rows were read
+			return nil
+		}
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		db.catchUp()
+		q := db.primary.queryCount()
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		expect(t, s, 1, "[{WH-A 60} {WH-B 11}]")
+		if n := db.primary.queryCount() - q; n != 1 {
+			t.Fatalf("%d reads of the database for two answers, want 1: the exact refill is cached", n)
+		}
+	})
+}
+
+// The warehouse's null-value delete after a fill read the warehouse as its
+// last event left it: the read may predate the delete, which removes the
+// warehouse all the same; a later read of a lagging replica does not bring
+// it back.
+func TestModesWarehouseNullValueDeleteAfterAReadOfIt(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		rename := domain.WarehouseChange{Op: domain.OpUpdate, Row: domain.Warehouse{ID: 1, Code: "WH-Z", Active: true}, GTID: db.next(), Sub: db.sub, Position: 5}
+		if !db.order.Binlog {
+			rename.Row.Version = 2
+		}
+		db.primary.putWarehouse(rename.Row)
+		s.ApplyWarehouse(rename)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]") // the fill reads the renamed warehouse
+		db.lag()                                 // the replica keeps it
+		null := domain.WarehouseChange{Op: domain.OpDelete, Row: domain.Warehouse{ID: 1}, ByKey: true, Position: 6}
+		s.ApplyWarehouse(null)
+		expect(t, s, 1, "[{WH-A 12}]")
+		s.Flush() // the next read refills, from the lagging replica
+		expect(t, s, 1, "[{WH-A 12}]")
+	})
+}
+
+// The database runs ahead of the feed: a row was updated, deleted (a null
+// value, which names no transaction), re-inserted and deleted again, and a
+// fill read it gone. The backlog then arrives: the null value leaves a
+// tombstone (in version order at the version of the change before it, in
+// binlog order at no place), and the re-insert, which the fill had read
+// past, must not bring the row back over it.
+func TestModesBacklogOverANullValueDeleteDoesNotBringTheRowBack(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		u := db.write(1, 2, 20)
+		db.del(1, 2)
+		c := db.write(1, 2, 30)
+		db.del(1, 2)
+		s.Flush() // the next read refills, past all four
+		expect(t, s, 1, "[{WH-B 11}]")
+		for i, ev := range []domain.StockChange{u, deleteByKey(1, 2), c, deleteByKey(1, 2)} {
+			ev.Position = int64(7 + i)
+			s.ApplyStock(ev)
+			expect(t, s, 1, "[{WH-B 11}]")
+		}
 	})
 }

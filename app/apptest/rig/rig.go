@@ -30,6 +30,8 @@ import (
 	"github.com/gintoki/gintoki/adapter/kafkaproducer"
 	"github.com/gintoki/gintoki/app/apptest"
 	"github.com/gintoki/gintoki/app/cli"
+	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/config"
 	"github.com/gintoki/gintoki/infrastructure/database"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 )
@@ -73,6 +75,10 @@ type Options struct {
 	Partitions int32
 	// NodeArgs are more `gintoki serve` flags; they win over the rig's.
 	NodeArgs []string
+	// Schema is a schema mapping file given to the relay and the nodes
+	// (--schema): the change topics are then named after its tables. Empty:
+	// gintoki's own tables.
+	Schema string
 }
 
 // Pipeline is the database, the broker, the relay process and the read
@@ -93,6 +99,7 @@ type Pipeline struct {
 	prefix     string
 	partitions int32
 	nodeArgs   []string
+	schema     string
 	brokerPort int
 	dataDir    string
 	broker     *kafkabroker.Broker
@@ -128,15 +135,25 @@ func New(t testing.TB, dsn database.DSN, gdb *gorm.DB, o Options) *Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := domain.DefaultMapping()
+	if o.Schema != "" {
+		if m, err = config.LoadMapping(o.Schema); err != nil {
+			t.Fatal(err)
+		}
+		if m.Warehouses == nil {
+			t.Fatalf("schema mapping %s: the rig needs a warehouses table (its topic is part of every pipeline)", o.Schema)
+		}
+	}
 	p := &Pipeline{
 		T: t, DSN: dsn, DB: db,
-		StockTopic: kafkaproducer.ChangeTopic(o.Prefix, dsn.Database, "stock_items"),
-		WhTopic:    kafkaproducer.ChangeTopic(o.Prefix, dsn.Database, "warehouses"),
+		StockTopic: kafkaproducer.ChangeTopic(o.Prefix, dsn.Database, m.Stock.Table),
+		WhTopic:    kafkaproducer.ChangeTopic(o.Prefix, dsn.Database, m.Warehouses.Table),
 		RelayAddr:  apptest.FreeAddr(t),
 		Client:     &http.Client{Timeout: 10 * time.Second},
 		prefix:     o.Prefix,
 		partitions: o.Partitions,
 		nodeArgs:   o.NodeArgs,
+		schema:     o.Schema,
 		brokerPort: apptest.FreePort(t),
 		dataDir:    t.TempDir(),
 		// Unique among the server's replicas: other tests run relays too.
@@ -237,10 +254,18 @@ func (p *Pipeline) SpawnRelay() {
 
 // relayArgs is the relay's command line.
 func (p *Pipeline) relayArgs() []string {
-	return []string{"relay", "--db", "mysql://" + p.DSN.Raw, "--kafka-brokers", p.Brokers(),
+	return append([]string{"relay", "--db", "mysql://" + p.DSN.Raw, "--kafka-brokers", p.Brokers(),
 		"--cdc-topic-prefix", p.prefix, "--metrics-addr", p.RelayAddr, "--server-id", strconv.Itoa(p.serverID),
 		"--relay-checkpoint-topic", p.prefix + "-ckpt-" + p.DSN.Database, "--relay-checkpoint-interval", "500ms",
-		"--kafka-client-id", p.prefix + "-relay", "--log-level", "warn", "--log-format", "text"}
+		"--kafka-client-id", p.prefix + "-relay", "--log-level", "warn", "--log-format", "text"}, p.schemaArgs()...)
+}
+
+// schemaArgs is --schema, when the pipeline has a mapping.
+func (p *Pipeline) schemaArgs() []string {
+	if p.schema == "" {
+		return nil
+	}
+	return []string{"--schema", p.schema}
 }
 
 // StartNode starts `gintoki serve` for n and returns once it answers
@@ -256,7 +281,7 @@ func (p *Pipeline) StartNode(n *Node) {
 		"--inspect-interval", "0", "--cache-ttl", "48h",
 		"--cache-size-mb", "32", "--db-max-open", "6", "--db-queue-timeout", "2s", "--db-timeout", "5s",
 		"--log-level", "warn", "--log-format", "text"}
-	args = append(append(args, p.nodeArgs...), n.Args...)
+	args = append(append(append(args, p.schemaArgs()...), p.nodeArgs...), n.Args...)
 	n.Child = StartGintoki(p.T, args...)
 	n.Child.WaitUntil(p.T, n.Name+" answering", StartLimit, func() bool { return p.OK(n.Base() + "/healthz") })
 }
