@@ -189,7 +189,7 @@ func (s *Source) session(ctx context.Context) (c *mysql.Conn, end func(), err er
 
 func (s *Source) connectError(err error) error {
 	switch sqlCode(err) {
-	case sqlerror.ERAccessDeniedError:
+	case sqlerror.ERAccessDeniedError, erAccessDeniedNoPassword:
 		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s as %q: access denied: check the user and password in --db: %w", s.address(), s.params.Uname, err))
 	case sqlerror.ERDBAccessDenied:
 		return relay.Permanent(relay.StopPrivileges, fmt.Errorf("connect to %s: database %q: %w", s.address(), s.db, err))
@@ -198,6 +198,10 @@ func (s *Source) connectError(err error) error {
 	}
 	return fmt.Errorf("connect to %s: %w", s.address(), err)
 }
+
+// erAccessDeniedNoPassword is MariaDB's access denied for a user that gave
+// no password; vitess names only MySQL's 1045.
+const erAccessDeniedNoPassword sqlerror.ErrorCode = 1698
 
 // sqlCode is the MySQL error number of err, 0 if it has none.
 func sqlCode(err error) sqlerror.ErrorCode {

@@ -168,7 +168,12 @@ func TestChangeFeedAppliesEveryRuleOverHTTP(t *testing.T) {
 	r := newFeedRig(t)
 	base, _ := r.serve()
 	polltest.Until(t, 20*time.Second, "ready", func() bool { return ready(base) })
-	polltest.Until(t, 3*time.Second, "product 1 from the DB", answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5")))
+	// Ready can show a moment before the cache is used (the directory is
+	// read again first), and a read meanwhile goes to the database: wait
+	// until product 1 is held.
+	polltest.Until(t, 3*time.Second, "product 1 from the DB, cached", func() bool {
+		return answers(t, base, 1, inv(1, "WH-A=12", "WH-B=5"))() && metricValue(t, base, "gintoki_cache_entries") >= 1
+	})
 	q0 := dbQueries(t, base)
 
 	// In-place update with the schema wrapper: no DB round trip.

@@ -236,8 +236,8 @@ func mustMySQL(t *testing.T, raw string) *mysql.Config {
 func TestWhereNamesTheDatabaseWithoutSecretsOrAddedParameters(t *testing.T) {
 	for raw, want := range map[string]string{
 		"mysql://app:s3cret@tcp(db.internal:3306)/inventory?tls=true": "mysql://app@db.internal:3306/inventory",
-		"mysql://tcp(127.0.0.1:1)/x":                                   "mysql://127.0.0.1:1/x",
-		"sqlite:///var/lib/gintoki/demo.db":                            "sqlite:///var/lib/gintoki/demo.db",
+		"mysql://tcp(127.0.0.1:1)/x":                                  "mysql://127.0.0.1:1/x",
+		"sqlite:///var/lib/gintoki/demo.db":                           "sqlite:///var/lib/gintoki/demo.db",
 	} {
 		d, err := ParseDSN(raw)
 		if err != nil {

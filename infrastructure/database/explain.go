@@ -24,7 +24,7 @@ func Explain(dsn DSN, err error) string {
 		return ""
 	case errors.As(err, &me):
 		switch me.Number {
-		case 1045:
+		case 1045, 1698: // 1698: MariaDB's word for a user without a password refused
 			return "check the user and password in --db (or --db-password-file)"
 		case 1044, 1142, 1143:
 			return "the user lacks a privilege on the database: GRANT SELECT on it"

@@ -180,6 +180,14 @@ func (s *Changes) deleteUnknown(now time.Time, pid int64, c domain.StockChange, 
 // ApplyWarehouse applies a warehouses change to the directory: a rename or
 // (de)activation reaches every product at its next read, with no eviction.
 func (s *Changes) ApplyWarehouse(c domain.WarehouseChange) Outcome {
+	out := s.applyWarehouse(c)
+	if s.dir.TakeReload() {
+		s.reloadDirectory()
+	}
+	return out
+}
+
+func (s *Changes) applyWarehouse(c domain.WarehouseChange) Outcome {
 	switch c.Op {
 	case domain.OpTruncate:
 		s.dir.Truncate()

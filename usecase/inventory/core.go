@@ -76,6 +76,8 @@ type core struct {
 	feedSign atomic.Pointer[func() time.Time]
 	// feedPos tells how far the feed has applied (nil: it cannot tell).
 	feedPos atomic.Pointer[FeedPosition]
+	// reloading: a background read of the warehouse table runs.
+	reloading atomic.Bool
 	// bootstrapping: events build the cache (see bootstrap.go);
 	// abandoned: a bootstrap was interrupted.
 	bootstrapping, abandoned atomic.Bool
@@ -176,10 +178,8 @@ func (s *core) lookup(productID int64, e *Entry) bool {
 // while the query ran or the entry is uncertain. Callers hold the product's
 // lock.
 func (s *core) fill(productID int64, rows []domain.StockWithWarehouse, sp fillSpan, e *Entry, gen uint64) {
-	for _, r := range rows {
-		if r.HasWarehouse && sp.placed {
-			s.dir.Observe(r.Warehouse, sp.Span)
-		}
+	if sp.placed {
+		s.dir.ObserveRows(rows, sp.Span)
 	}
 	entryFromRows(e, s.cfg.StockOrder, rows, sp.Span)
 	now := s.now()

@@ -31,6 +31,8 @@ type Directory struct {
 	mu       sync.Mutex // serialises writers
 	current  atomic.Pointer[directoryState]
 	loaded   atomic.Bool
+	// reload: an event could not be placed against a read; read again.
+	reload atomic.Bool
 }
 
 type directoryState struct {
@@ -170,27 +172,86 @@ func (d *Directory) Replace(ws []domain.Warehouse, sp domain.Span) {
 	d.loaded.Store(true)
 }
 
-// Observe merges one warehouse seen in a joined database read at span sp
-// and reports whether it changed the directory.
-func (d *Directory) Observe(w domain.Warehouse, sp domain.Span) bool {
-	if e, ok := d.current.Load().byID[w.ID]; ok && (d.refusesRead(e, w, sp) || e.w == w && !e.deleted) {
-		return false // the common case: nothing new, no copy
+// ObserveRows merges the warehouses joined in a database read of stock
+// rows at span sp, in one copy of the directory at most.
+func (d *Directory) ObserveRows(rows []domain.StockWithWarehouse, sp domain.Span) {
+	st := d.current.Load()
+	news := false
+	for _, r := range rows {
+		if r.HasWarehouse && d.takesRead(st, r.Warehouse, sp) {
+			news = true
+			break
+		}
 	}
-	return d.update(func(m map[int64]dirEntry) bool { return d.observe(m, w, sp) })
+	if !news {
+		return // the common case: nothing new, no copy
+	}
+	d.update(func(m map[int64]dirEntry) bool {
+		changed := false
+		for _, r := range rows {
+			if r.HasWarehouse {
+				changed = d.observe(m, r.Warehouse, sp) || changed
+			}
+		}
+		return changed
+	})
 }
+
+// takesRead reports whether a read of w at span sp would change the entry:
+// it is not refused, and it brings another warehouse or (binlog order) a
+// later place. A read that shows what the entry holds still moves it on:
+// events committed before that read are then placed before it, not taken
+// over what the read proved newer.
+func (d *Directory) takesRead(st *directoryState, w domain.Warehouse, sp domain.Span) bool {
+	e, ok := st.byID[w.ID]
+	switch {
+	case !ok:
+		return true
+	case d.refusesRead(e, w, sp):
+		return false
+	case e.w != w || e.deleted:
+		return true
+	}
+	return d.order.Binlog && !(e.read && samePos(e.span.Lo, sp.Lo) && samePos(e.span.Hi, sp.Hi))
+}
+
+func samePos(a, b domain.SourcePos) bool { return covers(a, b) && covers(b, a) }
 
 // Apply merges a warehouse from a change event (insert, update, snapshot
 // read) at stamp, feed position pos, and reports whether it changed what
 // readers see.
 func (d *Directory) Apply(w domain.Warehouse, stamp domain.Stamp, pos int64) bool {
 	return d.event(w.ID, pos, stamp, func(e *dirEntry) bool {
-		if v := d.placeEvent(*e, stamp); e.unknown || v == domain.Unknown || domain.Supersedes(v, e.deleted, false) {
+		v := d.placeEvent(*e, stamp)
+		if d.inReadSpan(*e, v) {
+			return false
+		}
+		if e.unknown || v == domain.Unknown || domain.Supersedes(v, e.deleted, false) {
 			e.w, e.stamp, e.read, e.deleted, e.unknown = w, stamp, false, false, false
 			return true
 		}
 		return false
 	})
 }
+
+// inReadSpan handles an event that committed while the read an entry stands
+// at ran (binlog order): the read may have seen it and later changes too,
+// so taking it could show readers an older warehouse than they saw, and
+// ignoring it could leave a newer one out. The entry keeps what the read
+// had (never older than what was shown), and the directory is marked to be
+// read again (TakeReload), which settles it.
+func (d *Directory) inReadSpan(e dirEntry, v domain.Verdict) bool {
+	if !e.read || v != domain.Unknown {
+		return false
+	}
+	d.reload.Store(true)
+	return true
+}
+
+// TakeReload reports whether an event could not be placed against what the
+// directory read (see inReadSpan) since the last call: the caller should
+// read the warehouse table again.
+func (d *Directory) TakeReload() bool { return d.reload.Swap(false) }
 
 // Delete records a delete event of warehouse id at stamp (in version order
 // the version it had: a DELETE changes no column), feed position pos.
@@ -247,7 +308,7 @@ func (d *Directory) event(id, pos int64, stamp domain.Stamp, change func(*dirEnt
 
 func (d *Directory) tombstone(e *dirEntry, stamp domain.Stamp) bool {
 	v := d.placeEvent(*e, stamp)
-	if e.unknown || v != domain.Unknown && !domain.Supersedes(v, e.deleted, true) {
+	if d.inReadSpan(*e, v) || e.unknown || v != domain.Unknown && !domain.Supersedes(v, e.deleted, true) {
 		return false
 	}
 	e.stamp, e.read, e.deleted = stamp, false, true

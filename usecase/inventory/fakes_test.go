@@ -21,7 +21,10 @@ type fakeRepo struct {
 	err        error
 	// hold, when set, is called inside each stock query before it reads.
 	hold func(ctx context.Context, ids []int64) error
-	pos  domain.SourcePos
+	// beforeWarehouses and afterWarehouses, when set, are called in a read
+	// of the warehouse table before and after it reads the rows.
+	beforeWarehouses, afterWarehouses func()
+	pos                               domain.SourcePos
 }
 
 func newFakeRepo() *fakeRepo {
@@ -95,13 +98,23 @@ func (r *fakeRepo) StockByProducts(ctx context.Context, ids []int64) ([]domain.S
 
 func (r *fakeRepo) Warehouses(ctx context.Context) ([]domain.Warehouse, error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	before, after := r.beforeWarehouses, r.afterWarehouses
+	r.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	r.mu.Lock()
 	if r.err != nil {
+		r.mu.Unlock()
 		return nil, r.err
 	}
 	var out []domain.Warehouse
 	for _, w := range r.warehouses {
 		out = append(out, w)
+	}
+	r.mu.Unlock()
+	if after != nil {
+		after()
 	}
 	return out, nil
 }

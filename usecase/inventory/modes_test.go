@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gintoki/gintoki/domain"
+	"github.com/gintoki/gintoki/infrastructure/polltest"
 )
 
 // The rules of the change path, each run in both orders: by a version
@@ -32,6 +33,10 @@ type binlogDB struct {
 
 func newBinlogDB(o domain.Order) *binlogDB {
 	db := &binlogDB{order: o, primary: seeded(0), versions: map[[2]int64]uint64{}}
+	for _, w := range db.primary.warehouses {
+		w.Version = db.readVersion(w.Version) // a table without the column
+		db.primary.warehouses[w.ID] = w
+	}
 	db.repo = db.primary
 	db.primary.setPosition(position("0-1-0"))
 	return db
@@ -539,5 +544,106 @@ func TestModesBacklogOverANullValueDeleteDoesNotBringTheRowBack(t *testing.T) {
 			s.ApplyStock(ev)
 			expect(t, s, 1, "[{WH-B 11}]")
 		}
+	})
+}
+
+// Renames commit while the directory reads the warehouse table (binlog
+// order): the read's span holds their transactions, so their events cannot
+// be placed against it. One the read saw must not take the directory back
+// to what it showed before; one it did not see must not be lost. Neither is
+// taken; the table is read again and the directory shows the last rename.
+func TestBinlogOrderWarehouseEventsInsideTheDirectoryReadsSpan(t *testing.T) {
+	binlogOnly(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		rename := func(code string) domain.WarehouseChange {
+			w := domain.Warehouse{ID: 1, Code: code, Active: true}
+			db.primary.putWarehouse(w)
+			return domain.WarehouseChange{Op: domain.OpUpdate, Row: w, GTID: db.next(), Sub: db.sub}
+		}
+		reread := func(hook *func(), f func()) {
+			t.Helper()
+			db.primary.mu.Lock()
+			*hook = func() {
+				db.primary.mu.Lock()
+				*hook = nil
+				db.primary.mu.Unlock()
+				f()
+			}
+			db.primary.mu.Unlock()
+			if err := s.LoadDirectory(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// The read sees both renames; their events arrive after it.
+		var y, z domain.WarehouseChange
+		reread(&db.primary.beforeWarehouses, func() { y, z = rename("WH-Y"), rename("WH-Z") })
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		s.ApplyWarehouse(y)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]") // not back to WH-Y
+		s.ApplyWarehouse(z)
+		polltest.Until(t, 5*time.Second, "the read again", func() bool { return !s.reloading.Load() })
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+
+		// The read misses a rename that commits before it ends.
+		var q domain.WarehouseChange
+		reread(&db.primary.afterWarehouses, func() { q = rename("WH-Q") })
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		s.ApplyWarehouse(q)
+		polltest.Until(t, 5*time.Second, "the missed rename read again", func() bool { return answerOf(t, s, 1) == "[{WH-A 12} {WH-Q 11}]" })
+
+		// A rename after the reads is placed and taken at once.
+		if out := s.ApplyWarehouse(rename("WH-R")); out != Applied {
+			t.Fatalf("a rename after the reads: %v, want applied", out)
+		}
+		expect(t, s, 1, "[{WH-A 12} {WH-R 11}]")
+	})
+}
+
+// The feed is away, so reads go to the database, which renames a warehouse
+// twice meanwhile: readers see the last name. When the cache is used again
+// the directory is read again, so it shows no older name, and the renames'
+// events, arriving late, do not take it back.
+func TestModesDirectoryIsReadAgainWhenTheCacheIsUsedAgain(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.SetCacheUsable(false)
+		rename := func(code string, version uint64) domain.WarehouseChange {
+			w := domain.Warehouse{ID: 1, Code: code, Active: true, Version: db.readVersion(version)}
+			db.primary.putWarehouse(w)
+			return domain.WarehouseChange{Op: domain.OpUpdate, Row: w, GTID: db.next(), Sub: db.sub}
+		}
+		y, z := rename("WH-Y", 2), rename("WH-Z", 3)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]") // from the database
+		s.SetCacheUsable(true)
+		if w, _ := s.Directory().Lookup(1); w.Code != "WH-Z" {
+			t.Fatalf("the directory shows %s as the cache is used again, want WH-Z", w.Code)
+		}
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		s.ApplyWarehouse(y)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+		s.ApplyWarehouse(z)
+		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+	})
+}
+
+// A fill reads a warehouse as the directory already has it, after changes
+// to it that the feed has not delivered yet (it went away and back): the
+// directory takes the fill's place all the same, so those changes, arriving
+// late, are placed before it and not shown over it.
+func TestModesAFillThatReadsTheSameWarehouseMovesItsPlaceOn(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		rename := func(code string, version uint64) domain.WarehouseChange {
+			w := domain.Warehouse{ID: 1, Code: code, Active: true, Version: db.readVersion(version)}
+			db.primary.putWarehouse(w)
+			return domain.WarehouseChange{Op: domain.OpUpdate, Row: w, GTID: db.next(), Sub: db.sub}
+		}
+		y, b := rename("WH-Y", 2), rename("WH-B", 3)
+		s.Flush() // the next read refills: WH-B again, two renames on
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.ApplyWarehouse(y)
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.ApplyWarehouse(b)
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
 	})
 }

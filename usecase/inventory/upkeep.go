@@ -46,8 +46,9 @@ func (s *Upkeep) Flush() { s.flush() }
 // change feed is lost or not caught up), reads go to the database; with
 // StaleIfError the entries are kept to answer from when the database fails
 // too, otherwise they are dropped. Turned on again, entries kept through
-// the outage are dropped first: events may have been lost meanwhile, so
-// nothing they hold is trusted.
+// the outage are dropped first (events may have been lost meanwhile, so
+// nothing they hold is trusted) and the warehouse directory is read again
+// (refreshDirectory).
 func (s *Upkeep) SetCacheUsable(usable bool) {
 	if !s.cfg.CacheEnabled {
 		return
@@ -67,10 +68,15 @@ func (s *Upkeep) SetCacheUsable(usable bool) {
 		}
 		return
 	}
+	// A bootstrap's directory is the topics', and it promised no query.
+	was, bootstrapped := s.usable.Load(), s.bootstrapping.Load()
 	if s.held.Swap(false) {
 		s.flush()
 	}
 	s.endBootstrap()
+	if !was && !bootstrapped {
+		s.refreshDirectory()
+	}
 	s.usable.Store(true)
 }
 
