@@ -50,12 +50,12 @@ func (h *inventoryHandlers) batch(c *gin.Context) {
 		h.writeBodyReadError(c, ctx, err)
 		return
 	}
-	ids, msg := decodeProductIDs(body)
-	if msg == "" {
-		msg = validateBatch(ids)
+	ids, err := decodeProductIDs(body)
+	if err == nil {
+		err = validateBatch(ids)
 	}
-	if msg != "" {
-		writeError(c, http.StatusBadRequest, codeInvalidArgument, msg)
+	if err != nil {
+		writeError(c, http.StatusBadRequest, codeInvalidArgument, err.Error())
 		return
 	}
 
@@ -128,40 +128,41 @@ func readAll(r io.Reader, buf []byte) ([]byte, error) {
 // decodeProductIDs reads the ids from body, or returns a caller-facing
 // message. The usual body takes a hand-written scanner; anything it does
 // not recognise goes to encoding/json, which decides what is valid.
-func decodeProductIDs(body []byte) ([]int64, string) {
+// decodeProductIDs reads a batch body; its errors are caller-facing.
+func decodeProductIDs(body []byte) ([]int64, error) {
 	if ids, ok := scanProductIDs(body); ok {
-		return ids, ""
+		return ids, nil
 	}
 	var req batchRequest
 	err := json.Unmarshal(body, &req)
 	if err == nil {
-		return req.ProductIDs, ""
+		return req.ProductIDs, nil
 	}
 	if _, ok := errors.AsType[*json.SyntaxError](err); ok {
-		return nil, "request body is not valid JSON: " + err.Error()
+		return nil, fmt.Errorf("request body is not valid JSON: %w", err)
 	}
 	if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		if ute.Field == "" {
-			return nil, `request body must be a JSON object like {"product_ids":[1,2,3]}, got ` + ute.Value
+			return nil, errors.New(`request body must be a JSON object like {"product_ids":[1,2,3]}, got ` + ute.Value)
 		}
-		return nil, "product_ids must be an array of positive integers, got " + ute.Value
+		return nil, errors.New("product_ids must be an array of positive integers, got " + ute.Value)
 	}
-	return nil, "request body is not a valid batch request: " + err.Error()
+	return nil, fmt.Errorf("request body is not a valid batch request: %w", err)
 }
 
-func validateBatch(ids []int64) string {
+func validateBatch(ids []int64) error {
 	if len(ids) == 0 {
-		return "product_ids must not be empty"
+		return errors.New("product_ids must not be empty")
 	}
 	if len(ids) > domain.MaxBatchSize {
-		return fmt.Sprintf("product_ids holds %d ids, at most %d are allowed", len(ids), domain.MaxBatchSize)
+		return fmt.Errorf("product_ids holds %d ids, at most %d are allowed", len(ids), domain.MaxBatchSize)
 	}
 	for i, id := range ids {
 		if id <= 0 {
-			return fmt.Sprintf("product_ids[%d] must be a positive integer, got %d", i, id)
+			return fmt.Errorf("product_ids[%d] must be a positive integer, got %d", i, id)
 		}
 	}
-	return ""
+	return nil
 }
 
 // scanProductIDs accepts exactly {"product_ids":[int,...]} with optional

@@ -34,9 +34,9 @@ func (h *inventoryHandlers) getByPath(c *gin.Context) {
 }
 
 func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
-	id, msg := parseProductID(name, raw)
-	if msg != "" {
-		writeError(c, http.StatusBadRequest, codeInvalidArgument, msg)
+	id, err := parseProductID(name, raw)
+	if err != nil {
+		writeError(c, http.StatusBadRequest, codeInvalidArgument, err.Error())
 		return
 	}
 	ctx := c.Request.Context()
@@ -45,7 +45,6 @@ func (h *inventoryHandlers) getOne(c *gin.Context, name, raw string) {
 		return
 	}
 	var inv domain.ProductInventory
-	var err error
 	if after == nil {
 		inv, err = h.reader.GetProductInventory(ctx, id)
 	} else {
@@ -103,17 +102,17 @@ func markSource(c *gin.Context, src domain.ReadSource, err error) {
 	}
 }
 
-// parseProductID returns the id, or a caller-facing message saying why raw
-// is not one.
-func parseProductID(name, raw string) (int64, string) {
+// parseProductID returns the id, or a caller-facing error saying why raw is
+// not one.
+func parseProductID(name, raw string) (int64, error) {
 	id, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil && errors.Is(err, strconv.ErrRange) {
-		return 0, fmt.Sprintf("%s must be a positive integer of at most %d, got %q", name, int64(1<<63-1), truncate(raw))
+		return 0, fmt.Errorf("%s must be a positive integer of at most %d, got %q", name, int64(1<<63-1), truncate(raw))
 	}
 	if err != nil || id <= 0 {
-		return 0, fmt.Sprintf("%s must be a positive integer, got %q", name, truncate(raw))
+		return 0, fmt.Errorf("%s must be a positive integer, got %q", name, truncate(raw))
 	}
-	return id, ""
+	return id, nil
 }
 
 func (h *inventoryHandlers) logInternal(c *gin.Context, err error) {

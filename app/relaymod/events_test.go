@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -165,6 +164,7 @@ func count(m map[string][]want) int {
 func checkTopic(t *testing.T, h *harness, table string, msgs []*sarama.ConsumerMessage, wantByKey map[string][]want,
 	partitions int32, started time.Time, sources map[string]debezium.SourceInfo) {
 	t.Helper()
+	binlogs := h.binlogs()
 	byKey := map[string][]*sarama.ConsumerMessage{}
 	for _, m := range msgs {
 		if p := kafkaproducer.PartitionFor(m.Key, partitions); m.Partition != p {
@@ -204,7 +204,7 @@ func checkTopic(t *testing.T, h *harness, table string, msgs []*sarama.ConsumerM
 			if a := jsonObject(t, env.After); !reflect.DeepEqual(a, w.after) {
 				t.Errorf("%s: after %v, want %v", where, a, w.after)
 			}
-			checkSource(t, where, env, h.dsn.Database, table, w, started)
+			checkSource(t, where, env, h.dsn.Database, table, w, started, binlogs)
 			sources[key+"/"+string(rune(env.Op))] = env.Source
 			// The project's table decoders read the same event.
 			switch table {
@@ -226,13 +226,14 @@ func checkTopic(t *testing.T, h *harness, table string, msgs []*sarama.ConsumerM
 	}
 }
 
-func checkSource(t *testing.T, where string, env debezium.Envelope, db, table string, w want, started time.Time) {
+func checkSource(t *testing.T, where string, env debezium.Envelope, db, table string, w want, started time.Time, binlogs map[string]bool) {
 	t.Helper()
 	s := env.Source
 	if s.Connector != "mysql" || s.Name != testPrefix || s.DB != db || s.Table != table || s.Version == "" {
 		t.Errorf("%s: source connector %q name %q db %q table %q version %q", where, s.Connector, s.Name, s.DB, s.Table, s.Version)
 	}
-	if !strings.HasPrefix(s.File, "mysql-bin.") || s.Pos <= 4 || s.ServerID == 0 {
+	// The file is one the server names, whatever its log_bin base name.
+	if !binlogs[s.File] || s.Pos <= 4 || s.ServerID == 0 {
 		t.Errorf("%s: source file %q pos %d server_id %d", where, s.File, s.Pos, s.ServerID)
 	}
 	wantSnap := w.snapshot

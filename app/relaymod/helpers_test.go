@@ -95,6 +95,34 @@ func (h *harness) topic(table string) string {
 	return kafkaproducer.ChangeTopic(testPrefix, h.dsn.Database, table)
 }
 
+// binlogs is the set of binary log files the server names.
+func (h *harness) binlogs() map[string]bool {
+	h.t.Helper()
+	rows, err := h.db.Query("SHOW BINARY LOGS")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	names := map[string]bool{}
+	for rows.Next() {
+		dst := make([]any, len(cols))
+		var name string
+		dst[0] = &name
+		for i := 1; i < len(cols); i++ {
+			dst[i] = new(sql.RawBytes)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			h.t.Fatal(err)
+		}
+		names[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return names
+}
+
 func (h *harness) exec(stmts ...string) {
 	h.t.Helper()
 	for _, s := range stmts {
