@@ -271,14 +271,14 @@ func (s *core) view(productID int64, e *Entry) (domain.ProductInventory, error) 
 		if r.Deleted {
 			continue
 		}
-		w, ok := s.dir.lookup(st, r.WarehouseID)
-		if !ok || !w.Active {
+		code, ok := s.dir.join(st, r.WarehouseID)
+		if !ok {
 			continue
 		}
 		if lines == nil {
 			lines = make([]domain.WarehouseStock, 0, len(e.Rows))
 		}
-		lines = append(lines, domain.WarehouseStock{WarehouseCode: w.Code, QtySalable: r.QtySalable})
+		lines = append(lines, domain.WarehouseStock{WarehouseCode: code, QtySalable: r.QtySalable})
 	}
 	inv, ok := domain.NewProductInventory(productID, lines)
 	if !ok {

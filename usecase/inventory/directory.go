@@ -37,6 +37,24 @@ type Directory struct {
 
 type directoryState struct {
 	byID map[int64]dirEntry
+	// joins is what the read path needs of each live warehouse, apart from
+	// byID so a join copies two words, not an entry with its positions.
+	joins map[int64]joinable
+}
+
+type joinable struct {
+	code   string
+	active bool
+}
+
+func newDirectoryState(byID map[int64]dirEntry) *directoryState {
+	joins := make(map[int64]joinable, len(byID))
+	for id, e := range byID {
+		if !e.deleted {
+			joins[id] = joinable{code: e.w.Code, active: e.w.Active}
+		}
+	}
+	return &directoryState{byID: byID, joins: joins}
 }
 
 type dirEntry struct {
@@ -89,7 +107,7 @@ func (d *Directory) refusesRead(e dirEntry, w domain.Warehouse, sp domain.Span) 
 // no warehouses table (every warehouse active, its code its id).
 func NewDirectory(o domain.Order, implicit bool) *Directory {
 	d := &Directory{order: o, implicit: implicit}
-	d.current.Store(&directoryState{byID: map[int64]dirEntry{}})
+	d.current.Store(newDirectoryState(map[int64]dirEntry{}))
 	if implicit {
 		d.loaded.Store(true) // nothing to load
 	}
@@ -113,6 +131,19 @@ func (d *Directory) lookup(st *directoryState, id int64) (domain.Warehouse, bool
 		return implicitWarehouse(id), true
 	}
 	return domain.Warehouse{}, false
+}
+
+// join returns the code of warehouse id for a read's answer, and whether
+// the read shows it (known, not deleted, active).
+func (d *Directory) join(st *directoryState, id int64) (string, bool) {
+	j, ok := st.joins[id]
+	switch {
+	case ok:
+		return j.code, j.active
+	case d.implicit:
+		return implicitWarehouse(id).Code, true
+	}
+	return "", false
 }
 
 func implicitWarehouse(id int64) domain.Warehouse {
@@ -356,7 +387,7 @@ func (d *Directory) update(change func(map[int64]dirEntry) bool) bool {
 	if !change(next) {
 		return false
 	}
-	d.current.Store(&directoryState{byID: next})
+	d.current.Store(newDirectoryState(next))
 	return true
 }
 
