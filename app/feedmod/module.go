@@ -207,9 +207,6 @@ func run(lc fx.Lifecycle, p Params) error {
 				"stock_topic", cfg.StockTopic, "warehouse_topic", cfg.WarehouseTopic, "control_topic", cfg.ControlTopic,
 				"heartbeat_topic", cfg.HeartbeatTopic, "source_heartbeats", policy.String(), "max_staleness", p.Kafka.MaxStaleness)
 			go tick(ctx, ticked, p.Tracker)
-			if cfg.Bootstrap {
-				p.Upkeep.StartBootstrap()
-			}
 			return consumer.Start(startCtx)
 		},
 		OnStop: func(stopCtx context.Context) error {

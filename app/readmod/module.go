@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,7 +42,6 @@ func provideReadPath(lc fx.Lifecycle, p Params) (*inventory.ReadPath, *backgroun
 	loader := newBackgroundJobs(svc, p.Log, p.Cache, p.Repo)
 	if p.Cache.FromTopics() {
 		loader.checkMapping = p.Repo.CheckMapping
-		loader.stopApp = func() { _ = p.Shutdowner.Shutdown(fx.ExitCode(1)) }
 	}
 	if err := telemetry.GaugeFunc(p.Registerer, "gintoki_cache_bypassed",
 		"1 while reads bypass the cache and go to the database (the change feed not live: starting, catching up, or stale), else 0.",
@@ -94,6 +94,11 @@ func newChecker(svc *inventory.Upkeep, cache config.Cache, jobs *backgroundJobs,
 		})
 	}
 	c := readiness.New(svc, 2*time.Second, svc.CanAnswer, startup...)
+	c.Watch(func(ready bool) {
+		if ready {
+			jobs.nodeReady()
+		}
+	})
 	err := telemetry.GaugeFunc(reg, "gintoki_ready", "1 when the instance takes traffic (/readyz answers 200), else 0.",
 		func() float64 {
 			if c.Ready(telemetry.Untraced(context.Background())) == nil {
@@ -104,9 +109,16 @@ func newChecker(svc *inventory.Upkeep, cache config.Cache, jobs *backgroundJobs,
 	return c, err
 }
 
+// mappingCheckDelay is how long after a node started from the change
+// topics is first ready that it checks its schema mapping against the
+// database (see checkMappingOnceReady).
+const mappingCheckDelay = 5 * time.Second
+
 // backgroundJobs are the read path's chores: load the warehouse directory
 // at start (retrying, so a database that is briefly away does not fail the
-// start), prewarm, run the consistency inspector, sweep expired markers.
+// start), prewarm, run the consistency inspector, sweep expired markers,
+// and, for a node started from the change topics, check the schema mapping
+// once it is up.
 type backgroundJobs struct {
 	svc   *inventory.Upkeep
 	log   *slog.Logger
@@ -114,28 +126,44 @@ type backgroundJobs struct {
 	pager inventory.ProductPager
 	// inspector is nil when the consistency inspector is off.
 	inspector *telemetry.InspectorMetrics
-	// checkMapping, when set, checks the schema mapping once the node is up
-	// (a node starting from the change topics does not query the database
-	// to start); a mapping that does not fit stops the node (stopApp).
+	// checkMapping, when set, checks the schema mapping mappingDelay after
+	// the node is first ready (a node starting from the change topics
+	// does not query the database to start).
 	checkMapping func(context.Context) error
-	stopApp      func()
+	mappingDelay time.Duration
+	// ready is closed when the node is first ready (nodeReady).
+	ready     chan struct{}
+	readyOnce sync.Once
 	// prewarmed: the prewarm is over (done, failed, or not asked for).
 	prewarmed atomic.Bool
 	cancel    context.CancelFunc
 	done      chan struct{}
+	// side is the schema mapping check, which runs beside the rest.
+	side sync.WaitGroup
 }
 
 func newBackgroundJobs(svc *inventory.Upkeep, log *slog.Logger, cache config.Cache, pager inventory.ProductPager) *backgroundJobs {
-	return &backgroundJobs{svc: svc, log: log, cache: cache, pager: pager, done: make(chan struct{})}
+	return &backgroundJobs{svc: svc, log: log, cache: cache, pager: pager, mappingDelay: mappingCheckDelay,
+		ready: make(chan struct{}), done: make(chan struct{})}
 }
+
+// nodeReady records that the node is ready (the readiness checker's first
+// ready verdict). It is called under the checker's lock: it only closes a
+// channel.
+func (l *backgroundJobs) nodeReady() { l.readyOnce.Do(func() { close(l.ready) }) }
 
 func (l *backgroundJobs) start() {
 	ctx, cancel := context.WithCancel(telemetry.Untraced(context.Background()))
 	l.cancel = cancel
 	go func() {
 		defer close(l.done)
-		if l.cache.FromTopics() && !l.afterBootstrap(ctx) {
-			return
+		if l.cache.FromTopics() {
+			if !l.awaitBootstrap(ctx) {
+				return
+			}
+			if l.checkMapping != nil {
+				l.side.Go(func() { l.checkMappingOnceReady(ctx) })
+			}
 		}
 		if !l.svc.Directory().Loaded() && !l.loadDirectory(ctx) {
 			return
@@ -172,10 +200,9 @@ func (l *backgroundJobs) loadDirectory(ctx context.Context) bool {
 	}
 }
 
-// afterBootstrap waits for the bootstrap from the change topics to end,
-// then checks the schema mapping against the database, once it answers;
-// false when ctx ended first or the mapping does not fit.
-func (l *backgroundJobs) afterBootstrap(ctx context.Context) bool {
+// awaitBootstrap waits for the bootstrap from the change topics to end;
+// false when ctx ended first.
+func (l *backgroundJobs) awaitBootstrap(ctx context.Context) bool {
 	if !pace.Until(ctx, 100*time.Millisecond, func() bool { return !l.svc.Bootstrapping() }) {
 		return false
 	}
@@ -184,8 +211,27 @@ func (l *backgroundJobs) afterBootstrap(ctx context.Context) bool {
 	} else {
 		l.log.Info("cache bootstrapped from the change topics", "warehouses", l.svc.Directory().Len())
 	}
-	if l.checkMapping == nil {
-		return true
+	return true
+}
+
+// checkMappingOnceReady checks the schema mapping against the database
+// mappingDelay after the node is first ready, retrying while the database
+// cannot be reached. A node started from the change topics cannot check it
+// at start: it becomes ready without a query, with the database down too,
+// and a check at the moment it turns ready would race the probe that sees
+// it ready. A mapping that does not fit is logged as an error, and the
+// node goes on: its cache, built from the topics through the same mapping,
+// answers right, and only the reads that need the database fail. Stopping
+// it would take down, one after the other and after their rollout had
+// passed their readiness checks, nodes that answer.
+func (l *backgroundJobs) checkMappingOnceReady(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-l.ready:
+	}
+	if !pace.Sleep(ctx, l.mappingDelay) {
+		return
 	}
 	wait := pace.Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second}
 	for {
@@ -193,16 +239,18 @@ func (l *backgroundJobs) afterBootstrap(ctx context.Context) bool {
 		var mismatch *gormrepo.MismatchError
 		switch {
 		case err == nil:
-			return true
+			l.log.Info("schema mapping checked against the database")
+			return
 		case errors.As(err, &mismatch):
-			l.log.Error("schema mapping does not fit the database; stopping", "err", err)
-			l.stopApp()
-			return false
+			l.log.Error("schema mapping does not fit the database: reads the cache cannot answer fail until the mapping or the database is fixed; the cache built from the change topics still answers", "err", err)
+			return
+		case ctx.Err() != nil:
+			return
 		}
 		d := wait.Next()
 		l.log.Debug("schema mapping not checked yet: database not reachable", "err", err, "retry_in", d)
 		if !pace.Sleep(ctx, d) {
-			return false
+			return
 		}
 	}
 }
@@ -242,5 +290,6 @@ func (l *backgroundJobs) stop() {
 	if l.cancel != nil {
 		l.cancel()
 		<-l.done
+		l.side.Wait()
 	}
 }

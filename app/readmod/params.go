@@ -19,5 +19,4 @@ type Params struct {
 	Repo       *gormrepo.Repository
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
-	Shutdowner fx.Shutdowner
 }

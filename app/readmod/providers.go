@@ -23,6 +23,7 @@ var ProviderSet = wire.NewSet(
 func serviceConfig(c config.Cache, d config.DB, sc config.Schema) inventory.Config {
 	return inventory.Config{
 		CacheEnabled:       c.Enabled,
+		Bootstrap:          c.FromTopics(),
 		TTL:                c.TTL,
 		TTLJitter:          c.TTLJitter,
 		MarkerTTL:          c.MarkerTTL,

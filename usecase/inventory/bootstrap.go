@@ -2,28 +2,25 @@ package inventory
 
 import "github.com/gintoki/gintoki/domain"
 
-// Bootstrap from the change topics (--cache-bootstrap=topic): the consumer
-// reads the stock and warehouse topics from their first offsets, and the
-// events build the cache instead of patching it. A topic Debezium or the
-// relay keeps compacted holds the newest record of every row (the initial
-// snapshot, then every change), so once the feed has caught up the cache
-// holds every product the topic does, without a query to the database.
+// Bootstrap from the change topics (Config.Bootstrap, --cache-bootstrap=
+// topic): the consumer reads the stock and warehouse topics from their
+// first offsets, and the events build the cache instead of patching it. A
+// topic Debezium or the relay keeps compacted holds the newest record of
+// every row (the initial snapshot, then every change), so once the feed has
+// caught up the cache holds every product the topic does, without a query
+// to the database.
 //
-// While bootstrapping nothing reads the cache (the feed is not live yet:
-// reads go to the database) and no fill runs, so no marker is kept either:
-// the events apply in feed order, the ordering rule deciding between
-// changes of one row, and a change that cannot be placed (binlog order, a
-// snapshot row naming no transaction) is taken as the feed has it. The
-// bootstrap ends when the cache is first used (SetCacheUsable(true)): the
-// directory then counts as loaded, from the warehouses topic alone.
-
-// StartBootstrap makes the events that follow build the cache; call it
-// before the consumer starts.
-func (s *Upkeep) StartBootstrap() {
-	if s.cfg.CacheEnabled {
-		s.bootstrapping.Store(true)
-	}
-}
+// The bootstrap holds from the service's construction: the parts that start
+// before the change feed (the background jobs that would read the directory
+// from the database) must already see it. While bootstrapping nothing reads
+// the cache (it is not usable: reads go to the database) and no fill runs,
+// so no marker is kept either: the events apply in feed order, the ordering
+// rule deciding between changes of one row, and a change that cannot be
+// placed (binlog order, a snapshot row naming no transaction) is taken as
+// the feed has it. Nothing is held for stale-if-error either: no answer was
+// ever given from what is being built. The bootstrap ends when the cache is
+// first used (SetCacheUsable(true)): the directory then counts as loaded,
+// from the warehouses topic alone.
 
 // AbandonBootstrap ends a bootstrap that cannot happen (the topics may not
 // hold every row): the cache fills from the database, directory included.

@@ -3,6 +3,7 @@ package inventory
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/gintoki/gintoki/domain"
 )
@@ -13,11 +14,67 @@ func bootstrapRig(t *testing.T, db *binlogDB, o domain.Order) (*testService, *fa
 	t.Helper()
 	cfg := testConfig()
 	cfg.StockOrder, cfg.WarehouseOrder = o, o
+	cfg.Bootstrap = true
 	store := newFakeStore()
 	s := newService(cfg, readsFrom{db}, store, nil, nil)
 	s.SetCacheUsable(false) // the tracker's first word
-	s.StartBootstrap()
 	return s, store
+}
+
+// The bootstrap holds from the service's construction, before the change
+// feed (or anything else) has said a word: a part that starts first must
+// not take the cache for empty and read the directory from the database;
+// and the cache it builds is not used before it is complete.
+func TestBootstrapHoldsFromConstruction(t *testing.T) {
+	cfg := testConfig()
+	cfg.Bootstrap = true
+	s := newService(cfg, seeded(1), newFakeStore(), nil, nil)
+	if !s.Bootstrapping() || s.CacheUsable() {
+		t.Fatalf("a new service bootstrapping: %v, cache usable: %v; want true, false", s.Bootstrapping(), s.CacheUsable())
+	}
+	off := testConfig()
+	off.Bootstrap, off.CacheEnabled = true, false
+	if s := newService(off, seeded(1), nil, nil, nil); s.Bootstrapping() {
+		t.Fatal("a service without a cache bootstraps")
+	}
+}
+
+// With --stale-if-error (its default is 10m) the feed's being lost keeps
+// what the cache holds for stale answers, and its return drops it. While
+// bootstrapping nothing has answered from the cache, so nothing is held:
+// the tracker's first word, or the broker lost for a while, must leave
+// what the topics built, and the bootstrap ends as it would without
+// stale-if-error. Nor may a read with the database down answer from the
+// half-built cache.
+func TestBootstrapWithStaleIfErrorHoldsNothing(t *testing.T) {
+	db := newBinlogDB(domain.ByVersion)
+	cfg := testConfig()
+	cfg.Bootstrap = true
+	cfg.StaleIfError = 10 * time.Minute
+	store := newFakeStore()
+	s := newService(cfg, readsFrom{db}, store, nil, nil)
+	s.SetFeedClock(time.Now)
+	s.SetCacheUsable(false) // the tracker's first word
+	s.ApplyWarehouse(domain.WarehouseChange{Op: domain.OpRead, Row: domain.Warehouse{ID: 1, Code: "WH-B", Active: true, Version: 1}})
+	s.ApplyStock(db.write(1, 1, 11))
+	s.SetCacheUsable(false) // the broker lost for a while
+	db.primary.setErr(domain.Unavailablef("database down"))
+	if inv, err := s.GetProductInventory(context.Background(), 1); err == nil {
+		t.Fatalf("with the database down a bootstrapping node answered %v from its half-built cache", inv.Warehouses)
+	}
+	db.primary.setErr(nil)
+	s.ApplyStock(db.write(2, 1, 5))
+	s.SetCacheUsable(true) // caught up
+	if s.BootstrapAbandoned() || !s.Directory().Loaded() || store.Len() != 2 {
+		t.Fatalf("after the bootstrap: abandoned %v, directory loaded %v, %d entries; want false, true, 2",
+			s.BootstrapAbandoned(), s.Directory().Loaded(), store.Len())
+	}
+	q := db.primary.queryCount()
+	expect(t, s, 1, "[{WH-B 11}]")
+	expect(t, s, 2, "[{WH-B 5}]")
+	if n := db.primary.queryCount() - q; n != 0 {
+		t.Fatalf("%d queries answering bootstrapped products", n)
+	}
 }
 
 // The topics, read from their start, build the cache: once the feed is
@@ -132,10 +189,9 @@ func TestBootstrapWithoutWarehousesReadsTheDirectoryFromTheDatabase(t *testing.T
 	expect(t, s, 1, "[{WH-B 11}]")
 
 	cfg := testConfig()
-	cfg.ImplicitWarehouses = true
+	cfg.ImplicitWarehouses, cfg.Bootstrap = true, true
 	implicit := newService(cfg, readsFrom{db}, newFakeStore(), nil, nil)
 	implicit.SetCacheUsable(false)
-	implicit.StartBootstrap()
 	implicit.ApplyStock(db.write(2, 7, 3))
 	implicit.SetCacheUsable(true)
 	if !implicit.Directory().Loaded() || implicit.BootstrapAbandoned() {

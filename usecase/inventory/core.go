@@ -17,6 +17,11 @@ import (
 type Config struct {
 	// CacheEnabled false serves every read straight from the database.
 	CacheEnabled bool
+	// Bootstrap: the cache is built from the change topics, read from
+	// their start, before it is first used (see bootstrap.go). It holds
+	// from construction on, so nothing that runs before the change feed
+	// starts can take the cache for empty and fill it from the database.
+	Bootstrap bool
 	// TTL is the last-resort lifetime of an entry; TTLJitter (0..1) spreads
 	// it so entries filled together expire apart.
 	TTL       time.Duration
@@ -136,7 +141,9 @@ func New(cfg Config, repo StockRepository, store EntryStore, m Metrics, log *slo
 		now:     time.Now,
 	}
 	c.entries.New = func() any { return &Entry{Rows: make([]EntryRow, 0, 8)} }
-	c.usable.Store(cfg.CacheEnabled)
+	// A cache the topics are building is not used before it is complete.
+	c.bootstrapping.Store(cfg.CacheEnabled && cfg.Bootstrap)
+	c.usable.Store(cfg.CacheEnabled && !cfg.Bootstrap)
 	return &ReadPath{Reader: &Reader{c}, Changes: &Changes{c}, Upkeep: &Upkeep{c}}
 }
 

@@ -58,11 +58,13 @@ func (s *Upkeep) SetCacheUsable(usable bool) {
 		was := s.usable.Swap(false)
 		s.flushMu.Unlock()
 		switch {
-		case was && s.cfg.StaleIfError > 0:
-			s.held.Store(true)
 		case s.bootstrapping.Load():
 			// Not used yet, and what the topics built so far is still
-			// right: the feed resumes where it stopped (a gap would flush).
+			// right: the feed resumes where it stopped (a gap would
+			// flush). Nothing is held: holding would drop it all when the
+			// feed is live again.
+		case was && s.cfg.StaleIfError > 0:
+			s.held.Store(true)
 		case !s.held.Load():
 			s.flush()
 		}
