@@ -97,7 +97,9 @@ if [[ "$rows" == "0" ]]; then
 fi
 
 say "Kafka protocol broker on ${BROKERS}"
-"$BROKER" -port "$KAFKA_PORT" -partitions 3 -topics "${STOCK_TOPIC},${WAREHOUSE_TOPIC}" \
+# No topics made here: the relay creates its table topics compacted (3
+# partitions), as read nodes starting from them need.
+"$BROKER" -port "$KAFKA_PORT" -partitions 3 \
   -data-dir "$DATA_DIR/kafka" >"$DATA_DIR/broker.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 40); do (exec 3<>"/dev/tcp/127.0.0.1/${KAFKA_PORT}") 2>/dev/null && break; sleep 0.25; done

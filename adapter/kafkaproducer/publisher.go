@@ -9,6 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +62,52 @@ type Config struct {
 	// Tables are the captured tables of Database: EndOffsets reads their
 	// topics.
 	Tables []string
+	// CreateTopics, when set, makes the publisher create each change topic
+	// it is about to write, and those of Tables, when missing, rather than
+	// leave that to the broker's auto-creation (which gives the broker's
+	// partition count and cleanup.policy=delete). Nil: the topics must
+	// exist (the demo's broker is seeded with them).
+	CreateTopics *TopicCreation
+}
+
+// TopicCreation is how the publisher creates a missing change topic:
+// compacted, so that it keeps the newest record of every row for good and a
+// read node can build its cache from it (--cache-bootstrap=topic).
+type TopicCreation struct {
+	// Partitions of a new topic; 0 means 1.
+	Partitions int32
+	// Replication factor of a new topic; -1 (or 0) is the broker's
+	// default.
+	Replication int16
+	// DeleteRetention is the topic's delete.retention.ms: how long a
+	// tombstone stays readable after compaction, so that a read node
+	// reading the topic meanwhile still sees the delete; 0 means
+	// DefaultDeleteRetention.
+	DeleteRetention time.Duration
+}
+
+// DefaultDeleteRetention keeps a tombstone for a day, Kafka's own default,
+// written out so that a broker configured otherwise does not change it.
+const DefaultDeleteRetention = 24 * time.Hour
+
+// spec is the topic specification of t.
+func (t TopicCreation) spec() kafkatopic.Spec {
+	compact := "compact"
+	keep := t.DeleteRetention
+	if keep == 0 {
+		keep = DefaultDeleteRetention
+	}
+	retention := strconv.FormatInt(keep.Milliseconds(), 10)
+	return kafkatopic.Spec{Partitions: max(t.Partitions, 1), Replication: max(t.Replication, -1),
+		Configs: map[string]*string{"cleanup.policy": &compact, "delete.retention.ms": &retention}}
+}
+
+func (t TopicCreation) check() error {
+	if t.Partitions < 0 || t.Replication < -1 || t.DeleteRetention < 0 {
+		return fmt.Errorf("kafka producer: change topics of %d partitions, replication %d, delete retention %s: none may be negative (replication -1 is the broker's default)",
+			t.Partitions, t.Replication, t.DeleteRetention)
+	}
+	return nil
 }
 
 // ChangeTopic is the topic Debezium writes a table's changes to,
@@ -86,6 +135,7 @@ type options struct {
 	propagator propagation.TextMapPropagator
 	now        func() time.Time
 	tune       func(*sarama.Config)
+	log        *slog.Logger
 }
 
 // WithRegisterer registers gintoki_cdc_published_total{topic} and
@@ -99,6 +149,12 @@ func WithRegisterer(reg prometheus.Registerer) Option {
 // carry the caller's span, if any.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(o *options) { o.tracer = tp }
+}
+
+// WithLogger is where the publisher says what it did to the change topics
+// (created one, found one not compacted); without it slog.Default().
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) { o.log = log }
 }
 
 // WithSaramaConfig lets the caller adjust the sarama configuration (timeouts,
@@ -135,7 +191,15 @@ type Publisher struct {
 	ensureTopic func(topic string) error
 	// endOffsets reads the end offset of every partition of the topics
 	// that exist.
-	endOffsets     func(topics []string) (relay.Offsets, error)
+	endOffsets func(topics []string) (relay.Offsets, error)
+	// createTopics creates the change topics that are missing, calling
+	// done for each that exists afterwards; nil when Config.CreateTopics
+	// is not set.
+	createTopics func(topics []string, done func(topic string)) error
+	// topicsMu guards ensured: the change topics known to exist since the
+	// last failed send (a topic deleted meanwhile is made again).
+	topicsMu       sync.Mutex
+	ensured        map[string]bool
 	tableTopics    []string
 	offsetsUnknown bool
 	heartbeatTopic string // "" until it is known to exist
@@ -182,6 +246,9 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
 	connect := func() (batchSender, error) {
 		producer, err := sarama.NewSyncProducer(cfg.Brokers, sc)
 		if err != nil {
@@ -202,19 +269,64 @@ func New(cfg Config, opts ...Option) (*Publisher, error) {
 		_, err = kafkatopic.Ensure(client, topic, nil)
 		return err
 	}
-	// Its own client, which asks for a topic without creating it: a
-	// captured table's topic appears with its first change.
-	osc := *sc
-	osc.Metadata.AllowAutoTopicCreation = false
 	p.endOffsets = func(topics []string) (relay.Offsets, error) {
-		client, err := sarama.NewClient(cfg.Brokers, &osc)
+		client, err := sarama.NewClient(cfg.Brokers, sc)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %v: %w", cfg.Brokers, err)
 		}
 		defer client.Close()
 		return endOffsets(client, topics)
 	}
+	if cfg.CreateTopics != nil {
+		spec := cfg.CreateTopics.spec()
+		log := o.log
+		p.createTopics = func(topics []string, done func(string)) error {
+			client, err := sarama.NewClient(cfg.Brokers, sc)
+			if err != nil {
+				return fmt.Errorf("connect to %v: %w", cfg.Brokers, err)
+			}
+			defer client.Close()
+			for _, t := range topics {
+				if err := ensureChangeTopic(client, t, spec, log); err != nil {
+					return err
+				}
+				done(t)
+			}
+			return nil
+		}
+	}
 	return p, nil
+}
+
+// ensureChangeTopic creates topic as spec says when it is missing. An
+// existing topic is left as it is, whoever made it; one that is not
+// compacted is worth a warning, since read nodes cannot always start from
+// it.
+func ensureChangeTopic(client sarama.Client, topic string, spec kafkatopic.Spec, log *slog.Logger) error {
+	created, err := kafkatopic.EnsureSpec(client, topic, spec)
+	if err != nil {
+		return fmt.Errorf("change topic: %w", err)
+	}
+	if created {
+		log.Info("created the change topic", "topic", topic, "partitions", spec.Partitions, "replication", spec.Replication,
+			"cleanup_policy", *spec.Configs["cleanup.policy"], "delete_retention_ms", *spec.Configs["delete.retention.ms"])
+		return nil
+	}
+	cfgs, err := kafkatopic.Configs(client, topic, "cleanup.policy")
+	if err != nil {
+		// Only the warning below depends on it: publishing goes on.
+		log.Warn("the change topic's cleanup.policy could not be read; it is left as it is", "topic", topic, "err", err)
+		return nil
+	}
+	policy, ok := cfgs["cleanup.policy"]
+	if !ok {
+		policy = "delete" // Kafka's default
+	}
+	if !kafkatopic.Compacted(policy) {
+		log.Warn("the change topic exists and is not compacted; it is left as it is: once retention deletes its first records, a read node bootstrapping from it (--cache-bootstrap=topic) falls back to the database; set cleanup.policy=compact on it",
+			"topic", topic, "cleanup_policy", policy)
+	}
+	return nil
 }
 
 // endOffsets reads the high-water mark of every partition of the topics
@@ -272,6 +384,9 @@ func (c Config) check() error {
 	if i := strings.IndexFunc(c.TopicPrefix, func(r rune) bool { return !isTopicChar(r) }); i >= 0 {
 		return fmt.Errorf("kafka producer: topic prefix %q holds %q; topics allow only ASCII letters, digits, '.', '_' and '-'", c.TopicPrefix, c.TopicPrefix[i:i+1])
 	}
+	if c.CreateTopics != nil {
+		return c.CreateTopics.check()
+	}
 	return nil
 }
 
@@ -293,6 +408,12 @@ func (c Config) saramaConfig(tune func(*sarama.Config)) (*sarama.Config, error) 
 	}
 	sc.Producer.RequiredAcks = sarama.WaitForAll
 	sc.Producer.Partitioner = NewPartitioner
+	// A topic is never created by a metadata request (the producer's look
+	// up of a topic it writes, EndOffsets): with the broker's
+	// auto.create.topics.enable it would get the broker's partition count
+	// and cleanup.policy=delete. The relay creates its topics itself
+	// (Config.CreateTopics).
+	sc.Metadata.AllowAutoTopicCreation = false
 	sc.Producer.Idempotent = true
 	sc.Net.MaxOpenRequests = 1
 	if tune != nil {
@@ -348,6 +469,9 @@ func (p *Publisher) Publish(ctx context.Context, changes []*relay.Change) (_ rel
 		for _, m := range msgs {
 			m.Headers = headers
 		}
+	}
+	if err := p.ensureTopics(msgs); err != nil {
+		return nil, err
 	}
 	if err := p.send(msgs); err != nil {
 		return nil, err
@@ -420,6 +544,19 @@ func heartbeatPosition(prog *relay.Progress) *debezium.HeartbeatPosition {
 	return pos
 }
 
+// Prepare implements relay.Publisher: with Config.CreateTopics it creates
+// the captured tables' topics that are missing, so that a table without
+// rows has its topic too (read nodes wait for every table's topic).
+func (p *Publisher) Prepare(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.ensureTopics(nil); err != nil {
+		return fmt.Errorf("prepare the change topics: %w", err)
+	}
+	return nil
+}
+
 // EndOffsets implements relay.Publisher for the topics of Config.Tables.
 func (p *Publisher) EndOffsets(ctx context.Context) (relay.Offsets, error) {
 	if err := ctx.Err(); err != nil {
@@ -427,6 +564,11 @@ func (p *Publisher) EndOffsets(ctx context.Context) (relay.Offsets, error) {
 	}
 	if p.endOffsets == nil || p.offsetsUnknown {
 		return nil, errors.New("end offsets: unknown to a producer without a broker, or without acknowledgements")
+	}
+	// The topics are created first: a partition created after this read
+	// would be missing from every position until the relay writes to it.
+	if err := p.ensureTopics(nil); err != nil {
+		return nil, fmt.Errorf("end offsets of the change topics: %w", err)
 	}
 	ends, err := p.endOffsets(p.tableTopics)
 	if err != nil {
@@ -455,6 +597,7 @@ func (p *Publisher) send(msgs []*sarama.ProducerMessage) error {
 	if err != nil {
 		_ = p.producer.Close()
 		p.producer = nil
+		p.forgetTopics()
 		var perrs sarama.ProducerErrors
 		if errors.As(err, &perrs) && len(perrs) > 0 {
 			// sarama's own text only counts them.
@@ -463,6 +606,44 @@ func (p *Publisher) send(msgs []*sarama.ProducerMessage) error {
 		return fmt.Errorf("send %d messages: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// ensureTopics creates, when Config.CreateTopics asks for it, the topics of
+// msgs and of the captured tables that are not known to exist yet.
+func (p *Publisher) ensureTopics(msgs []*sarama.ProducerMessage) error {
+	if p.createTopics == nil {
+		return nil
+	}
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	var missing []string
+	add := func(t string) {
+		if !p.ensured[t] && !slices.Contains(missing, t) {
+			missing = append(missing, t)
+		}
+	}
+	for _, t := range p.tableTopics {
+		add(t)
+	}
+	for _, m := range msgs {
+		add(m.Topic)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if p.ensured == nil {
+		p.ensured = map[string]bool{}
+	}
+	return p.createTopics(missing, func(t string) { p.ensured[t] = true })
+}
+
+// forgetTopics makes the next publish look the change topics up again: a
+// send failed, maybe because one was deleted, and the producer (which does
+// not create topics) would fail on it until it is made again.
+func (p *Publisher) forgetTopics() {
+	p.topicsMu.Lock()
+	defer p.topicsMu.Unlock()
+	clear(p.ensured)
 }
 
 // appendMessages adds the event of c and, after a delete, its tombstone.

@@ -3,6 +3,7 @@ package relaymod
 import (
 	"fmt"
 	"hash/crc32"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -35,8 +36,12 @@ type Config struct {
 	Snapshot        string
 	CheckpointTopic string
 	CheckpointEvery time.Duration
-	MaxBatch        int
-	Heartbeat       time.Duration
+	// TopicPartitions and TopicReplication are how a missing change topic
+	// is created (compacted); -1 replication is the broker's default.
+	TopicPartitions  int
+	TopicReplication int
+	MaxBatch         int
+	Heartbeat        time.Duration
 	// SourceHeartbeat is how often Debezium-format heartbeats go to Kafka.
 	SourceHeartbeat time.Duration
 	// PositionInterval is the least time between two heartbeats sent
@@ -53,6 +58,12 @@ const (
 	DefaultMetricsAddr = "127.0.0.1:9404"
 	serverIDBase       = 5400
 	serverIDSpan       = 1000
+	// DefaultTopicPartitions spreads a table's changes over three
+	// consumers' worth of partitions, as the compose file's topics have.
+	DefaultTopicPartitions = 3
+	// maxTopicPartitions bounds --relay-topic-partitions far above any
+	// sensible count; a typo of a few more digits is refused, not created.
+	maxTopicPartitions = 10000
 )
 
 // Register adds the relay's flags.
@@ -66,6 +77,8 @@ func (c *Config) Register(s *config.Set) {
 	s.Bool(&c.WithSchema, "cdc-with-schema", false, "write the JsonConverter schema/payload wrapper (schemas.enable=true) around keys and values")
 	s.String(&c.Snapshot, "snapshot", string(relay.SnapshotInitial), "initial: publish existing rows as op r when there is no checkpoint; never: start at the binlog's end; when_needed: also re-snapshot when the checkpoint's binlog is purged")
 	s.String(&c.CheckpointTopic, "relay-checkpoint-topic", relaycheckpoint.DefaultTopic, "compacted Kafka topic holding the binlog position (created when missing)")
+	s.Int(&c.TopicPartitions, "relay-topic-partitions", DefaultTopicPartitions, "partitions of a change topic the relay creates (it creates <prefix>.<database>.<table> when missing, with cleanup.policy=compact and delete.retention.ms=86400000; an existing topic is left as it is)")
+	s.Int(&c.TopicReplication, "relay-topic-replication", -1, "replication factor of a change topic the relay creates (-1: the broker's default.replication.factor)")
 	s.Duration(&c.CheckpointEvery, "relay-checkpoint-interval", time.Second, "how often the acknowledged binlog position is saved; a crash re-sends at most this much")
 	s.Int(&c.MaxBatch, "relay-max-batch", relay.DefaultMaxBatch, "most changes handed to Kafka in one batch")
 	s.Duration(&c.Heartbeat, "relay-heartbeat", 5*time.Second, "binlog heartbeat period asked of the server; three missed heartbeats count as a lost connection")
@@ -104,6 +117,12 @@ func (c *Config) check() error {
 	}
 	if c.CheckpointTopic == "" {
 		return fmt.Errorf("--relay-checkpoint-topic must not be empty")
+	}
+	if c.TopicPartitions < 1 || c.TopicPartitions > maxTopicPartitions {
+		return fmt.Errorf("--relay-topic-partitions must be within 1..%d, got %d", maxTopicPartitions, c.TopicPartitions)
+	}
+	if c.TopicReplication == 0 || c.TopicReplication < -1 || c.TopicReplication > math.MaxInt16 {
+		return fmt.Errorf("--relay-topic-replication must be -1 (the broker's default) or within 1..%d, got %d", math.MaxInt16, c.TopicReplication)
 	}
 	if c.CheckpointEvery <= 0 || c.Heartbeat <= 0 {
 		return fmt.Errorf("--relay-checkpoint-interval and --relay-heartbeat must be positive")

@@ -56,7 +56,8 @@ func run(lc fx.Lifecycle, c Config, r *relay.Relay, log *slog.Logger) {
 		OnStart: func(startCtx context.Context) error {
 			dsn, _ := database.ParseDSN(c.DSN)
 			log.Info("relay starting", "db", dsn.Redacted(), "server_id", c.EffectiveServerID(), "tables", c.Tables,
-				"brokers", c.Brokers, "topic_prefix", c.TopicPrefix, "snapshot", c.Snapshot, "checkpoint_topic", c.CheckpointTopic)
+				"brokers", c.Brokers, "topic_prefix", c.TopicPrefix, "snapshot", c.Snapshot, "checkpoint_topic", c.CheckpointTopic,
+				"new_topic_partitions", c.TopicPartitions, "new_topic_replication", c.TopicReplication)
 			// Settings and grants are checked before the start returns, so
 			// the log says at once what is wrong; Run ends with a failure
 			// that retrying cannot fix, and an unreachable server is left

@@ -78,7 +78,10 @@ func kafkaTimeouts(sc *sarama.Config) {
 	sc.Metadata.Retry.Backoff = 250 * time.Millisecond
 }
 
-func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafkaproducer.Publisher, func(), error) {
+// newPublisher makes the publisher, which creates the change topics it
+// writes when they are missing: compacted, so that they hold every row for
+// good and read nodes can start from them (--cache-bootstrap=topic).
+func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning, log *slog.Logger) (*kafkaproducer.Publisher, func(), error) {
 	db, err := c.Database()
 	if err != nil {
 		return nil, nil, err
@@ -86,7 +89,11 @@ func newPublisher(c Config, reg prometheus.Registerer, tune kafkaTuning) (*kafka
 	p, err := kafkaproducer.New(kafkaproducer.Config{
 		Brokers: c.Brokers, Version: c.Version, ClientID: c.ClientID,
 		TopicPrefix: c.TopicPrefix, Database: db, WithSchema: c.WithSchema, Tables: c.Tables,
-	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune))
+		CreateTopics: &kafkaproducer.TopicCreation{
+			Partitions: int32(c.TopicPartitions), Replication: int16(c.TopicReplication),
+			DeleteRetention: kafkaproducer.DefaultDeleteRetention,
+		},
+	}, kafkaproducer.WithRegisterer(reg), kafkaproducer.WithSaramaConfig(tune), kafkaproducer.WithLogger(log))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -83,7 +83,7 @@ func TestRelayKafkaClientsOverTLSAndSASL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, closePub, err := newPublisher(c, nil, tune)
+	pub, closePub, err := newPublisher(c, nil, tune, quietLog())
 	if err != nil {
 		t.Fatalf("publisher over TLS and SCRAM: %v", err)
 	}

@@ -37,7 +37,7 @@ func newRelay(c Config, reg prometheus.Registerer, log *slog.Logger) (*relay.Rel
 	if err != nil {
 		return nil, nil, err
 	}
-	publisher, cleanup, err := newPublisher(c, reg, relaymodKafkaTuning)
+	publisher, cleanup, err := newPublisher(c, reg, relaymodKafkaTuning, log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -154,6 +154,11 @@ type fakePublisher struct {
 	// earlier relays left them; endErrs fail EndOffsets calls first.
 	ends    relay.Offsets
 	endErrs []error
+	// prepareErrs fail Prepare calls first; prepared counts those that
+	// succeeded, unprepared the batches published before one did.
+	prepareErrs []error
+	prepared    int
+	unprepared  int
 	// next is each partition's next offset; placed, every change
 	// acknowledged and where it went; records, the progress of each
 	// heartbeat with the number of changes acknowledged when it was sent.
@@ -185,10 +190,25 @@ func partitionOf(c *relay.Change) relay.TopicPartition {
 	return relay.TopicPartition{Topic: c.Table.Name, Partition: int32(n)}
 }
 
+func (p *fakePublisher) Prepare(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.prepareErrs) > 0 {
+		err := p.prepareErrs[0]
+		p.prepareErrs = p.prepareErrs[1:]
+		return err
+	}
+	p.prepared++
+	return nil
+}
+
 func (p *fakePublisher) Publish(_ context.Context, batch []*relay.Change) (relay.Offsets, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls++
+	if p.prepared == 0 {
+		p.unprepared++
+	}
 	if p.fail != nil {
 		if err := p.fail(p.calls, batch); err != nil {
 			return nil, err

@@ -37,6 +37,11 @@ type Source interface {
 
 // Publisher writes changes to Kafka.
 type Publisher interface {
+	// Prepare readies the captured tables' change topics before anything
+	// is published (the Kafka publisher creates those that are missing),
+	// so that each exists, as read nodes expect, before its table's first
+	// change. It is retried like a publish.
+	Prepare(ctx context.Context) error
 	// Publish writes the changes in order, and a tombstone after every
 	// delete, and returns once Kafka has acknowledged all of them, with
 	// the offset after the last of them on each partition written. On

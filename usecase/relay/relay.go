@@ -234,6 +234,12 @@ func (r *Relay) run(ctx context.Context) error {
 			return fmt.Errorf("relay: %w", err)
 		}
 	}
+	if err := r.retry(ctx, "prepare the change topics", StageKafka, r.pub.Prepare); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("relay: %w", err)
+	}
 	start, err := r.start(ctx)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -343,6 +343,33 @@ func TestKafkaFailureResendsFromTheLastAcknowledgedTransaction(t *testing.T) {
 	}
 }
 
+// The change topics are prepared before anything is published, and a
+// failure to prepare them (Kafka away, no CREATE right) is retried like a
+// publish, counted as a Kafka failure.
+func TestChangeTopicsArePreparedBeforePublishing(t *testing.T) {
+	src := &fakeSource{
+		snapRows: []*relay.Change{{Table: stockTable, Op: domain.OpRead, After: row(1, 1, 5)}},
+		snapPos:  pos(100),
+		sessions: []session{{items: []relay.Item{streaming, insert(5, 110), commit(120)}, block: true}},
+	}
+	pub := &fakePublisher{prepareErrs: []error{errBroken, errBroken}}
+	store := &fakeStore{}
+	h := start(t, quickConfig(relay.SnapshotInitial), src, pub, store)
+	polltest.Until(t, deadline, "streamed insert checkpointed", func() bool { return store.last() == pos(120) })
+	pub.mu.Lock()
+	prepared, unprepared := pub.prepared, pub.unprepared
+	pub.mu.Unlock()
+	if prepared != 1 || unprepared != 0 {
+		t.Errorf("prepared %d times, %d batches published before; want once, before every batch", prepared, unprepared)
+	}
+	if got := h.m.failures(relay.StageKafka); got != 2 {
+		t.Errorf("kafka failures counted %d, want the 2 failed preparations", got)
+	}
+	if got, want := products(pub.published()), []string{"r1", "c5"}; !slices.Equal(got, want) {
+		t.Errorf("published %v, want %v", got, want)
+	}
+}
+
 func TestSourceFailureReconnectsWithBackoff(t *testing.T) {
 	src := &fakeSource{
 		binlogs: map[string]bool{"bin.000001": true},

@@ -60,3 +60,48 @@ func DeleteRecords(brokers []string, topic string, before map[int32]int64) error
 		return nil
 	})
 }
+
+// Topic is what the broker says of a topic: its partitions and replication,
+// and its configuration as applied (the broker's defaults included).
+type Topic struct {
+	Partitions  int
+	Replication int
+	Configs     map[string]string
+}
+
+// DescribeTopic reads topic's partitions and configuration through the
+// admin API (DescribeTopics, DescribeConfigs).
+func DescribeTopic(brokers []string, topic string) (Topic, error) {
+	var out Topic
+	err := withAdmin(brokers, func(a sarama.ClusterAdmin) error {
+		metas, err := a.DescribeTopics([]string{topic})
+		if err != nil {
+			return fmt.Errorf("describe topic %s: %w", topic, err)
+		}
+		if len(metas) != 1 {
+			return fmt.Errorf("describe topic %s: %d answers", topic, len(metas))
+		}
+		if metas[0].Err != sarama.ErrNoError {
+			return fmt.Errorf("describe topic %s: %w", topic, metas[0].Err)
+		}
+		out.Partitions = len(metas[0].Partitions)
+		if out.Partitions > 0 {
+			out.Replication = len(metas[0].Partitions[0].Replicas)
+		}
+		res, err := a.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic}}, sarama.DescribeConfigsOptions{})
+		if err != nil {
+			return fmt.Errorf("describe the configuration of %s: %w", topic, err)
+		}
+		out.Configs = map[string]string{}
+		for _, r := range res {
+			if r.ErrorCode != sarama.ErrNoError {
+				return fmt.Errorf("describe the configuration of %s: %w: %s", topic, r.ErrorCode, r.ErrorMsg)
+			}
+			for _, e := range r.Configs {
+				out.Configs[e.Name] = e.Value
+			}
+		}
+		return nil
+	})
+	return out, err
+}
