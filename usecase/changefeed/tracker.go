@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,11 @@ type Tracker struct {
 	// it is to be told once mu is released.
 	applyMu sync.Mutex
 	pending []bool
+	// cacheInUse is the last thing the cache was told: Live is not ready
+	// before the cache is in use (putting it to use may read the
+	// warehouse table first), or a reader told "ready" would still get
+	// the database.
+	cacheInUse atomic.Bool
 
 	mu          sync.Mutex
 	state       State
@@ -258,6 +264,9 @@ func (t *Tracker) Ready() error {
 	}
 	switch t.state {
 	case Live:
+		if !t.cacheInUse.Load() {
+			return fmt.Errorf("change feed: live; putting the cache to use")
+		}
 		return nil
 	case Starting:
 		return fmt.Errorf("change feed: waiting for partitions")
@@ -337,6 +346,7 @@ func (t *Tracker) unlock() {
 	defer t.applyMu.Unlock()
 	for _, u := range usable {
 		t.cache.SetCacheUsable(u)
+		t.cacheInUse.Store(u)
 	}
 }
 

@@ -293,3 +293,42 @@ func TestFlushIsNotUnderTheTrackersLock(t *testing.T) {
 	}
 	close(c.release)
 }
+
+// slowStartCache holds SetCacheUsable(true) until released, as putting the
+// cache to use does while it reads the warehouse table again.
+type slowStartCache struct {
+	fakeCache
+	entered, release chan struct{}
+}
+
+func (c *slowStartCache) SetCacheUsable(u bool) {
+	if u {
+		close(c.entered)
+		<-c.release
+	}
+	c.fakeCache.SetCacheUsable(u)
+}
+
+// Ready says live only once the cache is in use: a reader told "ready"
+// while the cache is still being put to use would get the database.
+func TestNotReadyUntilTheCacheIsInUse(t *testing.T) {
+	c := &slowStartCache{entered: make(chan struct{}), release: make(chan struct{})}
+	tr := NewTracker(c, 30*time.Second, slog.New(slog.DiscardHandler))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.SessionStarted([]Partition{p0}, map[Partition]int64{p0: 0}, map[Partition]int64{p0: 0}, true)
+	}()
+	<-c.entered
+	if tr.State() != Live {
+		t.Fatalf("state %v, want live", tr.State())
+	}
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "putting the cache to use") {
+		t.Fatalf("ready while the cache is being put to use: %v", err)
+	}
+	close(c.release)
+	<-done
+	if err := tr.Ready(); err != nil {
+		t.Fatalf("ready once the cache is in use: %v", err)
+	}
+}
