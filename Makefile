@@ -16,7 +16,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILDINFO := github.com/gintoki/gintoki/infrastructure/buildinfo
 LDFLAGS  := -X $(BUILDINFO).version=$(VERSION) -X $(BUILDINFO).revision=$(REVISION)
 
-.PHONY: pipeline all build run test test-short soak fleet-proof vet lint vuln generate readme-config check-generated check-deployments bench bench-load fuzz-short clean help
+.PHONY: pipeline all build run test test-short soak fleet-proof vet lint vuln generate readme-config check-generated check-deployments bench bench-load bench-bootstrap fuzz-short clean help
 
 all: build
 
@@ -75,6 +75,9 @@ bench: ## Go benchmarks of the hot paths: hit path, keyed lock, HTTP handler, de
 
 bench-load: ## load benchmarks on MariaDB: wrk, vegeta, ghz, latency plot (see BENCHMARKS.md; QUICK=1 for a smoke run)
 	./scripts/bench/run-all.sh
+
+bench-bootstrap: ## start-up with 1M products: cache from the change topics vs --cache-prewarm all, via relay and local broker (BENCHMARKS.md; BOOT_PRODUCTS=20000 for a smoke run)
+	./scripts/bench/bootstrap.sh
 
 clean:
 	rm -rf bin data bench.out

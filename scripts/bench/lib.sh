@@ -34,6 +34,21 @@ stop_started() {
   BG_PIDS=()
 }
 trap stop_started EXIT
+
+# stop_bg PID: stops one process start_bg started (TERM, then KILL after 5 s)
+# and forgets it, so a script can stop a part and carry on with the rest.
+stop_bg() {
+  local pid=$1 keep=() p
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${BG_PIDS[@]}"; do [[ $p == "$pid" ]] || keep+=("$p"); done
+  BG_PIDS=("${keep[@]}")
+}
 trap 'exit 130' INT TERM
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
