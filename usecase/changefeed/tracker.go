@@ -58,6 +58,8 @@ type Tracker struct {
 	// warehouse table first), or a reader told "ready" would still get
 	// the database.
 	cacheInUse atomic.Bool
+	// usedOnce: the cache was put to use once; the start gap is over.
+	usedOnce atomic.Bool
 
 	mu          sync.Mutex
 	state       State
@@ -238,13 +240,11 @@ func (t *Tracker) Gaps() int {
 	return t.gaps
 }
 
-// Started returns nil once the feed has been live (the start gap is over,
-// and stays over whatever happens to the feed later), or why not yet.
+// Started returns nil once the feed has been live and the cache in use (the
+// start gap is over, and stays over whatever happens to the feed later), or
+// why not yet.
 func (t *Tracker) Started() error {
-	t.mu.Lock()
-	beenLive := t.beenLive
-	t.mu.Unlock()
-	if beenLive {
+	if t.usedOnce.Load() {
 		return nil
 	}
 	return t.Ready()
@@ -347,6 +347,9 @@ func (t *Tracker) unlock() {
 	for _, u := range usable {
 		t.cache.SetCacheUsable(u)
 		t.cacheInUse.Store(u)
+		if u {
+			t.usedOnce.Store(true)
+		}
 	}
 }
 

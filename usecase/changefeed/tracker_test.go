@@ -309,8 +309,9 @@ func (c *slowStartCache) SetCacheUsable(u bool) {
 	c.fakeCache.SetCacheUsable(u)
 }
 
-// Ready says live only once the cache is in use: a reader told "ready"
-// while the cache is still being put to use would get the database.
+// Ready says live, and Started that the start gap is over, only once the
+// cache is in use: a reader told "ready" while the cache is still being put
+// to use would get the database.
 func TestNotReadyUntilTheCacheIsInUse(t *testing.T) {
 	c := &slowStartCache{entered: make(chan struct{}), release: make(chan struct{})}
 	tr := NewTracker(c, 30*time.Second, slog.New(slog.DiscardHandler))
@@ -326,9 +327,15 @@ func TestNotReadyUntilTheCacheIsInUse(t *testing.T) {
 	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "putting the cache to use") {
 		t.Fatalf("ready while the cache is being put to use: %v", err)
 	}
+	if err := tr.Started(); err == nil {
+		t.Fatal("the start gap over while the cache is being put to use")
+	}
 	close(c.release)
 	<-done
 	if err := tr.Ready(); err != nil {
 		t.Fatalf("ready once the cache is in use: %v", err)
+	}
+	if err := tr.Started(); err != nil {
+		t.Fatalf("the start gap not over once the cache is in use: %v", err)
 	}
 }

@@ -83,6 +83,9 @@ type core struct {
 	feedPos atomic.Pointer[FeedPosition]
 	// reloading: a background read of the warehouse table runs.
 	reloading atomic.Bool
+	// bypassed: a client's read went to the database while the cache was
+	// not in use (bypassLoad).
+	bypassed atomic.Bool
 	// bootstrapping: events build the cache (see bootstrap.go);
 	// abandoned: a bootstrap was interrupted.
 	bootstrapping, abandoned atomic.Bool
@@ -335,6 +338,15 @@ func (s *core) position(ctx context.Context) (domain.SourcePos, bool) {
 		return nil, false
 	}
 	return pos, true
+}
+
+// bypassLoad is load for a client while the cache is not in use. Noted
+// before the query: what it shows of the warehouses may be newer than the
+// directory, which must then be read again before the cache is used
+// (refreshDirectory).
+func (s *core) bypassLoad(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {
+	s.bypassed.Store(true)
+	return s.load(ctx, ids)
 }
 
 func (s *core) load(ctx context.Context, ids []int64) ([]domain.StockWithWarehouse, error) {

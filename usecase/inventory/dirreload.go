@@ -6,10 +6,11 @@ import (
 )
 
 // refreshDirectory reads the warehouse table before the cache is used again
-// after reads went to the database: those reads showed the warehouses as
-// the database had them, and the directory may stand before that (the feed
-// was behind or away), so answering from it could show a warehouse older
-// than a reader already saw. A read that fails leaves it to the background
+// after clients' reads went to the database (bypassLoad): those reads
+// showed the warehouses as the database had them, and the directory may
+// stand before that (the feed was behind or away), so answering from it
+// could show a warehouse older than a reader already saw. Without such a
+// read there is nothing to catch up with, and no query. A read that fails leaves it to the background
 // (reloadDirectory); the cache is used all the same, since the database is
 // then failing reads too.
 func (s *core) refreshDirectory() {

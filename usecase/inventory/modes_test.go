@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -623,6 +624,30 @@ func TestModesDirectoryIsReadAgainWhenTheCacheIsUsedAgain(t *testing.T) {
 		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
 		s.ApplyWarehouse(z)
 		expect(t, s, 1, "[{WH-A 12} {WH-Z 11}]")
+	})
+}
+
+// The directory is read again only when clients' reads went to the
+// database while the cache was not in use: a feed that was away for a
+// moment, unread meanwhile, costs no query as it comes back.
+func TestModesDirectoryIsReadAgainOnlyAfterReadsWentToTheDatabase(t *testing.T) {
+	modal(t, func(t *testing.T, db *binlogDB, s *testService, store *fakeStore) {
+		var reads atomic.Int64
+		db.primary.mu.Lock()
+		db.primary.beforeWarehouses = func() { reads.Add(1) }
+		db.primary.mu.Unlock()
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]")
+		s.SetCacheUsable(false)
+		s.SetCacheUsable(true)
+		if n := reads.Load(); n != 0 {
+			t.Fatalf("%d reads of the warehouse table with no read in between, want 0", n)
+		}
+		s.SetCacheUsable(false)
+		expect(t, s, 1, "[{WH-A 12} {WH-B 11}]") // from the database
+		s.SetCacheUsable(true)
+		if n := reads.Load(); n != 1 {
+			t.Fatalf("%d reads of the warehouse table after a read went to the database, want 1", n)
+		}
 	})
 }
 

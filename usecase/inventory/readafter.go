@@ -174,7 +174,7 @@ func (s *Reader) databaseAfter(ctx context.Context, ids []int64, after domain.So
 	if err := s.waitDatabase(ctx, after); err != nil {
 		return err
 	}
-	rows, err := s.load(ctx, ids)
+	rows, err := s.bypassLoad(ctx, ids)
 	if err != nil {
 		return err
 	}

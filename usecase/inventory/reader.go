@@ -86,7 +86,7 @@ func (s *Reader) BatchGetProductInventory(ctx context.Context, productIDs []int6
 			}
 		}
 	} else {
-		rows, err := s.load(ctx, ids)
+		rows, err := s.bypassLoad(ctx, ids)
 		if err != nil {
 			if staleFor, err = s.heldAnswers(ids, indexesOf(ids, ids), answers, err); err != nil {
 				return domain.BatchResult{}, err
@@ -153,7 +153,7 @@ func (s *Reader) cached(productID int64, e *Entry) (inv domain.ProductInventory,
 
 // fromDatabase answers without the cache: one query, joined in the database.
 func (s *Reader) fromDatabase(ctx context.Context, productID int64) (domain.ProductInventory, error) {
-	rows, err := s.load(ctx, []int64{productID})
+	rows, err := s.bypassLoad(ctx, []int64{productID})
 	if err != nil {
 		return domain.ProductInventory{}, err
 	}

@@ -47,7 +47,8 @@ func (s *Upkeep) Flush() { s.flush() }
 // StaleIfError the entries are kept to answer from when the database fails
 // too, otherwise they are dropped. Turned on again, entries kept through
 // the outage are dropped first (events may have been lost meanwhile, so
-// nothing they hold is trusted) and the warehouse directory is read again
+// nothing they hold is trusted) and, when clients' reads went to the
+// database meanwhile, the warehouse directory is read again
 // (refreshDirectory).
 func (s *Upkeep) SetCacheUsable(usable bool) {
 	if !s.cfg.CacheEnabled {
@@ -76,7 +77,7 @@ func (s *Upkeep) SetCacheUsable(usable bool) {
 		s.flush()
 	}
 	s.endBootstrap()
-	if !was && !bootstrapped {
+	if !was && !bootstrapped && s.bypassed.Swap(false) {
 		s.refreshDirectory()
 	}
 	s.usable.Store(true)
