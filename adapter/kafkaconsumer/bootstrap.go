@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+
+	"github.com/gintoki/gintoki/adapter/kafkatopic"
 )
 
 // Bootstrap from the change topics (Config.Bootstrap): the first session
@@ -58,40 +60,15 @@ func bootstrapUnfit(client sarama.Client, topic string) (string, error) {
 		if oldest == 0 {
 			continue
 		}
-		policy, err := cleanupPolicy(client, topic)
+		policy, err := kafkatopic.CleanupPolicy(client, topic)
 		if err != nil {
 			return "", err
 		}
-		if policy != "compact" {
+		if !kafkatopic.Compacted(policy) {
 			return fmt.Sprintf("topic %s partition %d starts at offset %d and is not compacted (cleanup.policy=%s): records deleted by retention may have held rows",
 				topic, p, oldest, policy), nil
 		}
 		return "", nil
 	}
 	return "", nil
-}
-
-// cleanupPolicy reads a topic's cleanup.policy.
-func cleanupPolicy(client sarama.Client, topic string) (string, error) {
-	// The admin shares the client: closing it would close the client too.
-	admin, err := sarama.NewClusterAdminFromClient(client)
-	if err != nil {
-		return "", fmt.Errorf("describe topic %s: %w", topic, err)
-	}
-	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"cleanup.policy"}}},
-		sarama.DescribeConfigsOptions{})
-	if err != nil {
-		return "", fmt.Errorf("describe topic %s: %w", topic, err)
-	}
-	for _, r := range res {
-		if r.ErrorCode != sarama.ErrNoError {
-			return "", fmt.Errorf("describe topic %s: %w: %s", topic, r.ErrorCode, r.ErrorMsg)
-		}
-		for _, e := range r.Configs {
-			if e.Name == "cleanup.policy" {
-				return e.Value, nil
-			}
-		}
-	}
-	return "delete", nil // Kafka's default
 }

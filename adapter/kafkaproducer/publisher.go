@@ -312,15 +312,11 @@ func ensureChangeTopic(client sarama.Client, topic string, spec kafkatopic.Spec,
 			"cleanup_policy", *spec.Configs["cleanup.policy"], "delete_retention_ms", *spec.Configs["delete.retention.ms"])
 		return nil
 	}
-	cfgs, err := kafkatopic.Configs(client, topic, "cleanup.policy")
+	policy, err := kafkatopic.CleanupPolicy(client, topic)
 	if err != nil {
 		// Only the warning below depends on it: publishing goes on.
 		log.Warn("the change topic's cleanup.policy could not be read; it is left as it is", "topic", topic, "err", err)
 		return nil
-	}
-	policy, ok := cfgs["cleanup.policy"]
-	if !ok {
-		policy = "delete" // Kafka's default
 	}
 	if !kafkatopic.Compacted(policy) {
 		log.Warn("the change topic exists and is not compacted; it is left as it is: once retention deletes its first records, a read node bootstrapping from it (--cache-bootstrap=topic) falls back to the database; set cleanup.policy=compact on it",

@@ -113,6 +113,19 @@ func Configs(client sarama.Client, topic string, names ...string) (map[string]st
 	return out, nil
 }
 
+// CleanupPolicy reads an existing topic's cleanup.policy, Kafka's default
+// ("delete") when the broker reports none.
+func CleanupPolicy(client sarama.Client, topic string) (string, error) {
+	cfgs, err := Configs(client, topic, "cleanup.policy")
+	if err != nil {
+		return "", err
+	}
+	if policy, ok := cfgs["cleanup.policy"]; ok {
+		return policy, nil
+	}
+	return "delete", nil
+}
+
 // Compacted reports whether a cleanup.policy keeps the newest record of
 // every key for good: compact alone. "compact,delete" also deletes by
 // retention, and "delete" (Kafka's default) keeps nothing for good.
