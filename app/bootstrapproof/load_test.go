@@ -20,8 +20,6 @@ const (
 	maxInFlight = 32
 	// One request in three is a batch of batchSize products.
 	batchSize = 8
-	// keptProblems bounds what a failed run reports.
-	keptProblems = 12
 )
 
 // load sends requestRate requests a second to base, single products (by
@@ -37,8 +35,7 @@ type load struct {
 	// gateway's own retry); wrong: an answer that is not the database's.
 	failed, wrong atomic.Int64
 
-	mu       sync.Mutex
-	problems []string
+	problems rig.Problems
 }
 
 // run sends requests until ctx ends, at most maxInFlight at once (the
@@ -90,7 +87,7 @@ func (l *load) one(ctx context.Context, ids []int64, i int) {
 	}
 	if err != nil {
 		l.failed.Add(1)
-		l.problem("%s: products %v: %v", time.Now().Format("15:04:05.000"), ids, err)
+		l.problems.Add("%s: products %v: %v", time.Now().Format("15:04:05.000"), ids, err)
 		return
 	}
 	var bad []string
@@ -105,20 +102,6 @@ func (l *load) one(ctx context.Context, ids []int64, i int) {
 	}
 	if len(bad) > 0 {
 		l.wrong.Add(1)
-		l.problem("%s: %s", time.Now().Format("15:04:05.000"), strings.Join(bad, "; "))
+		l.problems.Add("%s: %s", time.Now().Format("15:04:05.000"), strings.Join(bad, "; "))
 	}
-}
-
-func (l *load) problem(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.problems) < keptProblems {
-		l.problems = append(l.problems, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l *load) report() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.problems, "\n")
 }

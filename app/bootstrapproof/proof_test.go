@@ -178,7 +178,7 @@ func TestBootstrapFromTopicsProof(t *testing.T) {
 		l.failed.Load(), l.wrong.Load(), strings.Join(steps, ", "))
 	if l.failed.Load()+l.wrong.Load() > 0 {
 		t.Errorf("rolling restart: %d of %d requests failed, %d answers wrong; first problems:\n%s",
-			l.failed.Load(), l.requests.Load(), l.wrong.Load(), l.report())
+			l.failed.Load(), l.requests.Load(), l.wrong.Load(), l.problems.String())
 	}
 	if l.requests.Load() == 0 {
 		t.Error("rolling restart: no request was made")

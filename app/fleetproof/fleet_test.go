@@ -148,7 +148,7 @@ func TestFleetProof(t *testing.T) {
 	<-loadDone
 	for _, tl := range f.between {
 		if tl.failed.Load()+tl.wrong.Load() > 0 {
-			t.Errorf("%s: %d of %d requests failed and %d answers were wrong:\n%s", tl.name, tl.failed.Load(), tl.requests.Load(), tl.wrong.Load(), tl.report())
+			t.Errorf("%s: %d of %d requests failed and %d answers were wrong:\n%s", tl.name, tl.failed.Load(), tl.requests.Load(), tl.wrong.Load(), tl.problems.String())
 		}
 	}
 	stopWriters()
@@ -356,7 +356,7 @@ func (f *proof) finish(tl *tally, want float64, extra string) {
 	}
 	if tl.wrong.Load() > 0 || tl.succeeded() < want {
 		t.Errorf("%s: %d of %d requests failed and %d answers were wrong (success %.3f%%, want at least %.1f%%); first problems:\n%s",
-			tl.name, tl.failed.Load(), n, tl.wrong.Load(), 100*tl.succeeded(), 100*want, tl.report())
+			tl.name, tl.failed.Load(), n, tl.wrong.Load(), 100*tl.succeeded(), 100*want, tl.problems.String())
 	}
 }
 

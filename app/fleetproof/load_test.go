@@ -39,24 +39,7 @@ type tally struct {
 	ceiling atomic.Pointer[[]uint64]
 	newer   atomic.Int64
 
-	mu       sync.Mutex
-	problems []string
-}
-
-const keptProblems = 12
-
-func (tl *tally) problem(format string, args ...any) {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	if len(tl.problems) < keptProblems {
-		tl.problems = append(tl.problems, fmt.Sprintf(format, args...))
-	}
-}
-
-func (tl *tally) report() string {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return strings.Join(tl.problems, "\n")
+	problems rig.Problems
 }
 
 // succeeded is the share of requests answered, and answered right.
@@ -190,12 +173,12 @@ func (l *load) one(ctx context.Context, ids []int64, i int) {
 	}
 	if err != nil {
 		tl.failed.Add(1)
-		tl.problem("%s: %v", time.Now().Format("15:04:05.000"), err)
+		tl.problems.Add("%s: %v", time.Now().Format("15:04:05.000"), err)
 		return
 	}
 	if bad := l.check(tl, ids, answers, lo, hi, fresh); bad != "" {
 		tl.wrong.Add(1)
-		tl.problem("%s: products %v: %s", time.Now().Format("15:04:05.000"), ids, bad)
+		tl.problems.Add("%s: products %v: %s", time.Now().Format("15:04:05.000"), ids, bad)
 	}
 }
 
