@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,49 +15,16 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
 	"github.com/gintoki/gintoki/infrastructure/polltest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 	"github.com/gintoki/gintoki/usecase/relay"
 )
 
-// logRecorder keeps the records logged through it.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	s := r.Level.String() + " " + r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		s += fmt.Sprintf(" %s=%v", a.Key, a.Value)
-		return true
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.recs = append(l.recs, s)
-	return nil
-}
-
-// matching are the records holding every one of parts.
-func (l *logRecorder) matching(parts ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, r := range l.recs {
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(r, p) }) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 var relayTopics = &TopicCreation{Partitions: 3, Replication: -1, DeleteRetention: DefaultDeleteRetention}
 
-func newCreatingPublisher(t *testing.T, brokers []string, log *logRecorder) *Publisher {
+func newCreatingPublisher(t *testing.T, brokers []string, log *logtest.Buffer) *Publisher {
 	t.Helper()
 	p, err := New(Config{Brokers: brokers, Version: "2.8.0", TopicPrefix: "gintoki", Database: "inventory",
-		Tables: []string{"stock_items", "warehouses"}, CreateTopics: relayTopics}, WithLogger(slog.New(log)))
+		Tables: []string{"stock_items", "warehouses"}, CreateTopics: relayTopics}, WithLogger(slog.New(slog.NewTextHandler(log, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +63,7 @@ func TestPublisherCreatesCompactedChangeTopics(t *testing.T) {
 	t.Cleanup(broker.Close)
 	brokers := broker.Addrs()
 	stock, wh := ChangeTopic("gintoki", "inventory", "stock_items"), ChangeTopic("gintoki", "inventory", "warehouses")
-	log := &logRecorder{}
+	log := &logtest.Buffer{}
 	p := newCreatingPublisher(t, brokers, log)
 
 	ends, err := p.EndOffsets(context.Background())
@@ -110,8 +75,8 @@ func TestPublisherCreatesCompactedChangeTopics(t *testing.T) {
 	}
 	checkCompacted(t, brokers, stock)
 	checkCompacted(t, brokers, wh)
-	if got := log.matching("INFO created the change topic", "topic="+stock, "partitions=3", "cleanup_policy=compact", "delete_retention_ms=86400000"); len(got) != 1 {
-		t.Errorf("creation logged as %v", log.recs)
+	if got := log.Matching("level=INFO", "created the change topic", "topic="+stock, "partitions=3", "cleanup_policy=compact", "delete_retention_ms=86400000"); len(got) != 1 {
+		t.Errorf("creation logged as %v", log.Lines())
 	}
 
 	// A fresh publisher, whose first publish makes the topics (the
@@ -122,7 +87,7 @@ func TestPublisherCreatesCompactedChangeTopics(t *testing.T) {
 	}
 	t.Cleanup(broker2.Close)
 	brokers = broker2.Addrs()
-	p = newCreatingPublisher(t, brokers, &logRecorder{})
+	p = newCreatingPublisher(t, brokers, &logtest.Buffer{})
 	if _, err := p.Publish(context.Background(), []*relay.Change{relayChange(domain.OpCreate, nil, stockImage("1", "1", "1"))}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +112,7 @@ func TestPublisherLeavesAnExistingTopicAndWarnsWhenNotCompacted(t *testing.T) {
 	}
 	t.Cleanup(broker.Close)
 	brokers := broker.Addrs()
-	log := &logRecorder{}
+	log := &logtest.Buffer{}
 	p := newCreatingPublisher(t, brokers, log)
 	for pid := range 3 {
 		if _, err := p.Publish(context.Background(), []*relay.Change{relayChange(domain.OpCreate, nil, stockImage(fmt.Sprint(pid+1), "1", "1"))}); err != nil {
@@ -161,11 +126,11 @@ func TestPublisherLeavesAnExistingTopicAndWarnsWhenNotCompacted(t *testing.T) {
 		t.Errorf("%s holds %d messages (%v), want 3", stock, n, err)
 	}
 	checkCompacted(t, brokers, wh)
-	warns := log.matching("WARN", "not compacted", "--cache-bootstrap=topic", "falls back to the database", "topic="+stock, "cleanup_policy=delete")
+	warns := log.Matching("level=WARN", "not compacted", "--cache-bootstrap=topic", "falls back to the database", "topic="+stock, "cleanup_policy=delete")
 	if len(warns) != 1 {
-		t.Errorf("warnings %v; want one naming %s and cleanup.policy=delete, in %v", warns, stock, log.recs)
+		t.Errorf("warnings %v; want one naming %s and cleanup.policy=delete, in %v", warns, stock, log.Lines())
 	}
-	if got := log.matching("WARN", "topic="+wh); len(got) != 0 {
+	if got := log.Matching("level=WARN", "topic="+wh); len(got) != 0 {
 		t.Errorf("the topic it created was warned about: %v", got)
 	}
 }
@@ -181,7 +146,7 @@ func TestPublisherCreatesADeletedTopicAgain(t *testing.T) {
 	t.Cleanup(broker.Close)
 	brokers := broker.Addrs()
 	stock := ChangeTopic("gintoki", "inventory", "stock_items")
-	p := newCreatingPublisher(t, brokers, &logRecorder{})
+	p := newCreatingPublisher(t, brokers, &logtest.Buffer{})
 	publish := func() error {
 		_, err := p.Publish(context.Background(), []*relay.Change{relayChange(domain.OpCreate, nil, stockImage("1", "1", "1"))})
 		return err

@@ -2,11 +2,9 @@ package relaymod
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +13,7 @@ import (
 	"github.com/gintoki/gintoki/infrastructure/database/dbtest"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker"
 	"github.com/gintoki/gintoki/infrastructure/kafkabroker/kafkatest"
+	"github.com/gintoki/gintoki/infrastructure/telemetry/logtest"
 )
 
 func TestTopicFlagsDefaultsAndEnvironment(t *testing.T) {
@@ -60,43 +59,10 @@ func TestTopicFlagsRefuseBadValues(t *testing.T) {
 	}
 }
 
-// logRecorder keeps the records logged through it, as text.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	s := r.Level.String() + " " + r.Message
-	r.Attrs(func(a slog.Attr) bool {
-		s += fmt.Sprintf(" %s=%v", a.Key, a.Value)
-		return true
-	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.recs = append(l.recs, s)
-	return nil
-}
-
-func (l *logRecorder) matching(parts ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, r := range l.recs {
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(r, p) }) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
 // startRelayLogged is startRelay with the relay's log kept in log.
-func startRelayLogged(t *testing.T, cfg Config, log *logRecorder) {
+func startRelayLogged(t *testing.T, cfg Config, log *logtest.Buffer) {
 	t.Helper()
-	r, cleanup, err := newRelay(cfg, prometheus.NewRegistry(), slog.New(log))
+	r, cleanup, err := newRelay(cfg, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +106,7 @@ func TestRelayCreatesCompactedTableTopics(t *testing.T) {
 	brokers := broker.Addrs()
 	cfg := testConfig(dsn, brokers)
 	cfg.TopicPartitions, cfg.TopicReplication = 4, -1
-	log := &logRecorder{}
+	log := &logtest.Buffer{}
 	startRelayLogged(t, cfg, log)
 
 	for _, table := range []string{"stock_items", "warehouses"} {
@@ -149,11 +115,11 @@ func TestRelayCreatesCompactedTableTopics(t *testing.T) {
 		if got.Partitions != 4 || got.Configs["cleanup.policy"] != "compact" || got.Configs["delete.retention.ms"] != "86400000" {
 			t.Errorf("%s: %d partitions, %v; want 4, cleanup.policy=compact, delete.retention.ms=86400000", topic, got.Partitions, got.Configs)
 		}
-		if len(log.matching("INFO created the change topic", "topic="+topic)) != 1 {
-			t.Errorf("creation of %s not logged: %v", topic, log.recs)
+		if len(log.Matching("level=INFO", "created the change topic", "topic="+topic)) != 1 {
+			t.Errorf("creation of %s not logged: %v", topic, log.Lines())
 		}
 	}
-	if warns := log.matching("WARN"); len(warns) > 0 {
+	if warns := log.Matching("level=WARN"); len(warns) > 0 {
 		t.Errorf("warnings: %v", warns)
 	}
 
@@ -181,15 +147,15 @@ func TestRelayWarnsOfAnExistingTopicNotCompacted(t *testing.T) {
 	}
 	t.Cleanup(broker.Close)
 	brokers := broker.Addrs()
-	log := &logRecorder{}
+	log := &logtest.Buffer{}
 	startRelayLogged(t, testConfig(dsn, brokers), log)
 
 	if got := describeTopic(t, brokers, stock); got.Partitions != 2 || got.Configs["cleanup.policy"] != "delete" {
 		t.Errorf("%s is now %d partitions, %v; want it as it was: 2, delete", stock, got.Partitions, got.Configs)
 	}
-	warns := log.matching("WARN", "not compacted", "falls back to the database", "--cache-bootstrap=topic", "topic="+stock, "cleanup_policy=delete")
+	warns := log.Matching("level=WARN", "not compacted", "falls back to the database", "--cache-bootstrap=topic", "topic="+stock, "cleanup_policy=delete")
 	if len(warns) != 1 {
-		t.Errorf("want one WARN naming %s and cleanup_policy=delete; log: %v", stock, log.recs)
+		t.Errorf("want one WARN naming %s and cleanup_policy=delete; log: %v", stock, log.Lines())
 	}
 	if got := describeTopic(t, brokers, wh); got.Configs["cleanup.policy"] != "compact" {
 		t.Errorf("%s: %v; want it created compacted", wh, got.Configs)

@@ -4,6 +4,7 @@ package logtest
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -36,4 +37,15 @@ func (l *Buffer) Lines() []string {
 		return nil
 	}
 	return strings.Split(s, "\n")
+}
+
+// Matching returns the lines holding every one of parts.
+func (l *Buffer) Matching(parts ...string) []string {
+	var out []string
+	for _, line := range l.Lines() {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
