@@ -10,22 +10,17 @@ import (
 // showed the warehouses as the database had them, and the directory may
 // stand before that (the feed was behind or away), so answering from it
 // could show a warehouse older than a reader already saw. Without such a
-// read there is nothing to catch up with, and no query. A read that fails leaves it to the background
-// (reloadDirectory); the cache is used all the same, since the database is
-// then failing reads too.
+// read there is nothing to catch up with, and no query. A read that fails
+// leaves it to the background (reloadDirectory); the cache is used all the
+// same, since the database is then failing reads too.
 func (s *core) refreshDirectory() {
 	if s.dir.Implicit() || !s.dir.Loaded() {
 		return // nothing to read, or the first load is still to come
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DBQueryTimeout+s.cfg.DBQueueTimeout)
-	defer cancel()
-	ws, sp, err := s.warehouses(ctx)
-	if err != nil {
+	if err := s.readDirectoryOnce(); err != nil {
 		s.log.Warn("warehouse directory not read again as the cache is used again; retrying in the background", "err", err)
 		s.reloadDirectory()
-		return
 	}
-	s.dir.Load(ws, sp)
 }
 
 // reloadDirectory reads the warehouse table again, in the background (one
@@ -57,11 +52,8 @@ func (s *core) reloadDirectory() {
 func (s *core) readDirectory() {
 	const tries = 5
 	for try := 1; ; try++ {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DBQueryTimeout+s.cfg.DBQueueTimeout)
-		ws, sp, err := s.warehouses(ctx)
-		cancel()
+		err := s.readDirectoryOnce()
 		if err == nil {
-			s.dir.Load(ws, sp)
 			return
 		}
 		if try == tries {
@@ -70,4 +62,16 @@ func (s *core) readDirectory() {
 		}
 		time.Sleep(time.Duration(try) * 200 * time.Millisecond)
 	}
+}
+
+// readDirectoryOnce reads the warehouse table into the directory.
+func (s *core) readDirectoryOnce() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DBQueryTimeout+s.cfg.DBQueueTimeout)
+	defer cancel()
+	ws, sp, err := s.warehouses(ctx)
+	if err != nil {
+		return err
+	}
+	s.dir.Load(ws, sp)
+	return nil
 }
